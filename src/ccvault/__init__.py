@@ -1,0 +1,3 @@
+"""Customer Context Vault: verified customer facts for AI agents."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""HTTP API: app factory, auth, routers, problem+json errors."""

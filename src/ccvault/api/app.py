@@ -1,0 +1,47 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ccvault import __version__
+from ccvault.api.errors import install_error_handlers
+from ccvault.api.limits import BodyLimitMiddleware
+from ccvault.api.routes import admin, assets, fields, health, lineage, profiles
+from ccvault.config import Settings
+from ccvault.runtime import Vault, open_vault
+
+
+def create_app(settings: Settings | None = None, vault: Vault | None = None) -> FastAPI:
+    """Build the app; with no `vault` it opens (and later closes) its own from settings."""
+    settings = settings or (vault.settings if vault else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if vault is not None:
+            app.state.vault = vault
+            yield
+            return
+        own = await open_vault(settings)
+        app.state.vault = own
+        try:
+            yield
+        finally:
+            await own.close()
+
+    app = FastAPI(
+        title="Customer Context Vault",
+        version=__version__,
+        description="Verified customer facts for AI agents, with lineage and audit history.",
+        lifespan=lifespan,
+    )
+    if vault is not None:
+        app.state.vault = vault
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for module in (profiles, fields, assets, lineage, admin, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,46 @@
+"""Dependency aliases and path parameter types shared by the routers."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Path, Request, Response
+from pydantic import BaseModel
+
+from ccvault.domain.models import CALLER_ID_PATTERN, CHANNEL_PATTERN, FIELD_NAME_PATTERN
+from ccvault.runtime import Vault
+
+T = TypeVar("T")
+
+
+class ItemList(BaseModel, Generic[T]):
+    """Every list answers {"items": [...]}."""
+
+    items: list[T]
+
+
+async def get_vault(request: Request) -> Vault:
+    """The process's vault (async: a sync dependency would cost a thread hop)."""
+    return request.app.state.vault  # type: ignore[no-any-return]
+
+
+VaultDep = Annotated[Vault, Depends(get_vault)]
+CustomerId = Annotated[str, Path(pattern=CALLER_ID_PATTERN, description="the caller's id")]
+AgentId = Annotated[str, Path(pattern=CALLER_ID_PATTERN)]
+FieldName = Annotated[str, Path(pattern=FIELD_NAME_PATTERN)]
+Channel = Annotated[str, Path(pattern=CHANNEL_PATTERN)]
+ChannelUserId = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+def json_response(
+    model: BaseModel, status_code: int = 200, *, exclude: set[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """Serialize a model once, in Rust, without FastAPI's second validation pass."""
+    if extra:
+        body = model.model_dump(mode="json", exclude=exclude) | extra
+        content = json.dumps(body, separators=(",", ":")).encode()
+    else:
+        content = model.model_dump_json(exclude=exclude).encode()
+    return Response(content, status_code=status_code, media_type="application/json")

@@ -1,0 +1,49 @@
+"""Fields: write a new version, read the active one, history, soft delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from ccvault.api.auth import CurrentCaller
+from ccvault.api.deps import CustomerId, FieldName, ItemList, VaultDep, json_response
+from ccvault.api.errors import responses
+from ccvault.domain.models import ProfileField
+from ccvault.domain.writes import NewField
+
+router = APIRouter(prefix="/v1/profiles/{customer_id}/fields", tags=["fields"])
+
+
+@router.put("/{name}", status_code=201, response_model=ProfileField, responses=responses(422))
+async def put_field(
+    customer_id: CustomerId, name: FieldName, body: NewField, vault: VaultDep,
+    caller: CurrentCaller,
+) -> Response:
+    """Write a new active version; the previous one becomes superseded atomically."""
+    field = await vault.profiles.save_field(caller.tenant_id, customer_id, name, body)
+    return json_response(field, 201)
+
+
+@router.get("/{name}", response_model=ProfileField, responses=responses(404, 422))
+async def get_field(
+    customer_id: CustomerId, name: FieldName, vault: VaultDep, caller: CurrentCaller
+) -> Response:
+    """The active version (404 when absent, deleted, or past its expires_at)."""
+    return json_response(await vault.profiles.get_field(caller.tenant_id, customer_id, name))
+
+
+@router.get("/{name}/history", response_model=ItemList[ProfileField], responses=responses(404, 422))
+async def field_history(
+    customer_id: CustomerId, name: FieldName, vault: VaultDep, caller: CurrentCaller
+) -> Response:
+    """Every version of the field, newest first, whatever its status."""
+    versions = await vault.profiles.field_history(caller.tenant_id, customer_id, name)
+    return json_response(ItemList[ProfileField](items=versions))
+
+
+@router.delete("/{name}", status_code=204, responses=responses(404, 422))
+async def delete_field(
+    customer_id: CustomerId, name: FieldName, vault: VaultDep, caller: CurrentCaller
+) -> Response:
+    """Soft-delete the current version; items derived from it become orphaned."""
+    await vault.profiles.delete_field(caller.tenant_id, customer_id, name)
+    return Response(status_code=204)

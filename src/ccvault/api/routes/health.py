@@ -1,0 +1,70 @@
+"""Liveness, readiness and metrics: no key needed (bind them to an internal network)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ccvault.api.deps import VaultDep
+
+router = APIRouter(tags=["operations"])
+CHECK_TIMEOUT = 1.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up and serving."""
+    return {"status": "ok"}
+
+
+async def _database(vault: VaultDep) -> tuple[str, str | None]:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT), vault.pool.connection() as conn:
+            await conn.execute("SELECT 1")
+    except Exception as exc:
+        return "down", f"{type(exc).__name__}: {exc}"[:200]
+    return "ok", None
+
+
+async def _cache(vault: VaultDep) -> tuple[str, str | None]:
+    if vault.redis is None:
+        return "ok", "cache disabled"
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await vault.redis.ping()
+    except Exception as exc:
+        return "degraded", f"serving from PostgreSQL: {type(exc).__name__}: {exc}"[:200]
+    return "ok", None
+
+
+@router.get("/readyz")
+async def readyz(vault: VaultDep) -> JSONResponse:
+    """200 while the database answers (cache/jobs may be degraded); 503 when it does not."""
+    (db, db_detail), (cache, cache_detail) = await asyncio.gather(
+        _database(vault), _cache(vault)
+    )
+    # Expiry is applied on every read; the sweeping jobs come with the job queue.
+    jobs, jobs_detail = "degraded", "no job runner in this build; expiry is applied on read"
+    checks = {"database": db, "cache": cache, "jobs": jobs}
+    details = {
+        k: v
+        for k, v in {"database": db_detail, "cache": cache_detail, "jobs": jobs_detail}.items()
+        if v
+    }
+    if db == "down":
+        status = "down"
+    elif "degraded" in checks.values():
+        status = "degraded"
+    else:
+        status = "ok"
+    body = {"status": status, "checks": checks, "details": details}
+    return JSONResponse(body, status_code=503 if db == "down" else 200)
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    """Prometheus text exposition."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,67 @@
+"""Settings: `CCV_*` environment variables, optionally layered over a TOML file (`CCV_CONFIG`)."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class ValidationMode(StrEnum):
+    """How strictly field values are checked against their definitions."""
+
+    strict = "strict"
+    warn = "warn"
+    disabled = "disabled"
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment; unset URLs mean embedded servers."""
+
+    model_config = SettingsConfigDict(env_prefix="CCV_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset starts the embedded server"
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis/Valkey URL; unset starts the embedded server"
+    )
+    cache: bool = Field(default=True, description="CCV_CACHE=off disables the profile cache")
+    cache_ttl_seconds: int = Field(default=1800, ge=1)
+    data_dir: Path = Field(default=Path(".ccv"), description="where embedded servers keep data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    admin_api_key: SecretStr | None = None
+    validation_mode: ValidationMode = ValidationMode.warn
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    api_key_cache_seconds: float = Field(
+        default=30.0, ge=0, description="how long a resolved API key is trusted in memory"
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment wins over the TOML file named by CCV_CONFIG, which wins over defaults."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("CCV_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)

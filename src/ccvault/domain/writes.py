@@ -1,0 +1,123 @@
+"""What a caller may write: new field and asset versions, identities, consents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Self
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from ccvault.domain.models import (
+    CALLER_ID_PATTERN,
+    CHANNEL_PATTERN,
+    Source,
+    SourceItemType,
+    ValueType,
+)
+
+
+def _assume_utc(value: datetime | None) -> datetime | None:
+    """A datetime without an offset is read as UTC (contract), never as server-local time."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
+CallerId = Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+PathText = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+
+
+class _Write(BaseModel):
+    # Unknown keys are refused: a typo in a provenance attribute must not vanish silently.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _SourceLink(_Write):
+    source_item_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    source_item_type: SourceItemType | None = None
+
+    @model_validator(mode="after")
+    def _link_is_complete(self) -> Self:
+        if (self.source_item_id is None) != (self.source_item_type is None):
+            raise ValueError("source_item_id and source_item_type go together")
+        if self.source_item_type is not None and self.source_item_type.is_vault_item:
+            try:
+                UUID(str(self.source_item_id))
+            except ValueError:
+                raise ValueError(
+                    f"source_item_id must be the UUID of a {self.source_item_type.value}"
+                ) from None
+        return self
+
+    @property
+    def source_uuid(self) -> UUID | None:
+        """The vault item this derives from, when it derives from one."""
+        if self.source_item_type is not None and self.source_item_type.is_vault_item:
+            return UUID(str(self.source_item_id))
+        return None
+
+
+class NewField(_SourceLink):
+    """A new version of a field value (PUT /v1/profiles/{customer_id}/fields/{name})."""
+
+    value: Any
+    value_type: ValueType | None = None
+    source: Source
+    source_metadata: dict[str, Any] = Field(default_factory=dict)
+    source_session_id: CallerId | None = None
+    source_scenario_id: CallerId | None = None
+    source_step_id: CallerId | None = None
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    verified: bool = False
+    verification_method: ShortText | None = None
+    verified_at: UtcDatetime | None = None
+    expires_at: UtcDatetime | None = None
+    requires_confirmation: bool = False
+    agent_id: CallerId | None = None
+
+    @model_validator(mode="after")
+    def _value_present(self) -> Self:
+        if self.value is None:
+            raise ValueError("value must not be null; DELETE the field to remove it")
+        return self
+
+
+class NewAsset(_SourceLink):
+    """A new version of a document reference (POST /v1/profiles/{customer_id}/assets)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    asset_type: ShortText
+    storage_provider: ShortText
+    storage_path: PathText
+    mime_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=255)]
+    size_bytes: int = Field(ge=0, le=2**62)
+    checksum: ShortText
+    derived_from_tool: ShortText | None = None
+    expires_at: UtcDatetime | None = None
+    retention_policy: ShortText = "permanent"
+
+
+class NewIdentity(_Write):
+    """A channel handle to link to a profile."""
+
+    channel: Annotated[str, StringConstraints(pattern=CHANNEL_PATTERN)]
+    channel_user_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    verified: bool = False
+    primary: bool = False
+
+
+class ConsentAnswer(_Write):
+    """The customer's answer for one consent type."""
+
+    granted: bool
+    source_session_id: CallerId | None = None

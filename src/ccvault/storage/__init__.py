@@ -1,0 +1,1 @@
+"""PostgreSQL access: the pool, the profile store and the tenant registry."""

@@ -1,0 +1,360 @@
+"""The profile store: profiles, identities, consents, fields and assets on PostgreSQL.
+
+Every write locks its profile row first (see lock_or_create_profile in profiles.sql), so
+writers of one profile are serialized by PostgreSQL and the one-active index holds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from ccvault.domain.errors import Conflict, InvalidInput, NotFound, Problem
+from ccvault.domain.models import (
+    ChannelIdentity,
+    Consent,
+    Profile,
+    ProfileAsset,
+    ProfileField,
+    ValueType,
+)
+from ccvault.domain.values import infer_value_type
+from ccvault.domain.writes import ConsentAnswer, NewAsset, NewField, NewIdentity, _SourceLink
+from ccvault.storage.db import Pool
+from ccvault.storage.queries import load
+
+Q = load("profiles.sql")
+M = load("merge.sql")
+
+
+class ProfileStore:
+    """Reads and writes one tenant-scoped profile at a time; every query filters tenant_id."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    # -- profiles ---------------------------------------------------------------
+
+    async def get_profile(
+        self, tenant_id: UUID, customer_id: str, *, include_history: bool = False
+    ) -> Profile:
+        """The whole current profile in one query; NotFound when there is none."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                Q["get_profile"],
+                {
+                    "tenant_id": tenant_id,
+                    "customer_id": customer_id,
+                    "include_history": include_history,
+                },
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no profile {customer_id!r}")
+        return Profile.model_validate_json(row[0])
+
+    async def customer_for_channel(
+        self, tenant_id: UUID, channel: str, channel_user_id: str
+    ) -> str:
+        """The customer_id an identity is linked to; NotFound when it is linked to none."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                Q["get_profile_by_channel"],
+                {"tenant_id": tenant_id, "channel": channel, "channel_user_id": channel_user_id},
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no profile for {channel}:{channel_user_id}")
+        return str(row[0])
+
+    async def create_profile(
+        self, tenant_id: UUID, customer_id: str | None, identities: list[NewIdentity]
+    ) -> str:
+        """Create an empty profile with its identities; Conflict if the id or one is taken."""
+        customer_id = customer_id or str(uuid.uuid4())
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                Q["insert_profile"],
+                {"id": uuid.uuid4(), "tenant_id": tenant_id, "customer_id": customer_id},
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise Conflict(f"profile {customer_id!r} already exists")
+            for identity in identities:
+                await self._link_identity(conn, tenant_id, row[0], identity)
+        return customer_id
+
+    async def link_identity(
+        self, tenant_id: UUID, customer_id: str, identity: NewIdentity
+    ) -> tuple[ChannelIdentity, bool]:
+        """Link a channel identity (created=False when it was already on this profile)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            profile_id, _ = await self._lock_or_create(conn, tenant_id, customer_id)
+            return await self._link_identity(conn, tenant_id, profile_id, identity)
+
+    async def _link_identity(
+        self, conn: AsyncConnection[Any], tenant_id: UUID, profile_id: UUID, new: NewIdentity
+    ) -> tuple[ChannelIdentity, bool]:
+        params = {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant_id,
+            "profile_id": profile_id,
+            **new.model_dump(),
+        }
+        if new.primary:
+            await conn.execute(Q["clear_primary_identity"], params)
+        cur = await conn.execute(Q["link_identity"], params)
+        row = await cur.fetchone()
+        if row is None:
+            raise Conflict(
+                f"identity {new.channel}:{new.channel_user_id} belongs to another profile"
+            )
+        channel, user_id, verified, primary, created_at, created = row
+        identity = ChannelIdentity(
+            channel=channel,
+            channel_user_id=user_id,
+            verified=verified,
+            primary=primary,
+            created_at=created_at,
+        )
+        return identity, bool(created)
+
+    async def put_consent(
+        self, tenant_id: UUID, customer_id: str, consent_type: str, answer: ConsentAnswer
+    ) -> Consent:
+        """Record the customer's current answer for a consent type."""
+        async with self.pool.connection() as conn, conn.transaction():
+            profile_id, _ = await self._lock_or_create(conn, tenant_id, customer_id)
+            cur = await conn.execute(
+                Q["put_consent"],
+                {
+                    "tenant_id": tenant_id,
+                    "profile_id": profile_id,
+                    "consent_type": consent_type,
+                    "granted": answer.granted,
+                    "source_session_id": answer.source_session_id,
+                },
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        keys = ("consent_type", "granted", "granted_at", "revoked_at", "source_session_id")
+        return Consent.model_validate(dict(zip((*keys, "updated_at"), row, strict=True)))
+
+    async def merge(self, tenant_id: UUID, target: str, source: str) -> str:
+        """Fold `source` into `target`; the source id becomes an alias. Returns the target id."""
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                M["resolve_profiles"], {"tenant_id": tenant_id, "customer_ids": [target, source]}
+            )
+            rows = {requested: (pid, cid) for pid, cid, requested in await cur.fetchall()}
+            for wanted in (target, source):
+                if wanted not in rows:
+                    raise NotFound(f"no profile {wanted!r}")
+            (target_id, target_customer), (source_id, _) = rows[target], rows[source]
+            if target_id == source_id:
+                raise InvalidInput(
+                    "a profile cannot be merged into itself",
+                    [Problem(("body", "source_customer_id"), "same profile as target", "value_error")],
+                )
+            ids = {"tenant_id": tenant_id, "source_id": source_id, "target_id": target_id}
+            for step in (
+                "merge_fields",
+                "move_fields",
+                "merge_assets",
+                "move_assets",
+                "move_identities",
+                "merge_consents",
+                "retire_source_profile",
+            ):
+                await conn.execute(M[step], ids)
+        return str(target_customer)
+
+    # -- fields -----------------------------------------------------------------
+
+    async def save_field(self, tenant_id: UUID, customer_id: str, name: str, new: NewField,
+                         *, value: Any = None, value_type: ValueType | None = None,
+                         expires_at: Any = None, field_definition_id: UUID | None = None
+                         ) -> ProfileField:
+        """Write a new active version, superseding the current one in the same transaction.
+
+        `value`, `value_type` and `expires_at` override the request's when the caller has
+        normalized the value or applied a definition's retention.
+        """
+        field_id = uuid.uuid4()
+        params = {
+            **new.model_dump(exclude={"agent_id"}),
+            "id": field_id,
+            "tenant_id": tenant_id,
+            "name": name,
+            "value": Jsonb(new.value if value is None else value),
+            "value_type": value_type or new.value_type or infer_value_type(new.value),
+            "source_metadata": Jsonb(new.source_metadata),
+            "expires_at": expires_at or new.expires_at,
+            "field_definition_id": field_definition_id,
+        }
+        async with self.pool.connection() as conn, conn.transaction():
+            params["profile_id"], _ = await self._lock_or_create(conn, tenant_id, customer_id)
+            await self._check_source(conn, tenant_id, new)
+            cur = await conn.execute(Q["save_field"], params)
+            row = await cur.fetchone()
+        assert row is not None
+        return ProfileField.model_validate(row[0])
+
+    async def get_field(self, tenant_id: UUID, customer_id: str, name: str) -> ProfileField:
+        """The live version of a field; NotFound when absent, deleted or past expires_at."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                Q["get_field"], {"tenant_id": tenant_id, "customer_id": customer_id, "name": name}
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no active field {name!r} for {customer_id!r}")
+        return ProfileField.model_validate(row[0])
+
+    async def field_history(
+        self, tenant_id: UUID, customer_id: str, name: str
+    ) -> list[ProfileField]:
+        """Every version of a field, newest first, whatever its status."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                Q["field_history"],
+                {"tenant_id": tenant_id, "customer_id": customer_id, "name": name},
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no profile {customer_id!r}")
+        return [ProfileField.model_validate(doc) for doc in row[1]]
+
+    async def delete_field(self, tenant_id: UUID, customer_id: str, name: str) -> UUID:
+        """Soft-delete the current version and orphan what derives from it."""
+        async with self.pool.connection() as conn, conn.transaction():
+            profile_id = await self._lock_existing(conn, tenant_id, customer_id)
+            cur = await conn.execute(
+                Q["soft_delete_field"],
+                {"tenant_id": tenant_id, "profile_id": profile_id, "name": name},
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFound(f"no current field {name!r} for {customer_id!r}")
+            await conn.execute(Q["orphan_dependents"], {"tenant_id": tenant_id, "id": row[0]})
+        return UUID(str(row[0]))
+
+    # -- assets -----------------------------------------------------------------
+
+    async def save_asset(self, tenant_id: UUID, customer_id: str, new: NewAsset) -> ProfileAsset:
+        """Add an asset version; a current asset with the same name becomes superseded."""
+        params = {
+            **new.model_dump(),
+            "id": uuid.uuid4(),
+            "tenant_id": tenant_id,
+        }
+        async with self.pool.connection() as conn, conn.transaction():
+            params["profile_id"], _ = await self._lock_or_create(conn, tenant_id, customer_id)
+            await self._check_source(conn, tenant_id, new)
+            cur = await conn.execute(Q["save_asset"], params)
+            row = await cur.fetchone()
+        assert row is not None
+        return ProfileAsset.model_validate(row[0])
+
+    async def list_assets(
+        self, tenant_id: UUID, customer_id: str, *, include_history: bool = False
+    ) -> list[ProfileAsset]:
+        """Live assets of a profile (every version with include_history)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                Q["list_assets"],
+                {
+                    "tenant_id": tenant_id,
+                    "customer_id": customer_id,
+                    "include_history": include_history,
+                },
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no profile {customer_id!r}")
+        return [ProfileAsset.model_validate(doc) for doc in row[1]]
+
+    async def get_asset(self, tenant_id: UUID, asset_id: UUID) -> ProfileAsset:
+        """One asset version by id, deleted ones included (for audit)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q["get_asset"], {"tenant_id": tenant_id, "id": asset_id})
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no asset {asset_id}")
+        return ProfileAsset.model_validate(row[0])
+
+    async def delete_asset(self, tenant_id: UUID, asset_id: UUID) -> None:
+        """Soft-delete an asset and orphan what derives from it."""
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(Q["get_asset"], {"tenant_id": tenant_id, "id": asset_id})
+            found = await cur.fetchone()
+            if found is None:
+                raise NotFound(f"no asset {asset_id}")
+            # Same lock order as every other write to this profile.
+            await conn.execute(Q["lock_profile_by_id"], {"tenant_id": tenant_id, "id": found[1]})
+            cur = await conn.execute(
+                Q["soft_delete_asset"], {"tenant_id": tenant_id, "id": asset_id}
+            )
+            if await cur.fetchone() is None:
+                raise NotFound(f"asset {asset_id} is already deleted")
+            await conn.execute(Q["orphan_dependents"], {"tenant_id": tenant_id, "id": asset_id})
+
+    # -- helpers ----------------------------------------------------------------
+
+    async def _lock_or_create(
+        self, conn: AsyncConnection[Any], tenant_id: UUID, customer_id: str
+    ) -> tuple[UUID, str]:
+        """Lock the profile row (creating it if needed), following an alias to its target."""
+        cur = await conn.execute(
+            Q["lock_or_create_profile"],
+            {"id": uuid.uuid4(), "tenant_id": tenant_id, "customer_id": customer_id},
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        profile_id, customer, merged_into = row
+        if merged_into is not None:
+            cur = await conn.execute(
+                Q["lock_profile_by_id"], {"tenant_id": tenant_id, "id": merged_into}
+            )
+            target = await cur.fetchone()
+            assert target is not None
+            profile_id, customer, _ = target
+        return profile_id, customer
+
+    async def _lock_existing(
+        self, conn: AsyncConnection[Any], tenant_id: UUID, customer_id: str
+    ) -> UUID:
+        cur = await conn.execute(
+            Q["lock_existing_profile"], {"tenant_id": tenant_id, "customer_id": customer_id}
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no profile {customer_id!r}")
+        return UUID(str(row[0]))
+
+    async def _check_source(
+        self, conn: AsyncConnection[Any], tenant_id: UUID, link: _SourceLink
+    ) -> None:
+        """A vault source must exist in this tenant, be of the named kind and not deleted."""
+        source_id = link.source_uuid
+        if source_id is None:
+            return
+        cur = await conn.execute(Q["find_source_item"], {"tenant_id": tenant_id, "id": source_id})
+        row = await cur.fetchone()
+        kind = link.source_item_type.value if link.source_item_type else ""
+        loc = ("body", "source_item_id")
+        if row is None or row[0] != kind:
+            raise InvalidInput(
+                f"source {kind} {source_id} does not exist",
+                [Problem(loc, f"no {kind} with this id", "source_not_found")],
+            )
+        if row[1] is not None:
+            raise InvalidInput(
+                f"source {kind} {source_id} is deleted",
+                [Problem(loc, f"the {kind} is deleted", "source_deleted")],
+            )
+

@@ -1,0 +1,254 @@
+-- name: get_profile
+-- The whole profile in one round trip, rendered as JSON by PostgreSQL: live fields and
+-- assets, identities, consents and the status summary. An alias (a merged-away
+-- customer_id) resolves to its target in the same query.
+WITH target AS (
+    SELECT coalesce(a.merged_into_id, a.id) AS id
+      FROM customer_profiles a
+     WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
+)
+SELECT jsonb_build_object(
+    'customer_id', p.customer_id,
+    'created_at', p.created_at,
+    'updated_at', p.updated_at,
+    'verification_level', p.verification_level,
+    'channel_identities', (
+        SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'channel', i.channel, 'channel_user_id', i.channel_user_id,
+                   'verified', i.verified, 'primary', i.is_primary, 'created_at', i.created_at)
+                   ORDER BY i.created_at, i.channel, i.channel_user_id), '[]')
+          FROM channel_identities i
+         WHERE i.tenant_id = p.tenant_id AND i.profile_id = p.id),
+    'consents', (
+        SELECT coalesce(jsonb_agg(to_jsonb(c) - 'tenant_id' - 'profile_id'
+                                  ORDER BY c.consent_type), '[]')
+          FROM consents c
+         WHERE c.tenant_id = p.tenant_id AND c.profile_id = p.id),
+    'fields', (
+        SELECT coalesce(jsonb_object_agg(f.name, ccv_field_doc(f)), '{}')
+          FROM profile_fields f
+         WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
+           AND f.status = 'active' AND f.deleted_at IS NULL
+           AND (f.expires_at IS NULL OR f.expires_at > now())),
+    'assets', (
+        SELECT coalesce(jsonb_agg(ccv_asset_doc(s) ORDER BY s.name), '[]')
+          FROM profile_assets s
+         WHERE s.tenant_id = p.tenant_id AND s.profile_id = p.id
+           AND s.status = 'active' AND s.deleted_at IS NULL
+           AND (s.expires_at IS NULL OR s.expires_at > now())),
+    'field_status_summary', (
+        SELECT jsonb_object_agg(st, n) FROM (
+            SELECT ccv_effective_status(f.status, f.expires_at) AS st, count(*) AS n
+              FROM profile_fields f
+             WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
+               AND f.deleted_at IS NULL
+             GROUP BY 1) counts),
+    'field_history', CASE WHEN %(include_history)s THEN (
+        SELECT coalesce(jsonb_object_agg(name, versions), '{}') FROM (
+            SELECT f.name, jsonb_agg(ccv_field_doc(f) ORDER BY f.collected_at DESC, f.id)
+                       AS versions
+              FROM profile_fields f
+             WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
+             GROUP BY f.name) h) END
+)::text AS doc
+  FROM target
+  JOIN customer_profiles p ON p.id = target.id AND p.tenant_id = %(tenant_id)s;
+
+-- name: get_profile_by_channel
+-- The customer_id an identity belongs to; the caller then reads the profile as usual.
+SELECT p.customer_id
+  FROM channel_identities i
+  JOIN customer_profiles p ON p.id = i.profile_id
+ WHERE i.tenant_id = %(tenant_id)s AND i.channel = %(channel)s
+   AND i.channel_user_id = %(channel_user_id)s;
+
+-- name: insert_profile
+-- Creating an existing (or aliased) customer_id inserts nothing: the caller answers 409.
+INSERT INTO customer_profiles (id, tenant_id, customer_id)
+VALUES (%(id)s, %(tenant_id)s, %(customer_id)s)
+ON CONFLICT (tenant_id, customer_id) DO NOTHING
+RETURNING id, customer_id;
+
+-- name: lock_or_create_profile
+-- Every write to a profile starts here. The row lock it takes (held to commit) serializes
+-- writers of one profile, so the next statement's snapshot sees the previous writer's
+-- versions: that is what keeps supersession exact under concurrency.
+INSERT INTO customer_profiles (id, tenant_id, customer_id)
+VALUES (%(id)s, %(tenant_id)s, %(customer_id)s)
+ON CONFLICT (tenant_id, customer_id) DO UPDATE SET updated_at = clock_timestamp()
+RETURNING id, customer_id, merged_into_id;
+
+-- name: lock_profile_by_id
+UPDATE customer_profiles SET updated_at = clock_timestamp()
+ WHERE tenant_id = %(tenant_id)s AND id = %(id)s
+RETURNING id, customer_id, merged_into_id;
+
+-- name: lock_existing_profile
+-- Like lock_or_create_profile for writes that need the profile to exist (deletes, merge);
+-- follows an alias to its target.
+UPDATE customer_profiles p SET updated_at = clock_timestamp()
+  FROM customer_profiles a
+ WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
+   AND p.tenant_id = %(tenant_id)s AND p.id = coalesce(a.merged_into_id, a.id)
+RETURNING p.id, p.customer_id, p.merged_into_id;
+
+-- name: find_source_item
+-- A vault source must exist in this tenant and not be soft-deleted.
+SELECT item_type, deleted_at
+  FROM lineage_items
+ WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: save_field
+-- Supersede whatever is current for the name (active, expired or orphaned: superseded
+-- wins), then insert the new active version. The INSERT reads count(*) of the UPDATE so
+-- the UPDATE finishes first; otherwise the one-active index could see both rows live.
+WITH previous AS (
+    UPDATE profile_fields
+       SET status = 'superseded', superseded_by_id = %(id)s,
+           superseded_at = clock_timestamp(), updated_at = clock_timestamp()
+     WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND name = %(name)s
+       AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL
+    RETURNING id
+)
+INSERT INTO profile_fields (
+    id, tenant_id, profile_id, name, value, value_type, status, source,
+    source_item_id, source_item_type, source_metadata, source_session_id,
+    source_scenario_id, source_step_id, confidence, verified, verification_method,
+    verified_at, requires_confirmation, collected_at, updated_at, expires_at,
+    field_definition_id)
+SELECT %(id)s, %(tenant_id)s, %(profile_id)s, %(name)s, %(value)s, %(value_type)s, 'active',
+       %(source)s, %(source_item_id)s, %(source_item_type)s, %(source_metadata)s,
+       %(source_session_id)s, %(source_scenario_id)s, %(source_step_id)s, %(confidence)s,
+       %(verified)s, %(verification_method)s,
+       CASE WHEN %(verified)s THEN coalesce(%(verified_at)s, clock_timestamp()) END,
+       %(requires_confirmation)s, clock_timestamp(), clock_timestamp(), %(expires_at)s,
+       %(field_definition_id)s
+  FROM (SELECT count(*) FROM previous) AS wait_for_previous
+RETURNING ccv_field_doc(profile_fields) AS doc;
+
+-- name: get_field
+SELECT ccv_field_doc(f) AS doc
+  FROM customer_profiles a
+  JOIN profile_fields f ON f.profile_id = coalesce(a.merged_into_id, a.id)
+ WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
+   AND f.tenant_id = %(tenant_id)s AND f.name = %(name)s
+   AND f.status = 'active' AND f.deleted_at IS NULL
+   AND (f.expires_at IS NULL OR f.expires_at > now());
+
+-- name: field_history
+-- Every version, newest first; an unknown profile gives no row at all (the caller's 404).
+SELECT p.id IS NOT NULL AS profile_exists,
+       (SELECT coalesce(jsonb_agg(ccv_field_doc(f) ORDER BY f.collected_at DESC, f.id), '[]')
+          FROM profile_fields f
+         WHERE f.tenant_id = %(tenant_id)s AND f.profile_id = p.id AND f.name = %(name)s)
+       AS docs
+  FROM customer_profiles a
+  JOIN customer_profiles p ON p.id = coalesce(a.merged_into_id, a.id)
+ WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s;
+
+-- name: soft_delete_field
+-- Soft delete of the current version; its status stays as it was (for audit).
+UPDATE profile_fields
+   SET deleted_at = clock_timestamp(), updated_at = clock_timestamp()
+ WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND name = %(name)s
+   AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL
+RETURNING id;
+
+-- name: orphan_dependents
+-- Items derived from the deleted one lose their source: active ones become `orphaned`,
+-- every non-deleted one is flagged. Not transitive: an orphan still exists as a source.
+WITH fields AS (
+    UPDATE profile_fields
+       SET status = CASE WHEN status = 'active' THEN 'orphaned' ELSE status END,
+           is_orphaned = true, updated_at = clock_timestamp()
+     WHERE tenant_id = %(tenant_id)s AND source_uuid = %(id)s AND deleted_at IS NULL
+    RETURNING profile_id
+), assets AS (
+    UPDATE profile_assets
+       SET status = CASE WHEN status = 'active' THEN 'orphaned' ELSE status END,
+           is_orphaned = true
+     WHERE tenant_id = %(tenant_id)s AND source_uuid = %(id)s AND deleted_at IS NULL
+    RETURNING profile_id
+)
+SELECT DISTINCT profile_id FROM fields UNION SELECT profile_id FROM assets;
+
+-- name: save_asset
+-- Same rule as save_field: a same-name asset supersedes the current one.
+WITH previous AS (
+    UPDATE profile_assets
+       SET status = 'superseded', superseded_by_id = %(id)s, superseded_at = clock_timestamp()
+     WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND name = %(name)s
+       AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL
+    RETURNING id
+)
+INSERT INTO profile_assets (
+    id, tenant_id, profile_id, name, asset_type, storage_provider, storage_path,
+    mime_type, size_bytes, checksum, status, source_item_id, source_item_type,
+    derived_from_tool, retention_policy, uploaded_at, expires_at)
+SELECT %(id)s, %(tenant_id)s, %(profile_id)s, %(name)s, %(asset_type)s,
+       %(storage_provider)s, %(storage_path)s, %(mime_type)s, %(size_bytes)s, %(checksum)s,
+       'active', %(source_item_id)s, %(source_item_type)s, %(derived_from_tool)s,
+       %(retention_policy)s, clock_timestamp(), %(expires_at)s
+  FROM (SELECT count(*) FROM previous) AS wait_for_previous
+RETURNING ccv_asset_doc(profile_assets) AS doc;
+
+-- name: list_assets
+SELECT p.id IS NOT NULL AS profile_exists,
+       (SELECT coalesce(jsonb_agg(ccv_asset_doc(s) ORDER BY s.name, s.uploaded_at DESC), '[]')
+          FROM profile_assets s
+         WHERE s.tenant_id = %(tenant_id)s AND s.profile_id = p.id
+           AND (%(include_history)s OR (s.status = 'active' AND s.deleted_at IS NULL
+                AND (s.expires_at IS NULL OR s.expires_at > now())))) AS docs
+  FROM customer_profiles a
+  JOIN customer_profiles p ON p.id = coalesce(a.merged_into_id, a.id)
+ WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s;
+
+-- name: get_asset
+-- Deleted assets are still returned (audit); the caller sees deleted_at.
+SELECT ccv_asset_doc(s) AS doc, s.profile_id
+  FROM profile_assets s
+ WHERE s.tenant_id = %(tenant_id)s AND s.id = %(id)s;
+
+-- name: soft_delete_asset
+UPDATE profile_assets
+   SET deleted_at = clock_timestamp()
+ WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND deleted_at IS NULL
+RETURNING id, profile_id;
+
+-- name: link_identity
+-- Re-linking an identity to its own profile returns it unchanged (the no-op update makes
+-- RETURNING give the row); one owned by another profile returns nothing: a conflict.
+INSERT INTO channel_identities AS i
+       (id, tenant_id, profile_id, channel, channel_user_id, verified, is_primary)
+VALUES (%(id)s, %(tenant_id)s, %(profile_id)s, %(channel)s, %(channel_user_id)s,
+        %(verified)s, %(primary)s)
+ON CONFLICT (tenant_id, channel, channel_user_id) DO UPDATE SET channel = i.channel
+ WHERE i.profile_id = excluded.profile_id
+RETURNING i.channel, i.channel_user_id, i.verified, i.is_primary AS primary, i.created_at,
+          i.id = %(id)s AS created;
+
+-- name: clear_primary_identity
+-- One primary identity per profile (also a unique index): a new primary demotes the old.
+UPDATE channel_identities SET is_primary = false
+ WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND is_primary
+   AND NOT (channel = %(channel)s AND channel_user_id = %(channel_user_id)s);
+
+-- name: put_consent
+-- granted_at is when consent was (last) given, revoked_at when it was withdrawn; a
+-- repeated answer keeps the original timestamp.
+INSERT INTO consents AS c (tenant_id, profile_id, consent_type, granted, granted_at,
+                           revoked_at, source_session_id, updated_at)
+VALUES (%(tenant_id)s, %(profile_id)s, %(consent_type)s, %(granted)s,
+        CASE WHEN %(granted)s THEN clock_timestamp() END,
+        CASE WHEN NOT %(granted)s THEN clock_timestamp() END,
+        %(source_session_id)s, clock_timestamp())
+ON CONFLICT (profile_id, consent_type) DO UPDATE SET
+    granted = excluded.granted,
+    granted_at = CASE WHEN excluded.granted AND NOT c.granted THEN excluded.granted_at
+                      ELSE c.granted_at END,
+    revoked_at = CASE WHEN excluded.granted THEN NULL
+                      WHEN c.granted THEN excluded.revoked_at
+                      ELSE c.revoked_at END,
+    source_session_id = excluded.source_session_id,
+    updated_at = excluded.updated_at
+RETURNING consent_type, granted, granted_at, revoked_at, source_session_id, updated_at;
