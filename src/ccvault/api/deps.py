@@ -34,7 +34,10 @@ ChannelUserId = Annotated[str, Path(min_length=1, max_length=256)]
 
 
 def json_response(
-    model: BaseModel, status_code: int = 200, *, exclude: set[str] | None = None,
+    model: BaseModel,
+    status_code: int = 200,
+    *,
+    exclude: set[str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
     """Serialize a model once, in Rust, without FastAPI's second validation pass."""

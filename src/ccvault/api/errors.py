@@ -116,6 +116,5 @@ PROBLEM_SCHEMA = {
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for the given error codes."""
     return {
-        code: {"description": HTTPStatus(code).phrase, **PROBLEM_SCHEMA}
-        for code in (401, *codes)
+        code: {"description": HTTPStatus(code).phrase, **PROBLEM_SCHEMA} for code in (401, *codes)
     }

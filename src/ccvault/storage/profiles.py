@@ -158,7 +158,11 @@ class ProfileStore:
             if target_id == source_id:
                 raise InvalidInput(
                     "a profile cannot be merged into itself",
-                    [Problem(("body", "source_customer_id"), "same profile as target", "value_error")],
+                    [
+                        Problem(
+                            ("body", "source_customer_id"), "same profile as target", "value_error"
+                        )
+                    ],
                 )
             ids = {"tenant_id": tenant_id, "source_id": source_id, "target_id": target_id}
             for step in (
@@ -175,10 +179,18 @@ class ProfileStore:
 
     # -- fields -----------------------------------------------------------------
 
-    async def save_field(self, tenant_id: UUID, customer_id: str, name: str, new: NewField,
-                         *, value: Any = None, value_type: ValueType | None = None,
-                         expires_at: Any = None, field_definition_id: UUID | None = None
-                         ) -> ProfileField:
+    async def save_field(
+        self,
+        tenant_id: UUID,
+        customer_id: str,
+        name: str,
+        new: NewField,
+        *,
+        value: Any = None,
+        value_type: ValueType | None = None,
+        expires_at: Any = None,
+        field_definition_id: UUID | None = None,
+    ) -> ProfileField:
         """Write a new active version, superseding the current one in the same transaction.
 
         `value`, `value_type` and `expires_at` override the request's when the caller has
@@ -357,4 +369,3 @@ class ProfileStore:
                 f"source {kind} {source_id} is deleted",
                 [Problem(loc, f"the {kind} is deleted", "source_deleted")],
             )
-

@@ -52,7 +52,9 @@ class TenantStore:
                 raise Conflict(f"tenant {name!r} already exists") from None
             row = await cur.fetchone()
             assert row is not None
-            tenant = Tenant(tenant_id=row[0], name=row[1], validation_mode=row[2], created_at=row[3])
+            tenant = Tenant(
+                tenant_id=row[0], name=row[1], validation_mode=row[2], created_at=row[3]
+            )
             await conn.execute(
                 Q["insert_api_key"],
                 {
@@ -69,8 +71,10 @@ class TenantStore:
         async with self.pool.connection() as conn:
             cur = await conn.execute(Q["get_tenant_by_name"], {"name": name})
             row = await cur.fetchone()
-        return None if row is None else Tenant(
-            tenant_id=row[0], name=row[1], validation_mode=row[2], created_at=row[3]
+        return (
+            None
+            if row is None
+            else Tenant(tenant_id=row[0], name=row[1], validation_mode=row[2], created_at=row[3])
         )
 
     async def get(self, tenant_id: UUID) -> Tenant:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 
 def libpq_url(url: str) -> str:
     """Return a URL psycopg accepts (drops a SQLAlchemy driver suffix if present)."""
@@ -14,3 +16,9 @@ def libpq_url(url: str) -> str:
 def sqlalchemy_url(url: str) -> str:
     """Return the same URL with SQLAlchemy's psycopg 3 driver named, for Alembic."""
     return "postgresql+psycopg://" + libpq_url(url)[len("postgresql://") :]
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server URL naming another database."""
+    parts = urlsplit(libpq_url(url))
+    return urlunsplit(parts._replace(path="/" + dbname))

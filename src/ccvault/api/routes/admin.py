@@ -15,9 +15,7 @@ from ccvault.config import ValidationMode
 from ccvault.domain.models import Tenant
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
-TenantName = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
-]
+TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")]
 
 
 class NewTenant(BaseModel):
@@ -44,21 +42,23 @@ class CreatedTenant(BaseModel):
     api_key: str
 
 
-@router.post("/tenants", status_code=201, response_model=CreatedTenant,
-             responses=responses(403, 409, 422))
+@router.post(
+    "/tenants", status_code=201, response_model=CreatedTenant, responses=responses(403, 409, 422)
+)
 async def create_tenant(body: NewTenant, vault: VaultDep) -> Response:
     """Create a tenant and its first API key."""
     mode = body.validation_mode or vault.settings.validation_mode
     tenant, key = await vault.tenants.create(body.name, mode.value)
     created = CreatedTenant(
-        tenant_id=tenant.tenant_id, name=tenant.name,
-        validation_mode=ValidationMode(tenant.validation_mode), api_key=key,
+        tenant_id=tenant.tenant_id,
+        name=tenant.name,
+        validation_mode=ValidationMode(tenant.validation_mode),
+        api_key=key,
     )
     return json_response(created, 201)
 
 
-@router.patch("/tenants/{tenant_id}", response_model=Tenant,
-              responses=responses(403, 404, 422))
+@router.patch("/tenants/{tenant_id}", response_model=Tenant, responses=responses(403, 404, 422))
 async def patch_tenant(tenant_id: UUID, body: TenantPatch, vault: VaultDep) -> Response:
     """Change a tenant's validation mode."""
     tenant = await vault.tenants.set_validation_mode(tenant_id, body.validation_mode.value)

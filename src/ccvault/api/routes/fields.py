@@ -15,7 +15,10 @@ router = APIRouter(prefix="/v1/profiles/{customer_id}/fields", tags=["fields"])
 
 @router.put("/{name}", status_code=201, response_model=ProfileField, responses=responses(422))
 async def put_field(
-    customer_id: CustomerId, name: FieldName, body: NewField, vault: VaultDep,
+    customer_id: CustomerId,
+    name: FieldName,
+    body: NewField,
+    vault: VaultDep,
     caller: CurrentCaller,
 ) -> Response:
     """Write a new active version; the previous one becomes superseded atomically."""

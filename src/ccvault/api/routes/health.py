@@ -43,9 +43,7 @@ async def _cache(vault: VaultDep) -> tuple[str, str | None]:
 @router.get("/readyz")
 async def readyz(vault: VaultDep) -> JSONResponse:
     """200 while the database answers (cache/jobs may be degraded); 503 when it does not."""
-    (db, db_detail), (cache, cache_detail) = await asyncio.gather(
-        _database(vault), _cache(vault)
-    )
+    (db, db_detail), (cache, cache_detail) = await asyncio.gather(_database(vault), _cache(vault))
     # Expiry is applied on every read; the sweeping jobs come with the job queue.
     jobs, jobs_detail = "degraded", "no job runner in this build; expiry is applied on read"
     checks = {"database": db, "cache": cache, "jobs": jobs}

@@ -45,7 +45,10 @@ class MergeRequest(BaseModel):
 
 
 async def _profile_response(
-    vault: VaultDep, caller: CurrentCaller, customer_id: str, include: str | None,
+    vault: VaultDep,
+    caller: CurrentCaller,
+    customer_id: str,
+    include: str | None,
     status_code: int = 200,
 ) -> Response:
     profile = await vault.profiles.get_profile(
@@ -68,7 +71,10 @@ async def create_profile(body: NewProfile, vault: VaultDep, caller: CurrentCalle
     "/by-channel/{channel}/{channel_user_id}", response_model=Profile, responses=responses(404)
 )
 async def get_profile_by_channel(
-    channel: Channel, channel_user_id: ChannelUserId, vault: VaultDep, caller: CurrentCaller,
+    channel: Channel,
+    channel_user_id: ChannelUserId,
+    vault: VaultDep,
+    caller: CurrentCaller,
     include: Include = None,
 ) -> Response:
     """The profile a channel identity is linked to."""
@@ -90,8 +96,10 @@ async def get_profile(
     "/{customer_id}/channel-identities",
     status_code=201,
     response_model=ChannelIdentity,
-    responses={200: {"description": "Already linked to this profile (no change)"},
-               **responses(409, 422)},
+    responses={
+        200: {"description": "Already linked to this profile (no change)"},
+        **responses(409, 422),
+    },
 )
 async def link_identity(
     customer_id: CustomerId, body: NewIdentity, vault: VaultDep, caller: CurrentCaller
@@ -116,9 +124,7 @@ async def put_consent(
     return json_response(consent)
 
 
-@router.post(
-    "/{customer_id}/merge", response_model=Profile, responses=responses(404, 422)
-)
+@router.post("/{customer_id}/merge", response_model=Profile, responses=responses(404, 422))
 async def merge_profiles(
     customer_id: CustomerId, body: MergeRequest, vault: VaultDep, caller: CurrentCaller
 ) -> Response:

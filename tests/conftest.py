@@ -1,0 +1,130 @@
+"""Real servers for the suite: embedded PostgreSQL and Valkey started here, or the servers
+named by CCV_TEST_DATABASE_URL / CCV_TEST_REDIS_URL (a fresh database is created on them).
+
+Every test gets its own tenant, so tests never see each other's data and need no cleanup.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from ccvault import migrations
+from ccvault.api.app import create_app
+from ccvault.config import Settings
+from ccvault.embedded import EmbeddedServers
+from ccvault.runtime import Vault, open_vault
+from ccvault.storage.db import Pool
+from ccvault.storage.tenants import TenantStore
+from ccvault.storage.urls import libpq_url, with_database
+
+ADMIN_KEY = "test-admin-key"
+
+
+def _fresh_database(server_url: str) -> tuple[str, str]:
+    """Create a uniquely named database on a shared server; returns (url, name)."""
+    name = f"ccv_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return with_database(server_url, name), name
+
+
+@pytest.fixture(scope="session")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
+    """Embedded servers for whatever the environment does not provide."""
+    servers = EmbeddedServers(Path(tmp_path_factory.mktemp("ccv")))
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(scope="session")
+def database_server_url(embedded: EmbeddedServers) -> str:
+    """URL of the PostgreSQL server the suite uses (not yet a test database)."""
+    return os.environ.get("CCV_TEST_DATABASE_URL") or embedded.start_postgres()
+
+
+@pytest.fixture(scope="session")
+def database_url(database_server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for this test session, dropped afterwards."""
+    url, name = _fresh_database(database_server_url)
+    migrations.upgrade(url)
+    yield url
+    with psycopg.connect(libpq_url(database_server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(embedded: EmbeddedServers) -> str:
+    """URL of the Redis/Valkey server the suite uses."""
+    return os.environ.get("CCV_TEST_REDIS_URL") or embedded.start_valkey()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    """Settings pointing at the suite's servers."""
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        admin_api_key=SecretStr(ADMIN_KEY),
+        api_key_cache_seconds=0,
+    )
+
+
+@pytest.fixture(scope="session")
+async def vault(settings: Settings) -> AsyncIterator[Vault]:
+    """One open vault (pool, stores) shared by the session."""
+    opened = await open_vault(settings)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture(scope="session")
+def pool(vault: Vault) -> Pool:
+    """The session's connection pool."""
+    return vault.pool
+
+
+@pytest.fixture(scope="session")
+async def http(vault: Vault) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client speaking to the app in-process (no key set)."""
+    app = create_app(vault=vault)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://vault") as client:
+        yield client
+
+
+@pytest.fixture
+async def tenant(vault: Vault) -> tuple[uuid.UUID, str]:
+    """A fresh tenant: (tenant_id, api_key)."""
+    created, key = await TenantStore(vault.pool).create(f"t-{uuid.uuid4().hex}", "warn")
+    return created.tenant_id, key
+
+
+@pytest.fixture
+def tenant_id(tenant: tuple[uuid.UUID, str]) -> uuid.UUID:
+    """The id of this test's tenant."""
+    return tenant[0]
+
+
+@pytest.fixture
+async def api(http: httpx.AsyncClient, tenant: tuple[uuid.UUID, str]) -> httpx.AsyncClient:
+    """The in-process client, authenticated as this test's tenant."""
+    client = httpx.AsyncClient(
+        transport=http._transport,
+        base_url="http://vault",
+        headers={"Authorization": f"Bearer {tenant[1]}"},
+    )
+    return client
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    """Authorization header carrying the admin key."""
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
