@@ -11,6 +11,7 @@ from ccvault.api.auth import KeyResolver
 from ccvault.config import Settings
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
+from ccvault.storage.schema import SchemaStore
 from ccvault.storage.tenants import TenantStore
 
 
@@ -21,6 +22,7 @@ class Vault:
     settings: Settings
     pool: Pool
     profiles: ProfileStore
+    schema: SchemaStore
     tenants: TenantStore
     keys: KeyResolver
     redis: aioredis.Redis | None
@@ -49,6 +51,7 @@ async def open_vault(settings: Settings) -> Vault:
         settings=settings,
         pool=pool,
         profiles=ProfileStore(pool),
+        schema=SchemaStore(pool),
         tenants=tenants,
         keys=KeyResolver(tenants, settings.api_key_cache_seconds),
         redis=client,

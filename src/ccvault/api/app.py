@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from ccvault import __version__
 from ccvault.api.errors import install_error_handlers
 from ccvault.api.limits import BodyLimitMiddleware
-from ccvault.api.routes import admin, assets, fields, health, lineage, profiles
+from ccvault.api.routes import (
+    admin,
+    assets,
+    fields,
+    health,
+    lineage,
+    missing,
+    profiles,
+    schema,
+)
 from ccvault.config import Settings
 from ccvault.runtime import Vault, open_vault
 
@@ -42,6 +51,6 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         app.state.vault = vault
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for module in (profiles, fields, assets, lineage, admin, health):
+    for module in (profiles, fields, assets, lineage, schema, missing, admin, health):
         app.include_router(module.router)
     return app

@@ -188,13 +188,13 @@ class ProfileStore:
         *,
         value: Any = None,
         value_type: ValueType | None = None,
-        expires_at: Any = None,
+        retention_days: int | None = None,
         field_definition_id: UUID | None = None,
     ) -> ProfileField:
         """Write a new active version, superseding the current one in the same transaction.
 
-        `value`, `value_type` and `expires_at` override the request's when the caller has
-        normalized the value or applied a definition's retention.
+        `value` and `value_type` override the request's once the caller has validated and
+        normalized them; `retention_days` dates `expires_at` when the request gives none.
         """
         field_id = uuid.uuid4()
         params = {
@@ -205,7 +205,7 @@ class ProfileStore:
             "value": Jsonb(new.value if value is None else value),
             "value_type": value_type or new.value_type or infer_value_type(new.value),
             "source_metadata": Jsonb(new.source_metadata),
-            "expires_at": expires_at or new.expires_at,
+            "retention_days": retention_days,
             "field_definition_id": field_definition_id,
         }
         async with self.pool.connection() as conn, conn.transaction():

@@ -102,6 +102,7 @@ SELECT item_type, deleted_at
 -- Supersede whatever is current for the name (active, expired or orphaned: superseded
 -- wins), then insert the new active version. The INSERT reads count(*) of the UPDATE so
 -- the UPDATE finishes first; otherwise the one-active index could see both rows live.
+-- A definition's retention_days dates expires_at from this very collected_at.
 WITH previous AS (
     UPDATE profile_fields
        SET status = 'superseded', superseded_by_id = %(id)s,
@@ -121,7 +122,8 @@ SELECT %(id)s, %(tenant_id)s, %(profile_id)s, %(name)s, %(value)s, %(value_type)
        %(source_session_id)s, %(source_scenario_id)s, %(source_step_id)s, %(confidence)s,
        %(verified)s, %(verification_method)s,
        CASE WHEN %(verified)s THEN coalesce(%(verified_at)s, clock_timestamp()) END,
-       %(requires_confirmation)s, clock_timestamp(), clock_timestamp(), %(expires_at)s,
+       %(requires_confirmation)s, clock_timestamp(), clock_timestamp(),
+       coalesce(%(expires_at)s, clock_timestamp() + make_interval(days => %(retention_days)s::int)),
        %(field_definition_id)s
   FROM (SELECT count(*) FROM previous) AS wait_for_previous
 RETURNING ccv_field_doc(profile_fields) AS doc;

@@ -7,8 +7,10 @@ from fastapi import APIRouter, Response
 from ccvault.api.auth import CurrentCaller
 from ccvault.api.deps import CustomerId, FieldName, ItemList, VaultDep, json_response
 from ccvault.api.errors import responses
+from ccvault.config import ValidationMode
 from ccvault.domain.models import ProfileField
 from ccvault.domain.writes import NewField
+from ccvault.field_writes import write_field
 
 router = APIRouter(prefix="/v1/profiles/{customer_id}/fields", tags=["fields"])
 
@@ -21,9 +23,18 @@ async def put_field(
     vault: VaultDep,
     caller: CurrentCaller,
 ) -> Response:
-    """Write a new active version; the previous one becomes superseded atomically."""
-    field = await vault.profiles.save_field(caller.tenant_id, customer_id, name, body)
-    return json_response(field, 201)
+    """Write a new active version; the previous one becomes superseded atomically.
+
+    In warn mode the answer carries `validation_warnings` (empty when all is well).
+    """
+    mode = ValidationMode(caller.validation_mode)
+    written = await write_field(
+        vault.profiles, vault.schema, mode, caller.tenant_id, customer_id, name, body
+    )
+    if mode is not ValidationMode.warn:
+        return json_response(written.field, 201)
+    warnings = [{"loc": list(p.loc), "msg": p.msg, "code": p.code} for p in written.warnings]
+    return json_response(written.field, 201, extra={"validation_warnings": warnings})
 
 
 @router.get("/{name}", response_model=ProfileField, responses=responses(404, 422))

@@ -1,0 +1,51 @@
+"""missing-fields: what an agent still has to collect before a scenario, step or rule."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from ccvault.api.auth import CurrentCaller
+from ccvault.api.deps import CustomerId, VaultDep, json_response
+from ccvault.api.errors import responses
+from ccvault.domain.errors import InvalidInput, Problem
+from ccvault.domain.models import CALLER_ID_PATTERN
+from ccvault.domain.schema import MissingFields
+
+router = APIRouter(tags=["schema"])
+IdQuery = Annotated[str | None, Query(pattern=CALLER_ID_PATTERN)]
+
+
+@router.get(
+    "/v1/profiles/{customer_id}/missing-fields",
+    response_model=MissingFields,
+    responses=responses(422),
+)
+async def get_missing_fields(
+    customer_id: CustomerId,
+    vault: VaultDep,
+    caller: CurrentCaller,
+    agent_id: Annotated[str, Query(pattern=CALLER_ID_PATTERN)],
+    scenario_id: IdQuery = None,
+    step_id: IdQuery = None,
+    rule_id: IdQuery = None,
+) -> Response:
+    """Unmet requirements in collection order and whether the scenario can proceed.
+
+    An unknown profile is a new customer: it is missing everything.
+    """
+    if scenario_id is None and rule_id is None:
+        raise InvalidInput(
+            "name a scenario_id or a rule_id",
+            [Problem(("query", "scenario_id"), "scenario_id or rule_id is required", "missing")],
+        )
+    result = await vault.schema.missing_fields(
+        caller.tenant_id,
+        customer_id,
+        agent_id,
+        scenario_id=scenario_id,
+        rule_id=rule_id,
+        step_id=step_id,
+    )
+    return json_response(result)

@@ -1,0 +1,76 @@
+"""A field write as the tenant's validation mode wants it: find the agent's definition,
+check and normalize the value, then store it (or refuse, in strict mode)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+import structlog
+
+from ccvault.config import ValidationMode
+from ccvault.domain.errors import InvalidInput, Problem
+from ccvault.domain.models import ProfileField
+from ccvault.domain.validation import Rules, check_value
+from ccvault.domain.values import infer_value_type
+from ccvault.domain.writes import NewField
+from ccvault.storage.profiles import ProfileStore
+from ccvault.storage.schema import SchemaStore
+
+log = structlog.get_logger("ccvault.validation")
+
+
+@dataclass(frozen=True)
+class WrittenField:
+    """The stored version and, in warn mode, what was wrong with it."""
+
+    field: ProfileField
+    warnings: tuple[Problem, ...]
+
+
+async def write_field(
+    profiles: ProfileStore,
+    schema: SchemaStore,
+    mode: ValidationMode,
+    tenant_id: UUID,
+    customer_id: str,
+    name: str,
+    new: NewField,
+) -> WrittenField:
+    """Validate (per `mode`) and store a new version of a field."""
+    definition = (
+        await schema.definition_for_write(tenant_id, new.agent_id, name) if new.agent_id else None
+    )
+    # A definition's own type wins over the request's; else the declared or implied type.
+    value_type = definition.value_type if definition else new.value_type
+    value_type = value_type or infer_value_type(new.value)
+    value = new.value
+    problems: tuple[Problem, ...] = ()
+    if mode is not ValidationMode.disabled:
+        if new.agent_id and definition is None:
+            msg = f"agent {new.agent_id!r} has no enabled definition for {name!r}"
+            problems += (Problem(("path", "name"), msg, "unknown_field"),)
+        checked = check_value(value, definition.rules if definition else Rules(value_type))
+        problems += checked.problems
+        value = checked.value
+    if problems and mode is ValidationMode.strict:
+        raise InvalidInput(f"the value for {name!r} failed validation", list(problems))
+    if problems:
+        log.warning(
+            "validation warning",
+            tenant_id=str(tenant_id),
+            customer_id=customer_id,
+            field=name,
+            codes=[p.code for p in problems],
+        )
+    field = await profiles.save_field(
+        tenant_id,
+        customer_id,
+        name,
+        new,
+        value=value,
+        value_type=value_type,
+        retention_days=definition.retention_days if definition else None,
+        field_definition_id=definition.id if definition else None,
+    )
+    return WrittenField(field, problems)

@@ -1,0 +1,202 @@
+"""Field definitions and scenario requirements on PostgreSQL (tenant- and agent-scoped)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from ccvault.domain.errors import NotFound
+from ccvault.domain.missing import missing_fields
+from ccvault.domain.schema import (
+    CurrentValue,
+    DefinitionBody,
+    DefinitionStatus,
+    FieldDefinition,
+    MissingFields,
+    Requirement,
+    RequirementBody,
+)
+from ccvault.storage.db import Pool
+from ccvault.storage.queries import load
+
+Q = load("schema.sql")
+_JSON_COLUMNS = ("allowed_values", "verification_methods", "extraction_examples")
+
+
+class SchemaStore:
+    """Definitions, requirements and the missing-fields question."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def _one(self, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchone()
+
+    async def put_definition(
+        self,
+        tenant_id: UUID,
+        agent_id: str,
+        name: str,
+        body: DefinitionBody,
+        status: DefinitionStatus = DefinitionStatus.active,
+    ) -> tuple[FieldDefinition, bool]:
+        """Create or replace a definition; True when it was created."""
+        params: dict[str, Any] = body.model_dump()
+        for column in _JSON_COLUMNS:
+            params[column] = None if params[column] is None else Jsonb(params[column])
+        params.update(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            name=name,
+            status=status.value,
+        )
+        row = await self._one(Q["upsert_definition"], params)
+        assert row is not None
+        return FieldDefinition.model_validate(row[0]), bool(row[1])
+
+    async def get_definition(self, tenant_id: UUID, agent_id: str, name: str) -> FieldDefinition:
+        """A live definition (active or suggested); NotFound otherwise."""
+        row = await self._one(
+            Q["get_definition"], {"tenant_id": tenant_id, "agent_id": agent_id, "name": name}
+        )
+        if row is None:
+            raise NotFound(f"no field definition {name!r} for agent {agent_id!r}")
+        return FieldDefinition.model_validate(row[0])
+
+    async def definition_for_write(
+        self, tenant_id: UUID, agent_id: str, name: str
+    ) -> FieldDefinition | None:
+        """The definition a write is validated against (active and enabled), if any."""
+        row = await self._one(
+            Q["definition_for_write"],
+            {"tenant_id": tenant_id, "agent_id": agent_id, "name": name},
+        )
+        return None if row is None else FieldDefinition.model_validate(row[0])
+
+    async def list_definitions(
+        self, tenant_id: UUID, agent_id: str, status: DefinitionStatus
+    ) -> list[FieldDefinition]:
+        """Live definitions of an agent with the given status, by name."""
+        row = await self._one(
+            Q["list_definitions"],
+            {"tenant_id": tenant_id, "agent_id": agent_id, "status": status.value},
+        )
+        assert row is not None
+        return [FieldDefinition.model_validate(doc) for doc in row[0]]
+
+    async def delete_definition(self, tenant_id: UUID, agent_id: str, name: str) -> None:
+        """Retire a definition (kept for the field versions that point to it)."""
+        row = await self._one(
+            Q["delete_definition"], {"tenant_id": tenant_id, "agent_id": agent_id, "name": name}
+        )
+        if row is None:
+            raise NotFound(f"no field definition {name!r} for agent {agent_id!r}")
+
+    async def put_requirement(
+        self,
+        tenant_id: UUID,
+        agent_id: str,
+        scenario_id: str,
+        field_name: str,
+        step_id: str | None,
+        body: RequirementBody,
+    ) -> tuple[Requirement, bool]:
+        """Create or replace the manual requirement at (scenario, field, step)."""
+        params: dict[str, Any] = body.model_dump()
+        params.update(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            scenario_id=scenario_id,
+            field_name=field_name,
+            step_id=step_id,
+            depends_on_fields=Jsonb(body.depends_on_fields),
+        )
+        row = await self._one(Q["put_manual_requirement"], params)
+        assert row is not None
+        return Requirement.model_validate(row[0]), bool(row[1])
+
+    async def list_requirements(
+        self, tenant_id: UUID, agent_id: str, scenario_id: str
+    ) -> list[Requirement]:
+        """A scenario's requirements by collection order then field name ([] if unknown)."""
+        row = await self._one(
+            Q["list_requirements"],
+            {"tenant_id": tenant_id, "agent_id": agent_id, "scenario_id": scenario_id},
+        )
+        assert row is not None
+        return [Requirement.model_validate(doc) for doc in row[0]]
+
+    async def delete_requirement(
+        self,
+        tenant_id: UUID,
+        agent_id: str,
+        scenario_id: str,
+        field_name: str,
+        step_id: str | None,
+    ) -> None:
+        """Remove the requirements at (scenario, field, step), whatever made them."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                Q["delete_requirement"],
+                {
+                    "tenant_id": tenant_id,
+                    "agent_id": agent_id,
+                    "scenario_id": scenario_id,
+                    "field_name": field_name,
+                    "step_id": step_id,
+                },
+            )
+            if not await cur.fetchall():
+                raise NotFound(f"no requirement for {field_name!r} in {scenario_id!r}")
+
+    async def review_requirement(
+        self, tenant_id: UUID, agent_id: str, requirement_id: UUID, decision: str
+    ) -> Requirement:
+        """Record a human decision on a requirement ('approved' or 'rejected')."""
+        row = await self._one(
+            Q["review_requirement"],
+            {
+                "tenant_id": tenant_id,
+                "agent_id": agent_id,
+                "id": requirement_id,
+                "decision": decision,
+            },
+        )
+        if row is None:
+            raise NotFound(f"no requirement {requirement_id} for agent {agent_id!r}")
+        return Requirement.model_validate(row[0])
+
+    async def missing_fields(
+        self,
+        tenant_id: UUID,
+        customer_id: str,
+        agent_id: str,
+        *,
+        scenario_id: str | None = None,
+        rule_id: str | None = None,
+        step_id: str | None = None,
+    ) -> MissingFields:
+        """What the profile still lacks for a scenario/step/rule, in one query."""
+        row = await self._one(
+            Q["missing_fields_inputs"],
+            {
+                "tenant_id": tenant_id,
+                "customer_id": customer_id,
+                "agent_id": agent_id,
+                "scenario_id": scenario_id,
+                "rule_id": rule_id,
+                "step_id": step_id,
+            },
+        )
+        assert row is not None
+        requirements = [Requirement.model_validate(doc) for doc in row[0]]
+        definitions = {d["name"]: FieldDefinition.model_validate(d) for d in row[1]}
+        current = {f["name"]: CurrentValue.model_validate(f) for f in row[2]}
+        return missing_fields(requirements, definitions, current, row[3])
