@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
 from ccvault.api.auth import KeyResolver
 from ccvault.config import Settings
+from ccvault.storage.cache import ProfileCache
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.schema import SchemaStore
@@ -25,12 +24,12 @@ class Vault:
     schema: SchemaStore
     tenants: TenantStore
     keys: KeyResolver
-    redis: aioredis.Redis | None
+    cache: ProfileCache | None
 
     async def close(self) -> None:
         """Release connections (the servers themselves are not ours to stop)."""
-        if self.redis is not None:
-            await self.redis.aclose()
+        if self.cache is not None:
+            await self.cache.close()
         await self.pool.close()
 
 
@@ -41,18 +40,16 @@ async def open_vault(settings: Settings) -> Vault:
     pool = await open_pool(
         settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
     )
-    client = None
+    cache = None
     if settings.cache and settings.redis_url:
-        client = aioredis.Redis.from_url(
-            settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25
-        )
+        cache = ProfileCache.from_url(settings.redis_url, settings.cache_ttl_seconds)
     tenants = TenantStore(pool)
     return Vault(
         settings=settings,
         pool=pool,
-        profiles=ProfileStore(pool),
+        profiles=ProfileStore(pool, cache),
         schema=SchemaStore(pool),
         tenants=tenants,
         keys=KeyResolver(tenants, settings.api_key_cache_seconds),
-        redis=client,
+        cache=cache,
     )

@@ -89,5 +89,11 @@ ON CONFLICT (profile_id, consent_type) DO UPDATE SET
 -- The source becomes an alias of the target, and so do the source's own earlier aliases.
 UPDATE customer_profiles
    SET merged_into_id = %(target_id)s, deleted_at = coalesce(deleted_at, clock_timestamp()),
-       updated_at = clock_timestamp()
- WHERE tenant_id = %(tenant_id)s AND (id = %(source_id)s OR merged_into_id = %(source_id)s);
+       updated_at = clock_timestamp(), version = version + 1
+ WHERE tenant_id = %(tenant_id)s AND (id = %(source_id)s OR merged_into_id = %(source_id)s)
+RETURNING customer_id, version;
+
+-- name: bump_target_profile
+UPDATE customer_profiles SET updated_at = clock_timestamp(), version = version + 1
+ WHERE tenant_id = %(tenant_id)s AND id = %(target_id)s
+RETURNING customer_id, version;

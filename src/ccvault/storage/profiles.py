@@ -7,6 +7,7 @@ writers of one profile are serialized by PostgreSQL and the one-active index hol
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from ccvault.domain.models import (
 )
 from ccvault.domain.values import infer_value_type
 from ccvault.domain.writes import ConsentAnswer, NewAsset, NewField, NewIdentity, _SourceLink
+from ccvault.storage.cache import ProfileCache, Touched
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
@@ -34,15 +36,42 @@ M = load("merge.sql")
 class ProfileStore:
     """Reads and writes one tenant-scoped profile at a time; every query filters tenant_id."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, cache: ProfileCache | None = None) -> None:
         self.pool = pool
+        self.cache = cache
 
     # -- profiles ---------------------------------------------------------------
 
     async def get_profile(
         self, tenant_id: UUID, customer_id: str, *, include_history: bool = False
     ) -> Profile:
-        """The whole current profile in one query; NotFound when there is none."""
+        """The whole current profile (one cache hit or one query); NotFound if none."""
+        if include_history:
+            doc, *_ = await self._read_profile(tenant_id, customer_id, include_history=True)
+            return Profile.model_validate_json(doc)
+        return Profile.model_validate_json(await self.get_profile_json(tenant_id, customer_id))
+
+    async def get_profile_json(self, tenant_id: UUID, customer_id: str) -> bytes:
+        """The current profile as API JSON bytes: served from the cache as stored when it
+        is there, else read in one query and cached under the version it was read at."""
+        epoch = -1
+        if self.cache is not None:
+            body, epoch = await self.cache.get(tenant_id, customer_id)
+            if body is not None:
+                return body
+        doc, version, via_alias, expires_in = await self._read_profile(
+            tenant_id, customer_id, include_history=False
+        )
+        body = Profile.model_validate_json(doc).model_dump_json(exclude={"field_history"}).encode()
+        # Aliases are read through to PostgreSQL: only the target's key is invalidated.
+        if self.cache is not None and not via_alias:
+            ttl_ms = None if expires_in is None else int(expires_in.total_seconds() * 1000)
+            await self.cache.put(tenant_id, customer_id, version, epoch, body, ttl_ms)
+        return body
+
+    async def _read_profile(
+        self, tenant_id: UUID, customer_id: str, *, include_history: bool
+    ) -> tuple[str, int, bool, timedelta | None]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 Q["get_profile"],
@@ -55,7 +84,13 @@ class ProfileStore:
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no profile {customer_id!r}")
-        return Profile.model_validate_json(row[0])
+        doc, version, via_alias, expires_in = row
+        return doc, version, via_alias, expires_in
+
+    async def _invalidate(self, touched: list[Touched]) -> None:
+        """After commit: make every later read, on any process, see this write."""
+        if self.cache is not None:
+            await self.cache.invalidate(touched)
 
     async def customer_for_channel(
         self, tenant_id: UUID, channel: str, channel_user_id: str
@@ -93,8 +128,10 @@ class ProfileStore:
     ) -> tuple[ChannelIdentity, bool]:
         """Link a channel identity (created=False when it was already on this profile)."""
         async with self.pool.connection() as conn, conn.transaction():
-            profile_id, _ = await self._lock_or_create(conn, tenant_id, customer_id)
-            return await self._link_identity(conn, tenant_id, profile_id, identity)
+            profile_id, touched = await self._lock_or_create(conn, tenant_id, customer_id)
+            result = await self._link_identity(conn, tenant_id, profile_id, identity)
+        await self._invalidate([touched])
+        return result
 
     async def _link_identity(
         self, conn: AsyncConnection[Any], tenant_id: UUID, profile_id: UUID, new: NewIdentity
@@ -105,8 +142,6 @@ class ProfileStore:
             "profile_id": profile_id,
             **new.model_dump(),
         }
-        if new.primary:
-            await conn.execute(Q["clear_primary_identity"], params)
         cur = await conn.execute(Q["link_identity"], params)
         row = await cur.fetchone()
         if row is None:
@@ -114,6 +149,11 @@ class ProfileStore:
                 f"identity {new.channel}:{new.channel_user_id} belongs to another profile"
             )
         channel, user_id, verified, primary, created_at, created = row
+        if created:
+            await conn.execute(Q["touch_profile"], params)
+        if created and new.primary:
+            await conn.execute(Q["make_primary_identity"], params)
+            primary = True
         identity = ChannelIdentity(
             channel=channel,
             channel_user_id=user_id,
@@ -128,7 +168,7 @@ class ProfileStore:
     ) -> Consent:
         """Record the customer's current answer for a consent type."""
         async with self.pool.connection() as conn, conn.transaction():
-            profile_id, _ = await self._lock_or_create(conn, tenant_id, customer_id)
+            profile_id, touched = await self._lock_or_create(conn, tenant_id, customer_id)
             cur = await conn.execute(
                 Q["put_consent"],
                 {
@@ -140,6 +180,7 @@ class ProfileStore:
                 },
             )
             row = await cur.fetchone()
+        await self._invalidate([touched])
         assert row is not None
         keys = ("consent_type", "granted", "granted_at", "revoked_at", "source_session_id")
         return Consent.model_validate(dict(zip((*keys, "updated_at"), row, strict=True)))
@@ -172,9 +213,13 @@ class ProfileStore:
                 "move_assets",
                 "move_identities",
                 "merge_consents",
-                "retire_source_profile",
             ):
                 await conn.execute(M[step], ids)
+            touched = []
+            for step in ("retire_source_profile", "bump_target_profile"):
+                cur = await conn.execute(M[step], ids)
+                touched += [Touched(tenant_id, c, v) for c, v in await cur.fetchall()]
+        await self._invalidate(touched)
         return str(target_customer)
 
     # -- fields -----------------------------------------------------------------
@@ -209,10 +254,11 @@ class ProfileStore:
             "field_definition_id": field_definition_id,
         }
         async with self.pool.connection() as conn, conn.transaction():
-            params["profile_id"], _ = await self._lock_or_create(conn, tenant_id, customer_id)
+            params["profile_id"], touched = await self._lock_or_create(conn, tenant_id, customer_id)
             await self._check_source(conn, tenant_id, new)
             cur = await conn.execute(Q["save_field"], params)
             row = await cur.fetchone()
+        await self._invalidate([touched])
         assert row is not None
         return ProfileField.model_validate(row[0])
 
@@ -244,7 +290,7 @@ class ProfileStore:
     async def delete_field(self, tenant_id: UUID, customer_id: str, name: str) -> UUID:
         """Soft-delete the current version and orphan what derives from it."""
         async with self.pool.connection() as conn, conn.transaction():
-            profile_id = await self._lock_existing(conn, tenant_id, customer_id)
+            profile_id, touched = await self._lock_existing(conn, tenant_id, customer_id)
             cur = await conn.execute(
                 Q["soft_delete_field"],
                 {"tenant_id": tenant_id, "profile_id": profile_id, "name": name},
@@ -252,7 +298,8 @@ class ProfileStore:
             row = await cur.fetchone()
             if row is None:
                 raise NotFound(f"no current field {name!r} for {customer_id!r}")
-            await conn.execute(Q["orphan_dependents"], {"tenant_id": tenant_id, "id": row[0]})
+            orphaned = await self._orphan_dependents(conn, tenant_id, row[0])
+        await self._invalidate([touched, *orphaned])
         return UUID(str(row[0]))
 
     # -- assets -----------------------------------------------------------------
@@ -265,10 +312,11 @@ class ProfileStore:
             "tenant_id": tenant_id,
         }
         async with self.pool.connection() as conn, conn.transaction():
-            params["profile_id"], _ = await self._lock_or_create(conn, tenant_id, customer_id)
+            params["profile_id"], touched = await self._lock_or_create(conn, tenant_id, customer_id)
             await self._check_source(conn, tenant_id, new)
             cur = await conn.execute(Q["save_asset"], params)
             row = await cur.fetchone()
+        await self._invalidate([touched])
         assert row is not None
         return ProfileAsset.model_validate(row[0])
 
@@ -307,46 +355,59 @@ class ProfileStore:
             if found is None:
                 raise NotFound(f"no asset {asset_id}")
             # Same lock order as every other write to this profile.
-            await conn.execute(Q["lock_profile_by_id"], {"tenant_id": tenant_id, "id": found[1]})
             cur = await conn.execute(
-                Q["soft_delete_asset"], {"tenant_id": tenant_id, "id": asset_id}
+                Q["lock_profile_by_id"], {"tenant_id": tenant_id, "id": found[1]}
+            )
+            locked = await cur.fetchone()
+            assert locked is not None
+            cur = await conn.execute(
+                Q["soft_delete_asset"],
+                {"tenant_id": tenant_id, "id": asset_id, "profile_id": found[1]},
             )
             if await cur.fetchone() is None:
                 raise NotFound(f"asset {asset_id} is already deleted")
-            await conn.execute(Q["orphan_dependents"], {"tenant_id": tenant_id, "id": asset_id})
+            orphaned = await self._orphan_dependents(conn, tenant_id, asset_id)
+        await self._invalidate([Touched(tenant_id, locked[1], locked[3]), *orphaned])
 
     # -- helpers ----------------------------------------------------------------
 
     async def _lock_or_create(
         self, conn: AsyncConnection[Any], tenant_id: UUID, customer_id: str
-    ) -> tuple[UUID, str]:
-        """Lock the profile row (creating it if needed), following an alias to its target."""
+    ) -> tuple[UUID, Touched]:
+        """Lock the profile row (creating it if needed), following an alias to its target;
+        bumps its version."""
         cur = await conn.execute(
             Q["lock_or_create_profile"],
             {"id": uuid.uuid4(), "tenant_id": tenant_id, "customer_id": customer_id},
         )
         row = await cur.fetchone()
         assert row is not None
-        profile_id, customer, merged_into = row
+        profile_id, customer, merged_into, version = row
         if merged_into is not None:
             cur = await conn.execute(
                 Q["lock_profile_by_id"], {"tenant_id": tenant_id, "id": merged_into}
             )
             target = await cur.fetchone()
             assert target is not None
-            profile_id, customer, _ = target
-        return profile_id, customer
+            profile_id, customer, _, version = target
+        return profile_id, Touched(tenant_id, customer, version)
 
     async def _lock_existing(
         self, conn: AsyncConnection[Any], tenant_id: UUID, customer_id: str
-    ) -> UUID:
+    ) -> tuple[UUID, Touched]:
         cur = await conn.execute(
             Q["lock_existing_profile"], {"tenant_id": tenant_id, "customer_id": customer_id}
         )
         row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no profile {customer_id!r}")
-        return UUID(str(row[0]))
+        return UUID(str(row[0])), Touched(tenant_id, row[1], row[3])
+
+    async def _orphan_dependents(
+        self, conn: AsyncConnection[Any], tenant_id: UUID, item_id: UUID
+    ) -> list[Touched]:
+        cur = await conn.execute(Q["orphan_dependents"], {"tenant_id": tenant_id, "id": item_id})
+        return [Touched(tenant_id, customer, version) for customer, version in await cur.fetchall()]
 
     async def _check_source(
         self, conn: AsyncConnection[Any], tenant_id: UUID, link: _SourceLink

@@ -37,7 +37,7 @@ SELECT jsonb_build_object(
            AND s.status = 'active' AND s.deleted_at IS NULL
            AND (s.expires_at IS NULL OR s.expires_at > now())),
     'field_status_summary', (
-        SELECT jsonb_object_agg(st, n) FROM (
+        SELECT coalesce(jsonb_object_agg(st, n), '{}') FROM (
             SELECT ccv_effective_status(f.status, f.expires_at) AS st, count(*) AS n
               FROM profile_fields f
              WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
@@ -50,7 +50,18 @@ SELECT jsonb_build_object(
               FROM profile_fields f
              WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
              GROUP BY f.name) h) END
-)::text AS doc
+)::text AS doc,
+       p.version,
+       p.customer_id <> %(customer_id)s AS via_alias,
+       -- A cached copy must not outlive the first live item to expire.
+       least(
+           (SELECT min(f.expires_at) FROM profile_fields f
+             WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
+               AND f.status = 'active' AND f.deleted_at IS NULL AND f.expires_at > now()),
+           (SELECT min(s.expires_at) FROM profile_assets s
+             WHERE s.tenant_id = p.tenant_id AND s.profile_id = p.id
+               AND s.status = 'active' AND s.deleted_at IS NULL AND s.expires_at > now()))
+       - now() AS expires_in
   FROM target
   JOIN customer_profiles p ON p.id = target.id AND p.tenant_id = %(tenant_id)s;
 
@@ -67,30 +78,36 @@ SELECT p.customer_id
 INSERT INTO customer_profiles (id, tenant_id, customer_id)
 VALUES (%(id)s, %(tenant_id)s, %(customer_id)s)
 ON CONFLICT (tenant_id, customer_id) DO NOTHING
-RETURNING id, customer_id;
+RETURNING id, customer_id, version;
 
 -- name: lock_or_create_profile
 -- Every write to a profile starts here. The row lock it takes (held to commit) serializes
 -- writers of one profile, so the next statement's snapshot sees the previous writer's
--- versions: that is what keeps supersession exact under concurrency.
+-- versions: that is what keeps supersession exact under concurrency. The version bump
+-- is for the cache; updated_at moves only when something visible changes (touch_profile).
 INSERT INTO customer_profiles (id, tenant_id, customer_id)
 VALUES (%(id)s, %(tenant_id)s, %(customer_id)s)
-ON CONFLICT (tenant_id, customer_id) DO UPDATE SET updated_at = clock_timestamp()
-RETURNING id, customer_id, merged_into_id;
+ON CONFLICT (tenant_id, customer_id)
+DO UPDATE SET version = customer_profiles.version + 1
+RETURNING id, customer_id, merged_into_id, version;
 
 -- name: lock_profile_by_id
-UPDATE customer_profiles SET updated_at = clock_timestamp()
+UPDATE customer_profiles SET version = version + 1
  WHERE tenant_id = %(tenant_id)s AND id = %(id)s
-RETURNING id, customer_id, merged_into_id;
+RETURNING id, customer_id, merged_into_id, version;
 
 -- name: lock_existing_profile
 -- Like lock_or_create_profile for writes that need the profile to exist (deletes, merge);
 -- follows an alias to its target.
-UPDATE customer_profiles p SET updated_at = clock_timestamp()
+UPDATE customer_profiles p SET version = p.version + 1
   FROM customer_profiles a
  WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
    AND p.tenant_id = %(tenant_id)s AND p.id = coalesce(a.merged_into_id, a.id)
-RETURNING p.id, p.customer_id, p.merged_into_id;
+RETURNING p.id, p.customer_id, p.merged_into_id, p.version;
+
+-- name: touch_profile
+UPDATE customer_profiles SET updated_at = clock_timestamp()
+ WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s;
 
 -- name: find_source_item
 -- A vault source must exist in this tenant and not be soft-deleted.
@@ -103,7 +120,10 @@ SELECT item_type, deleted_at
 -- wins), then insert the new active version. The INSERT reads count(*) of the UPDATE so
 -- the UPDATE finishes first; otherwise the one-active index could see both rows live.
 -- A definition's retention_days dates expires_at from this very collected_at.
-WITH previous AS (
+WITH touch AS (
+    UPDATE customer_profiles SET updated_at = clock_timestamp()
+     WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
+), previous AS (
     UPDATE profile_fields
        SET status = 'superseded', superseded_by_id = %(id)s,
            superseded_at = clock_timestamp(), updated_at = clock_timestamp()
@@ -150,6 +170,10 @@ SELECT p.id IS NOT NULL AS profile_exists,
 
 -- name: soft_delete_field
 -- Soft delete of the current version; its status stays as it was (for audit).
+WITH touch AS (
+    UPDATE customer_profiles SET updated_at = clock_timestamp()
+     WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
+)
 UPDATE profile_fields
    SET deleted_at = clock_timestamp(), updated_at = clock_timestamp()
  WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND name = %(name)s
@@ -159,6 +183,7 @@ RETURNING id;
 -- name: orphan_dependents
 -- Items derived from the deleted one lose their source: active ones become `orphaned`,
 -- every non-deleted one is flagged. Not transitive: an orphan still exists as a source.
+-- Their profiles (any customer of the tenant) get a new version for the cache.
 WITH fields AS (
     UPDATE profile_fields
        SET status = CASE WHEN status = 'active' THEN 'orphaned' ELSE status END,
@@ -172,11 +197,16 @@ WITH fields AS (
      WHERE tenant_id = %(tenant_id)s AND source_uuid = %(id)s AND deleted_at IS NULL
     RETURNING profile_id
 )
-SELECT DISTINCT profile_id FROM fields UNION SELECT profile_id FROM assets;
+UPDATE customer_profiles p SET version = p.version + 1, updated_at = clock_timestamp()
+ WHERE p.id IN (SELECT profile_id FROM fields UNION SELECT profile_id FROM assets)
+RETURNING p.customer_id, p.version;
 
 -- name: save_asset
 -- Same rule as save_field: a same-name asset supersedes the current one.
-WITH previous AS (
+WITH touch AS (
+    UPDATE customer_profiles SET updated_at = clock_timestamp()
+     WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
+), previous AS (
     UPDATE profile_assets
        SET status = 'superseded', superseded_by_id = %(id)s, superseded_at = clock_timestamp()
      WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND name = %(name)s
@@ -212,6 +242,10 @@ SELECT ccv_asset_doc(s) AS doc, s.profile_id
  WHERE s.tenant_id = %(tenant_id)s AND s.id = %(id)s;
 
 -- name: soft_delete_asset
+WITH touch AS (
+    UPDATE customer_profiles SET updated_at = clock_timestamp()
+     WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
+)
 UPDATE profile_assets
    SET deleted_at = clock_timestamp()
  WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND deleted_at IS NULL
@@ -220,24 +254,36 @@ RETURNING id, profile_id;
 -- name: link_identity
 -- Re-linking an identity to its own profile returns it unchanged (the no-op update makes
 -- RETURNING give the row); one owned by another profile returns nothing: a conflict.
+-- A new identity starts as non-primary; make_primary_identity promotes it.
 INSERT INTO channel_identities AS i
        (id, tenant_id, profile_id, channel, channel_user_id, verified, is_primary)
 VALUES (%(id)s, %(tenant_id)s, %(profile_id)s, %(channel)s, %(channel_user_id)s,
-        %(verified)s, %(primary)s)
+        %(verified)s, false)
 ON CONFLICT (tenant_id, channel, channel_user_id) DO UPDATE SET channel = i.channel
  WHERE i.profile_id = excluded.profile_id
 RETURNING i.channel, i.channel_user_id, i.verified, i.is_primary AS primary, i.created_at,
           i.id = %(id)s AS created;
 
--- name: clear_primary_identity
--- One primary identity per profile (also a unique index): a new primary demotes the old.
-UPDATE channel_identities SET is_primary = false
- WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND is_primary
-   AND NOT (channel = %(channel)s AND channel_user_id = %(channel_user_id)s);
+-- name: make_primary_identity
+-- One primary identity per profile (a unique index): a new primary demotes the old one
+-- first (the count(*) makes the UPDATE of the old row finish before the new one).
+WITH demoted AS (
+    UPDATE channel_identities SET is_primary = false
+     WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND is_primary
+    RETURNING id
+)
+UPDATE channel_identities i SET is_primary = true
+  FROM (SELECT count(*) FROM demoted) AS wait_for_demotion
+ WHERE i.tenant_id = %(tenant_id)s AND i.id = %(id)s
+RETURNING i.is_primary;
 
 -- name: put_consent
 -- granted_at is when consent was (last) given, revoked_at when it was withdrawn; a
 -- repeated answer keeps the original timestamp.
+WITH touch AS (
+    UPDATE customer_profiles SET updated_at = clock_timestamp()
+     WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
+)
 INSERT INTO consents AS c (tenant_id, profile_id, consent_type, granted, granted_at,
                            revoked_at, source_session_id, updated_at)
 VALUES (%(tenant_id)s, %(profile_id)s, %(consent_type)s, %(granted)s,

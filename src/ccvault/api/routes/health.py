@@ -30,13 +30,15 @@ async def _database(vault: VaultDep) -> tuple[str, str | None]:
 
 
 async def _cache(vault: VaultDep) -> tuple[str, str | None]:
-    if vault.redis is None:
+    if vault.cache is None:
         return "ok", "cache disabled"
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            await vault.redis.ping()
-    except Exception as exc:
-        return "degraded", f"serving from PostgreSQL: {type(exc).__name__}: {exc}"[:200]
+            answered = await vault.cache.ping()
+    except TimeoutError:
+        answered = False
+    if not answered:
+        return "degraded", "cache unreachable: serving from PostgreSQL"
     return "ok", None
 
 

@@ -51,11 +51,14 @@ async def _profile_response(
     include: str | None,
     status_code: int = 200,
 ) -> Response:
-    profile = await vault.profiles.get_profile(
-        caller.tenant_id, customer_id, include_history=include == "history"
-    )
-    exclude = None if include == "history" else {"field_history"}
-    return json_response(profile, status_code, exclude=exclude)
+    if include == "history":
+        profile = await vault.profiles.get_profile(
+            caller.tenant_id, customer_id, include_history=True
+        )
+        return json_response(profile, status_code)
+    # The hot path: cached JSON bytes go out as they are, no decode/encode.
+    body = await vault.profiles.get_profile_json(caller.tenant_id, customer_id)
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 @router.post("", status_code=201, response_model=Profile, responses=responses(409, 422))
