@@ -24,6 +24,8 @@ REGEX_TIMEOUT_SECONDS = 0.05
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_SPACE = re.compile(r"\s")
+MAX_INT_DIGITS = 4000
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
 LOC = ("body", "value")
@@ -102,8 +104,13 @@ def _number(value: Any) -> int | float:
     parsed = float(text)
     if not math.isfinite(parsed):
         raise ValueRejected("format_error", "numbers must be finite")
-    is_int = "." not in text and "e" not in text.lower()
-    return int(text) if is_int else parsed
+    if "." in text or "e" in text.lower():
+        return parsed
+    sign = "-" if text.startswith("-") else ""
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > MAX_INT_DIGITS:
+        raise ValueRejected("format_error", f"integers are limited to {MAX_INT_DIGITS} digits")
+    return int(sign + digits)
 
 
 def _integer(value: Any) -> int:
@@ -132,17 +139,24 @@ def _boolean(value: Any) -> bool:
 def _url(value: Any) -> str:
     text = _string(value).strip()
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in text:
+    if parts.scheme not in ("http", "https") or not parts.hostname or _SPACE.search(text):
         raise ValueRejected("format_error", "expected an absolute http(s) URL")
     return text
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _json(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            # NaN/Infinity are Python's extensions, not JSON (PostgreSQL refuses them).
+            return json.loads(value, parse_constant=_no_constants)
         except json.JSONDecodeError as exc:
             raise ValueRejected("format_error", f"not JSON text: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:
+            raise ValueRejected("format_error", f"not JSON text: {exc}"[:200]) from None
     return value
 
 
@@ -191,6 +205,12 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _among(value: Any, allowed: Sequence[Any]) -> bool:
+    """Membership by JSON identity: Python's True == 1 must not pass for JSON's true/1."""
+    canonical = json.dumps(value, sort_keys=True)
+    return any(json.dumps(a, sort_keys=True) == canonical for a in allowed)
+
+
 def check_value(value: Any, rules: Rules) -> Checked:
     """Type, then regex (under a timeout), then allowed values; first failure stops."""
     try:
@@ -211,7 +231,7 @@ def check_value(value: Any, rules: Rules) -> Checked:
         if matched is None:
             msg = f"does not match the pattern {rules.validation_regex!r}"
             return Checked(normalized, (Problem(LOC, msg, "regex_error"),))
-    if rules.allowed_values is not None and normalized not in rules.allowed_values:
+    if rules.allowed_values is not None and not _among(normalized, rules.allowed_values):
         shown = ", ".join(_as_text(v) for v in list(rules.allowed_values)[:10])
         msg = f"not one of the allowed values ({shown})"
         return Checked(normalized, (Problem(LOC, msg, "allowed_values_error"),))

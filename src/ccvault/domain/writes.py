@@ -22,6 +22,7 @@ from ccvault.domain.models import (
     SourceItemType,
     ValueType,
 )
+from ccvault.domain.values import is_json_safe
 
 
 def _assume_utc(value: datetime | None) -> datetime | None:
@@ -89,6 +90,8 @@ class NewField(_SourceLink):
     def _value_present(self) -> Self:
         if self.value is None:
             raise ValueError("value must not be null; DELETE the field to remove it")
+        if not is_json_safe(self.value) or not is_json_safe(self.source_metadata):
+            raise ValueError("values must be JSON: finite numbers, at most 64 levels deep")
         return self
 
 
