@@ -29,11 +29,11 @@ def enforced(requirements: Iterable[Requirement]) -> list[Requirement]:
     reqs = [r for r in requirements if r.review_status is not ReviewStatus.rejected]
     manual = {(r.field_name, r.step_id) for r in reqs if r.origin is Origin.manual}
     kept = [r for r in reqs if r.origin is Origin.manual or (r.field_name, r.step_id) not in manual]
-    # Two rules may extract the same field for the same step: the field is asked once,
-    # with the strictest level and the earliest position.
-    best: dict[tuple[str, str | None], Requirement] = {}
+    # A field required twice (by two rules, or scenario-wide and by the step) is asked
+    # once, with the strictest level and the earliest position.
+    best: dict[str, Requirement] = {}
     for r in kept:
-        key = (r.field_name, r.step_id)
+        key = r.field_name
         seen = best.get(key)
         if seen is None or (r.required_level, r.collection_order) < (
             seen.required_level,

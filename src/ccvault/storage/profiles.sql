@@ -119,7 +119,7 @@ SELECT item_type, deleted_at
 -- Supersede whatever is current for the name (active, expired or orphaned: superseded
 -- wins), then insert the new active version. The INSERT reads count(*) of the UPDATE so
 -- the UPDATE finishes first; otherwise the one-active index could see both rows live.
--- A definition's retention_days dates expires_at from this very collected_at.
+-- The clock is read once, so retention_days dates expires_at from this very collected_at.
 WITH touch AS (
     UPDATE customer_profiles SET updated_at = clock_timestamp()
      WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
@@ -141,11 +141,12 @@ SELECT %(id)s, %(tenant_id)s, %(profile_id)s, %(name)s, %(value)s, %(value_type)
        %(source)s, %(source_item_id)s, %(source_item_type)s, %(source_metadata)s,
        %(source_session_id)s, %(source_scenario_id)s, %(source_step_id)s, %(confidence)s,
        %(verified)s, %(verification_method)s,
-       CASE WHEN %(verified)s THEN coalesce(%(verified_at)s, clock_timestamp()) END,
-       %(requires_confirmation)s, clock_timestamp(), clock_timestamp(),
-       coalesce(%(expires_at)s, clock_timestamp() + make_interval(days => %(retention_days)s::int)),
+       CASE WHEN %(verified)s THEN coalesce(%(verified_at)s, clock.now) END,
+       %(requires_confirmation)s, clock.now, clock.now,
+       coalesce(%(expires_at)s, clock.now + make_interval(days => %(retention_days)s::int)),
        %(field_definition_id)s
-  FROM (SELECT count(*) FROM previous) AS wait_for_previous
+  FROM (SELECT count(*) FROM previous) AS wait_for_previous,
+       LATERAL (SELECT clock_timestamp() AS now) AS clock
 RETURNING ccv_field_doc(profile_fields) AS doc;
 
 -- name: get_field
