@@ -7,6 +7,8 @@ Every test gets its own tenant, so tests never see each other's data and need no
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -37,11 +39,17 @@ def _fresh_database(server_url: str) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
-def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
-    """Embedded servers for whatever the environment does not provide."""
-    servers = EmbeddedServers(Path(tmp_path_factory.mktemp("ccv")))
+def embedded() -> Iterator[EmbeddedServers]:
+    """Embedded servers for whatever the environment does not provide.
+
+    Their data lives in a directory of our own, not pytest's tmp_path: pytest prunes old
+    basetemp directories, which would pull the data out from under a concurrent run.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix="ccv-test-"))
+    servers = EmbeddedServers(data_dir)
     yield servers
     servers.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

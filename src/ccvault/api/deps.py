@@ -30,7 +30,7 @@ CustomerId = Annotated[str, Path(pattern=CALLER_ID_PATTERN, description="the cal
 AgentId = Annotated[str, Path(pattern=CALLER_ID_PATTERN)]
 FieldName = Annotated[str, Path(pattern=FIELD_NAME_PATTERN)]
 Channel = Annotated[str, Path(pattern=CHANNEL_PATTERN)]
-ChannelUserId = Annotated[str, Path(min_length=1, max_length=256)]
+ChannelUserId = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]{1,256}$")]
 
 
 def json_response(

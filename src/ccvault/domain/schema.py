@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from pydantic_core import PydanticCustomError
 
 from ccvault.domain.conditions import parse_condition
+from ccvault.domain.inputs import Input
 from ccvault.domain.models import CALLER_ID_PATTERN, FIELD_NAME_PATTERN, ValueType
 from ccvault.domain.validation import Rules, check_value, compile_pattern
 
@@ -67,10 +68,8 @@ class MissingReason(StrEnum):
     unverified = "unverified"
 
 
-class DefinitionBody(BaseModel):
+class DefinitionBody(Input):
     """PUT /v1/agents/{agent_id}/field-definitions/{name} body."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     description: Text | None = None
@@ -136,10 +135,8 @@ class FieldDefinition(DefinitionBody):
         return Rules(self.value_type, self.validation_regex, self.allowed_values)
 
 
-class RequirementBody(BaseModel):
+class RequirementBody(Input):
     """PUT .../requirements/{field_name} body (a manual requirement)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     required_level: RequiredLevel = RequiredLevel.hard
     fallback_action: FallbackAction = FallbackAction.ask

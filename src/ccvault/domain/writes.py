@@ -8,13 +8,12 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
+from ccvault.domain.inputs import Input
 from ccvault.domain.models import (
     CALLER_ID_PATTERN,
     CHANNEL_PATTERN,
@@ -38,9 +37,8 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 PathText = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
-class _Write(BaseModel):
-    # Unknown keys are refused: a typo in a provenance attribute must not vanish silently.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Write(Input):
+    """Unknown keys are refused: a typo in a provenance attribute must not vanish silently."""
 
 
 class _SourceLink(_Write):
@@ -114,7 +112,7 @@ class NewIdentity(_Write):
     """A channel handle to link to a profile."""
 
     channel: Annotated[str, StringConstraints(pattern=CHANNEL_PATTERN)]
-    channel_user_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    channel_user_id: Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,256}$")]
     verified: bool = False
     primary: bool = False
 

@@ -15,10 +15,11 @@ WITH RECURSIVE chain (depth, item_id, item_type, name, status, deleted_at,
      WHERE c.depth <= %(max_depth)s
 ) CYCLE item_id SET is_cycle USING path
 SELECT depth, item_id, item_type, name, status, deleted_at, source_item_id, is_cycle,
-       CASE WHEN depth = 0 THEN (
-           SELECT ccv_field_doc(f) FROM profile_fields f WHERE f.id = item_id
-            UNION ALL
-           SELECT ccv_asset_doc(s) FROM profile_assets s WHERE s.id = item_id) END AS doc
+       CASE WHEN depth > 0 THEN NULL
+            WHEN item_type = 'profile_field' THEN
+                (SELECT ccv_field_doc(f) FROM profile_fields f WHERE f.id = item_id)
+            ELSE (SELECT ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))
+                    FROM profile_assets s WHERE s.id = item_id) END AS doc
   FROM chain
  ORDER BY depth, item_id;
 
@@ -36,9 +37,10 @@ WITH RECURSIVE chain (depth, item_id, item_type, name, status, deleted_at,
      WHERE c.depth <= %(max_depth)s
 ) CYCLE item_id SET is_cycle USING path
 SELECT depth, item_id, item_type, name, status, deleted_at, source_item_id, is_cycle,
-       CASE WHEN depth = 0 THEN (
-           SELECT ccv_field_doc(f) FROM profile_fields f WHERE f.id = item_id
-            UNION ALL
-           SELECT ccv_asset_doc(s) FROM profile_assets s WHERE s.id = item_id) END AS doc
+       CASE WHEN depth > 0 THEN NULL
+            WHEN item_type = 'profile_field' THEN
+                (SELECT ccv_field_doc(f) FROM profile_fields f WHERE f.id = item_id)
+            ELSE (SELECT ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))
+                    FROM profile_assets s WHERE s.id = item_id) END AS doc
   FROM chain
  ORDER BY depth, item_id;

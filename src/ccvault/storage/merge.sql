@@ -1,7 +1,8 @@
 -- name: resolve_profiles
 -- Both sides of a merge, aliases followed, locked in id order so two opposite merges
--- cannot deadlock.
-SELECT p.id, p.customer_id, a.customer_id AS requested
+-- cannot deadlock. After waiting for a lock, p.merged_into_id shows the latest value:
+-- non-null means a concurrent merge retired p, and the caller resolves again.
+SELECT p.id, p.customer_id, a.customer_id AS requested, p.merged_into_id
   FROM customer_profiles a
   JOIN customer_profiles p ON p.id = coalesce(a.merged_into_id, a.id)
  WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = ANY(%(customer_ids)s)
@@ -9,17 +10,18 @@ SELECT p.id, p.customer_id, a.customer_id AS requested
    FOR UPDATE OF p;
 
 -- name: merge_fields
--- For a name current in both profiles the newer version (collected_at) stays; the other
--- is superseded by it. Then every version of the source moves over with its id.
+-- For a name current in both profiles the newer live version (collected_at) stays (a live
+-- one beats an expired or orphaned one); the other is superseded by it. Then every version of the source moves over with its id.
 WITH current AS (
-    SELECT id, name, collected_at
+    SELECT id, name, collected_at,
+           ccv_effective_status(status, expires_at) = 'active' AS live
       FROM profile_fields
      WHERE tenant_id = %(tenant_id)s AND profile_id IN (%(source_id)s, %(target_id)s)
        AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL
 ), ranked AS (
     SELECT id, first_value(id) OVER w AS winner, row_number() OVER w AS rank
       FROM current
-    WINDOW w AS (PARTITION BY name ORDER BY collected_at DESC, id)
+    WINDOW w AS (PARTITION BY name ORDER BY live DESC, collected_at DESC, id)
 ), losers AS (
     UPDATE profile_fields f
        SET status = 'superseded', superseded_by_id = r.winner,
@@ -36,14 +38,15 @@ UPDATE profile_fields SET profile_id = %(target_id)s
 
 -- name: merge_assets
 WITH current AS (
-    SELECT id, name, uploaded_at
+    SELECT id, name, uploaded_at,
+           ccv_effective_status(status, expires_at) = 'active' AS live
       FROM profile_assets
      WHERE tenant_id = %(tenant_id)s AND profile_id IN (%(source_id)s, %(target_id)s)
        AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL
 ), ranked AS (
     SELECT id, first_value(id) OVER w AS winner, row_number() OVER w AS rank
       FROM current
-    WINDOW w AS (PARTITION BY name ORDER BY uploaded_at DESC, id)
+    WINDOW w AS (PARTITION BY name ORDER BY live DESC, uploaded_at DESC, id)
 ), losers AS (
     UPDATE profile_assets s
        SET status = 'superseded', superseded_by_id = r.winner,

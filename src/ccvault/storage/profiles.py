@@ -13,6 +13,7 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
+from pydantic import TypeAdapter
 
 from ccvault.domain.errors import Conflict, InvalidInput, NotFound, Problem
 from ccvault.domain.models import (
@@ -30,6 +31,9 @@ from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
 Q = load("profiles.sql")
+# A lock can find its profile merged away or created by someone else; that settles fast.
+_LOCK_ATTEMPTS = 5
+_HISTORY: TypeAdapter[dict[str, list[ProfileField]]] = TypeAdapter(dict[str, list[ProfileField]])
 M = load("merge.sql")
 
 
@@ -45,10 +49,23 @@ class ProfileStore:
     async def get_profile(
         self, tenant_id: UUID, customer_id: str, *, include_history: bool = False
     ) -> Profile:
-        """The whole current profile (one cache hit or one query); NotFound if none."""
-        if include_history:
-            doc, *_ = await self._read_profile(tenant_id, customer_id, include_history=True)
-            return Profile.model_validate_json(doc)
+        """The whole current profile (one cache hit or one query); NotFound if none.
+
+        With include_history, a second query adds every version of every field.
+        """
+        if include_history or self.cache is None:
+            doc, *_ = await self._read_profile(tenant_id, customer_id)
+            profile = Profile.model_validate_json(doc)
+            if not include_history:
+                return profile
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    Q["profile_history"], {"tenant_id": tenant_id, "customer_id": customer_id}
+                )
+                row = await cur.fetchone()
+            assert row is not None
+            history = _HISTORY.validate_json(row[0])
+            return profile.model_copy(update={"field_history": history})
         return Profile.model_validate_json(await self.get_profile_json(tenant_id, customer_id))
 
     async def get_profile_json(self, tenant_id: UUID, customer_id: str) -> bytes:
@@ -59,9 +76,8 @@ class ProfileStore:
             body, epoch = await self.cache.get(tenant_id, customer_id)
             if body is not None:
                 return body
-        doc, version, via_alias, expires_in = await self._read_profile(
-            tenant_id, customer_id, include_history=False
-        )
+        doc, version, via_alias, expires_in = await self._read_profile(tenant_id, customer_id)
+        # Through the model once, so every answer has the same JSON form whatever its path.
         body = Profile.model_validate_json(doc).model_dump_json(exclude={"field_history"}).encode()
         # Aliases are read through to PostgreSQL: only the target's key is invalidated.
         if self.cache is not None and not via_alias:
@@ -70,16 +86,11 @@ class ProfileStore:
         return body
 
     async def _read_profile(
-        self, tenant_id: UUID, customer_id: str, *, include_history: bool
+        self, tenant_id: UUID, customer_id: str
     ) -> tuple[str, int, bool, timedelta | None]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                Q["get_profile"],
-                {
-                    "tenant_id": tenant_id,
-                    "customer_id": customer_id,
-                    "include_history": include_history,
-                },
+                Q["get_profile"], {"tenant_id": tenant_id, "customer_id": customer_id}
             )
             row = await cur.fetchone()
         if row is None:
@@ -113,7 +124,7 @@ class ProfileStore:
         customer_id = customer_id or str(uuid.uuid4())
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
-                Q["insert_profile"],
+                Q["create_locked_profile"],
                 {"id": uuid.uuid4(), "tenant_id": tenant_id, "customer_id": customer_id},
             )
             row = await cur.fetchone()
@@ -128,7 +139,9 @@ class ProfileStore:
     ) -> tuple[ChannelIdentity, bool]:
         """Link a channel identity (created=False when it was already on this profile)."""
         async with self.pool.connection() as conn, conn.transaction():
-            profile_id, touched = await self._lock_or_create(conn, tenant_id, customer_id)
+            profile_id, touched = await self._lock_or_create(
+                conn, tenant_id, customer_id, touch=False
+            )
             result = await self._link_identity(conn, tenant_id, profile_id, identity)
         await self._invalidate([touched])
         return result
@@ -188,10 +201,7 @@ class ProfileStore:
     async def merge(self, tenant_id: UUID, target: str, source: str) -> str:
         """Fold `source` into `target`; the source id becomes an alias. Returns the target id."""
         async with self.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                M["resolve_profiles"], {"tenant_id": tenant_id, "customer_ids": [target, source]}
-            )
-            rows = {requested: (pid, cid) for pid, cid, requested in await cur.fetchall()}
+            rows = await self._resolve_for_merge(conn, tenant_id, target, source)
             for wanted in (target, source):
                 if wanted not in rows:
                     raise NotFound(f"no profile {wanted!r}")
@@ -221,6 +231,19 @@ class ProfileStore:
                 touched += [Touched(tenant_id, c, v) for c, v in await cur.fetchall()]
         await self._invalidate(touched)
         return str(target_customer)
+
+    async def _resolve_for_merge(
+        self, conn: AsyncConnection[Any], tenant_id: UUID, target: str, source: str
+    ) -> dict[str, tuple[UUID, str]]:
+        """Both profiles, aliases followed, locked; again if a concurrent merge retired one
+        while we waited for its lock."""
+        params = {"tenant_id": tenant_id, "customer_ids": [target, source]}
+        for _ in range(_LOCK_ATTEMPTS):
+            cur = await conn.execute(M["resolve_profiles"], params)
+            found = await cur.fetchall()
+            if all(merged_into is None for *_, merged_into in found):
+                return {requested: (pid, cid) for pid, cid, requested, _ in found}
+        raise Conflict("the profiles kept changing during the merge; try again")
 
     # -- fields -----------------------------------------------------------------
 
@@ -299,7 +322,7 @@ class ProfileStore:
             if row is None:
                 raise NotFound(f"no current field {name!r} for {customer_id!r}")
             orphaned = await self._orphan_dependents(conn, tenant_id, row[0])
-        await self._invalidate([touched, *orphaned])
+        await self._bump_and_invalidate(touched, tenant_id, orphaned)
         return UUID(str(row[0]))
 
     # -- assets -----------------------------------------------------------------
@@ -326,12 +349,8 @@ class ProfileStore:
         """Live assets of a profile (every version with include_history)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                Q["list_assets"],
-                {
-                    "tenant_id": tenant_id,
-                    "customer_id": customer_id,
-                    "include_history": include_history,
-                },
+                Q["list_asset_history" if include_history else "list_assets"],
+                {"tenant_id": tenant_id, "customer_id": customer_id},
             )
             row = await cur.fetchone()
         if row is None:
@@ -356,7 +375,7 @@ class ProfileStore:
                 raise NotFound(f"no asset {asset_id}")
             # Same lock order as every other write to this profile.
             cur = await conn.execute(
-                Q["lock_profile_by_id"], {"tenant_id": tenant_id, "id": found[1]}
+                Q["lock_profile_by_id"], {"tenant_id": tenant_id, "id": found[1], "touch": True}
             )
             locked = await cur.fetchone()
             assert locked is not None
@@ -367,47 +386,64 @@ class ProfileStore:
             if await cur.fetchone() is None:
                 raise NotFound(f"asset {asset_id} is already deleted")
             orphaned = await self._orphan_dependents(conn, tenant_id, asset_id)
-        await self._invalidate([Touched(tenant_id, locked[1], locked[3]), *orphaned])
+        await self._bump_and_invalidate(
+            Touched(tenant_id, locked[1], locked[3]), tenant_id, orphaned
+        )
 
     # -- helpers ----------------------------------------------------------------
 
     async def _lock_or_create(
-        self, conn: AsyncConnection[Any], tenant_id: UUID, customer_id: str
+        self,
+        conn: AsyncConnection[Any],
+        tenant_id: UUID,
+        customer_id: str,
+        *,
+        touch: bool = True,
+        create: bool = True,
     ) -> tuple[UUID, Touched]:
         """Lock the profile row (creating it if needed), following an alias to its target;
-        bumps its version."""
-        cur = await conn.execute(
-            Q["lock_or_create_profile"],
-            {"id": uuid.uuid4(), "tenant_id": tenant_id, "customer_id": customer_id},
-        )
-        row = await cur.fetchone()
-        assert row is not None
-        profile_id, customer, merged_into, version = row
-        if merged_into is not None:
-            cur = await conn.execute(
-                Q["lock_profile_by_id"], {"tenant_id": tenant_id, "id": merged_into}
-            )
-            target = await cur.fetchone()
-            assert target is not None
-            profile_id, customer, _, version = target
-        return profile_id, Touched(tenant_id, customer, version)
+        bumps its version, and its updated_at when `touch`. One round trip when the
+        profile exists."""
+        params = {"tenant_id": tenant_id, "customer_id": customer_id, "touch": touch}
+        for _ in range(_LOCK_ATTEMPTS):
+            cur = await conn.execute(Q["lock_profile"], params)
+            row = await cur.fetchone()
+            if row is None and create:
+                cur = await conn.execute(Q["create_locked_profile"], {**params, "id": uuid.uuid4()})
+                row = await cur.fetchone()
+            elif row is None:
+                raise NotFound(f"no profile {customer_id!r}")
+            if row is not None and row[2] is None:
+                profile_id, customer, _, version = row
+                return profile_id, Touched(tenant_id, customer, version)
+            # Created concurrently, or merged away while we waited: resolve again.
+        raise Conflict(f"profile {customer_id!r} kept changing; try again")
 
     async def _lock_existing(
         self, conn: AsyncConnection[Any], tenant_id: UUID, customer_id: str
     ) -> tuple[UUID, Touched]:
-        cur = await conn.execute(
-            Q["lock_existing_profile"], {"tenant_id": tenant_id, "customer_id": customer_id}
-        )
-        row = await cur.fetchone()
-        if row is None:
-            raise NotFound(f"no profile {customer_id!r}")
-        return UUID(str(row[0])), Touched(tenant_id, row[1], row[3])
+        return await self._lock_or_create(conn, tenant_id, customer_id, create=False)
 
     async def _orphan_dependents(
         self, conn: AsyncConnection[Any], tenant_id: UUID, item_id: UUID
-    ) -> list[Touched]:
+    ) -> list[UUID]:
+        """Orphan what derives from a deleted item; returns the profiles it touched."""
         cur = await conn.execute(Q["orphan_dependents"], {"tenant_id": tenant_id, "id": item_id})
-        return [Touched(tenant_id, customer, version) for customer, version in await cur.fetchall()]
+        return [row[0] for row in await cur.fetchall()]
+
+    async def _bump_and_invalidate(
+        self, own: Touched, tenant_id: UUID, orphaned_profiles: list[UUID]
+    ) -> None:
+        """After a delete committed: new versions for the other profiles it orphaned
+        items in (their own short transaction), then invalidate everything touched."""
+        touched = [own]
+        if orphaned_profiles:
+            async with self.pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    Q["bump_profiles"], {"tenant_id": tenant_id, "ids": orphaned_profiles}
+                )
+                touched += [Touched(tenant_id, c, v) for c, v in await cur.fetchall()]
+        await self._invalidate(touched)
 
     async def _check_source(
         self, conn: AsyncConnection[Any], tenant_id: UUID, link: _SourceLink

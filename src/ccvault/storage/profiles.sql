@@ -1,55 +1,54 @@
 -- name: get_profile
 -- The whole profile in one round trip, rendered as JSON by PostgreSQL: live fields and
 -- assets, identities, consents and the status summary. An alias (a merged-away
--- customer_id) resolves to its target in the same query.
+-- customer_id) resolves to its target in the same query. No optional branches here: the
+-- statement stays on one generic prepared plan.
 WITH target AS (
     SELECT coalesce(a.merged_into_id, a.id) AS id
       FROM customer_profiles a
      WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
 )
-SELECT jsonb_build_object(
+SELECT json_build_object(
     'customer_id', p.customer_id,
     'created_at', p.created_at,
     'updated_at', p.updated_at,
     'verification_level', p.verification_level,
     'channel_identities', (
-        SELECT coalesce(jsonb_agg(jsonb_build_object(
+        SELECT coalesce(json_agg(json_build_object(
                    'channel', i.channel, 'channel_user_id', i.channel_user_id,
                    'verified', i.verified, 'primary', i.is_primary, 'created_at', i.created_at)
                    ORDER BY i.created_at, i.channel, i.channel_user_id), '[]')
           FROM channel_identities i
          WHERE i.tenant_id = p.tenant_id AND i.profile_id = p.id),
     'consents', (
-        SELECT coalesce(jsonb_agg(to_jsonb(c) - 'tenant_id' - 'profile_id'
-                                  ORDER BY c.consent_type), '[]')
+        SELECT coalesce(json_agg(json_build_object(
+                   'consent_type', c.consent_type, 'granted', c.granted,
+                   'granted_at', c.granted_at, 'revoked_at', c.revoked_at,
+                   'source_session_id', c.source_session_id, 'updated_at', c.updated_at)
+                   ORDER BY c.consent_type), '[]')
           FROM consents c
          WHERE c.tenant_id = p.tenant_id AND c.profile_id = p.id),
     'fields', (
-        SELECT coalesce(jsonb_object_agg(f.name, ccv_field_doc(f)), '{}')
+        SELECT coalesce(json_object_agg(f.name, ccv_field_doc(f)), '{}')
           FROM profile_fields f
          WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
            AND f.status = 'active' AND f.deleted_at IS NULL
            AND (f.expires_at IS NULL OR f.expires_at > now())),
     'assets', (
-        SELECT coalesce(jsonb_agg(ccv_asset_doc(s) ORDER BY s.name), '[]')
+        SELECT coalesce(json_agg(
+                   ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))
+                   ORDER BY s.name), '[]')
           FROM profile_assets s
          WHERE s.tenant_id = p.tenant_id AND s.profile_id = p.id
            AND s.status = 'active' AND s.deleted_at IS NULL
            AND (s.expires_at IS NULL OR s.expires_at > now())),
     'field_status_summary', (
-        SELECT coalesce(jsonb_object_agg(st, n), '{}') FROM (
+        SELECT coalesce(json_object_agg(st, n), '{}') FROM (
             SELECT ccv_effective_status(f.status, f.expires_at) AS st, count(*) AS n
               FROM profile_fields f
              WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
                AND f.deleted_at IS NULL
-             GROUP BY 1) counts),
-    'field_history', CASE WHEN %(include_history)s THEN (
-        SELECT coalesce(jsonb_object_agg(name, versions), '{}') FROM (
-            SELECT f.name, jsonb_agg(ccv_field_doc(f) ORDER BY f.collected_at DESC, f.id)
-                       AS versions
-              FROM profile_fields f
-             WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
-             GROUP BY f.name) h) END
+             GROUP BY 1) counts)
 )::text AS doc,
        p.version,
        p.customer_id <> %(customer_id)s AS via_alias,
@@ -65,6 +64,16 @@ SELECT jsonb_build_object(
   FROM target
   JOIN customer_profiles p ON p.id = target.id AND p.tenant_id = %(tenant_id)s;
 
+-- name: profile_history
+-- Every version of every field of the profile, by name, newest first (audit reads only).
+SELECT coalesce(json_object_agg(name, versions), '{}')::text
+  FROM (SELECT f.name, json_agg(ccv_field_doc(f) ORDER BY f.collected_at DESC, f.id) AS versions
+          FROM customer_profiles a
+          JOIN profile_fields f ON f.profile_id = coalesce(a.merged_into_id, a.id)
+         WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
+           AND f.tenant_id = %(tenant_id)s
+         GROUP BY f.name) h;
+
 -- name: get_profile_by_channel
 -- The customer_id an identity belongs to; the caller then reads the profile as usual.
 SELECT p.customer_id
@@ -73,37 +82,38 @@ SELECT p.customer_id
  WHERE i.tenant_id = %(tenant_id)s AND i.channel = %(channel)s
    AND i.channel_user_id = %(channel_user_id)s;
 
--- name: insert_profile
--- Creating an existing (or aliased) customer_id inserts nothing: the caller answers 409.
-INSERT INTO customer_profiles (id, tenant_id, customer_id)
-VALUES (%(id)s, %(tenant_id)s, %(customer_id)s)
-ON CONFLICT (tenant_id, customer_id) DO NOTHING
-RETURNING id, customer_id, version;
-
--- name: lock_or_create_profile
+-- name: lock_profile
 -- Every write to a profile starts here. The row lock it takes (held to commit) serializes
 -- writers of one profile, so the next statement's snapshot sees the previous writer's
--- versions: that is what keeps supersession exact under concurrency. The version bump
--- is for the cache; updated_at moves only when something visible changes (touch_profile).
-INSERT INTO customer_profiles (id, tenant_id, customer_id)
-VALUES (%(id)s, %(tenant_id)s, %(customer_id)s)
-ON CONFLICT (tenant_id, customer_id)
-DO UPDATE SET version = customer_profiles.version + 1
-RETURNING id, customer_id, merged_into_id, version;
-
--- name: lock_profile_by_id
-UPDATE customer_profiles SET version = version + 1
- WHERE tenant_id = %(tenant_id)s AND id = %(id)s
-RETURNING id, customer_id, merged_into_id, version;
-
--- name: lock_existing_profile
--- Like lock_or_create_profile for writes that need the profile to exist (deletes, merge);
--- follows an alias to its target.
-UPDATE customer_profiles p SET version = p.version + 1
+-- versions: that is what keeps supersession exact under concurrency. An alias is
+-- followed to its target and never locked itself (a merge locks aliases; locking one
+-- here too could deadlock with it). After a lock wait, merged_into_id shows whether a
+-- merge retired the profile meanwhile (the caller then starts over). The version bump is
+-- for the cache; updated_at moves only when the caller will change something visible
+-- (`touch`: an identity re-link that turns out to be a no-op touches nothing).
+UPDATE customer_profiles p
+   SET version = p.version + 1,
+       updated_at = CASE WHEN %(touch)s THEN clock_timestamp() ELSE p.updated_at END
   FROM customer_profiles a
  WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
    AND p.tenant_id = %(tenant_id)s AND p.id = coalesce(a.merged_into_id, a.id)
 RETURNING p.id, p.customer_id, p.merged_into_id, p.version;
+
+-- name: create_locked_profile
+-- A profile that did not exist yet; the inserted row is locked until commit. Nothing
+-- returned means the id is taken (by a profile or an alias): for a create that is a 409,
+-- for an implicit create another writer was first, so lock_profile again.
+INSERT INTO customer_profiles (id, tenant_id, customer_id)
+VALUES (%(id)s, %(tenant_id)s, %(customer_id)s)
+ON CONFLICT (tenant_id, customer_id) DO NOTHING
+RETURNING id, customer_id, merged_into_id, version;
+
+-- name: lock_profile_by_id
+UPDATE customer_profiles
+   SET version = version + 1,
+       updated_at = CASE WHEN %(touch)s THEN clock_timestamp() ELSE updated_at END
+ WHERE tenant_id = %(tenant_id)s AND id = %(id)s
+RETURNING id, customer_id, merged_into_id, version;
 
 -- name: touch_profile
 UPDATE customer_profiles SET updated_at = clock_timestamp()
@@ -120,10 +130,7 @@ SELECT item_type, deleted_at
 -- wins), then insert the new active version. The INSERT reads count(*) of the UPDATE so
 -- the UPDATE finishes first; otherwise the one-active index could see both rows live.
 -- The clock is read once, so retention_days dates expires_at from this very collected_at.
-WITH touch AS (
-    UPDATE customer_profiles SET updated_at = clock_timestamp()
-     WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
-), previous AS (
+WITH previous AS (
     UPDATE profile_fields
        SET status = 'superseded', superseded_by_id = %(id)s,
            superseded_at = clock_timestamp(), updated_at = clock_timestamp()
@@ -161,7 +168,7 @@ SELECT ccv_field_doc(f) AS doc
 -- name: field_history
 -- Every version, newest first; an unknown profile gives no row at all (the caller's 404).
 SELECT p.id IS NOT NULL AS profile_exists,
-       (SELECT coalesce(jsonb_agg(ccv_field_doc(f) ORDER BY f.collected_at DESC, f.id), '[]')
+       (SELECT coalesce(json_agg(ccv_field_doc(f) ORDER BY f.collected_at DESC, f.id), '[]')
           FROM profile_fields f
          WHERE f.tenant_id = %(tenant_id)s AND f.profile_id = p.id AND f.name = %(name)s)
        AS docs
@@ -171,10 +178,6 @@ SELECT p.id IS NOT NULL AS profile_exists,
 
 -- name: soft_delete_field
 -- Soft delete of the current version; its status stays as it was (for audit).
-WITH touch AS (
-    UPDATE customer_profiles SET updated_at = clock_timestamp()
-     WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
-)
 UPDATE profile_fields
    SET deleted_at = clock_timestamp(), updated_at = clock_timestamp()
  WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND name = %(name)s
@@ -184,7 +187,7 @@ RETURNING id;
 -- name: orphan_dependents
 -- Items derived from the deleted one lose their source: active ones become `orphaned`,
 -- every non-deleted one is flagged. Not transitive: an orphan still exists as a source.
--- Their profiles (any customer of the tenant) get a new version for the cache.
+-- Returns the profiles touched (any customer of the tenant) for bump_profiles.
 WITH fields AS (
     UPDATE profile_fields
        SET status = CASE WHEN status = 'active' THEN 'orphaned' ELSE status END,
@@ -198,16 +201,27 @@ WITH fields AS (
      WHERE tenant_id = %(tenant_id)s AND source_uuid = %(id)s AND deleted_at IS NULL
     RETURNING profile_id
 )
-UPDATE customer_profiles p SET version = p.version + 1, updated_at = clock_timestamp()
- WHERE p.id IN (SELECT profile_id FROM fields UNION SELECT profile_id FROM assets)
+SELECT profile_id FROM fields UNION SELECT profile_id FROM assets;
+
+-- name: bump_profiles
+-- After a delete commits: new versions for the profiles whose items it orphaned. Its own
+-- short transaction, locking in id order: bumping them inside the delete would lock a
+-- second profile while holding the first, and two such deletes could deadlock.
+WITH locked AS (
+    SELECT id FROM customer_profiles
+     WHERE tenant_id = %(tenant_id)s AND id = ANY(%(ids)s)
+     ORDER BY id
+       FOR NO KEY UPDATE
+)
+UPDATE customer_profiles p
+   SET version = p.version + 1, updated_at = clock_timestamp()
+  FROM locked
+ WHERE p.id = locked.id
 RETURNING p.customer_id, p.version;
 
 -- name: save_asset
 -- Same rule as save_field: a same-name asset supersedes the current one.
-WITH touch AS (
-    UPDATE customer_profiles SET updated_at = clock_timestamp()
-     WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
-), previous AS (
+WITH previous AS (
     UPDATE profile_assets
        SET status = 'superseded', superseded_by_id = %(id)s, superseded_at = clock_timestamp()
      WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND name = %(name)s
@@ -223,30 +237,38 @@ SELECT %(id)s, %(tenant_id)s, %(profile_id)s, %(name)s, %(asset_type)s,
        'active', %(source_item_id)s, %(source_item_type)s, %(derived_from_tool)s,
        %(retention_policy)s, clock_timestamp(), %(expires_at)s
   FROM (SELECT count(*) FROM previous) AS wait_for_previous
-RETURNING ccv_asset_doc(profile_assets) AS doc;
+RETURNING ccv_asset_doc(profile_assets, NULL) AS doc;
 
 -- name: list_assets
+-- Two statements, not one with a flag, so each keeps a generic plan.
 SELECT p.id IS NOT NULL AS profile_exists,
-       (SELECT coalesce(jsonb_agg(ccv_asset_doc(s) ORDER BY s.name, s.uploaded_at DESC), '[]')
+       (SELECT coalesce(json_agg(ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))
+                                 ORDER BY s.name), '[]')
           FROM profile_assets s
          WHERE s.tenant_id = %(tenant_id)s AND s.profile_id = p.id
-           AND (%(include_history)s OR (s.status = 'active' AND s.deleted_at IS NULL
-                AND (s.expires_at IS NULL OR s.expires_at > now())))) AS docs
+           AND s.status = 'active' AND s.deleted_at IS NULL
+           AND (s.expires_at IS NULL OR s.expires_at > now())) AS docs
+  FROM customer_profiles a
+  JOIN customer_profiles p ON p.id = coalesce(a.merged_into_id, a.id)
+ WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s;
+
+-- name: list_asset_history
+SELECT p.id IS NOT NULL AS profile_exists,
+       (SELECT coalesce(json_agg(ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))
+                                 ORDER BY s.name, s.uploaded_at DESC), '[]')
+          FROM profile_assets s
+         WHERE s.tenant_id = %(tenant_id)s AND s.profile_id = p.id) AS docs
   FROM customer_profiles a
   JOIN customer_profiles p ON p.id = coalesce(a.merged_into_id, a.id)
  WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s;
 
 -- name: get_asset
 -- Deleted assets are still returned (audit); the caller sees deleted_at.
-SELECT ccv_asset_doc(s) AS doc, s.profile_id
+SELECT ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id)) AS doc, s.profile_id
   FROM profile_assets s
  WHERE s.tenant_id = %(tenant_id)s AND s.id = %(id)s;
 
 -- name: soft_delete_asset
-WITH touch AS (
-    UPDATE customer_profiles SET updated_at = clock_timestamp()
-     WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
-)
 UPDATE profile_assets
    SET deleted_at = clock_timestamp()
  WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND deleted_at IS NULL
@@ -281,10 +303,6 @@ RETURNING i.is_primary;
 -- name: put_consent
 -- granted_at is when consent was (last) given, revoked_at when it was withdrawn; a
 -- repeated answer keeps the original timestamp.
-WITH touch AS (
-    UPDATE customer_profiles SET updated_at = clock_timestamp()
-     WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s
-)
 INSERT INTO consents AS c (tenant_id, profile_id, consent_type, granted, granted_at,
                            revoked_at, source_session_id, updated_at)
 VALUES (%(tenant_id)s, %(profile_id)s, %(consent_type)s, %(granted)s,

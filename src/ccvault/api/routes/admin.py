@@ -6,30 +6,29 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, StringConstraints
 
 from ccvault.api.auth import AdminOnly
 from ccvault.api.deps import VaultDep, json_response
 from ccvault.api.errors import responses
 from ccvault.config import ValidationMode
+from ccvault.domain.inputs import Input
 from ccvault.domain.models import Tenant
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
 TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")]
 
 
-class NewTenant(BaseModel):
+class NewTenant(Input):
     """POST /admin/tenants body."""
 
-    model_config = ConfigDict(extra="forbid")
     name: TenantName
     validation_mode: ValidationMode | None = None
 
 
-class TenantPatch(BaseModel):
+class TenantPatch(Input):
     """PATCH /admin/tenants/{tenant_id} body."""
 
-    model_config = ConfigDict(extra="forbid")
     validation_mode: ValidationMode
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from ccvault.api.auth import CurrentCaller
 from ccvault.api.deps import (
@@ -17,6 +17,7 @@ from ccvault.api.deps import (
     json_response,
 )
 from ccvault.api.errors import responses
+from ccvault.domain.inputs import Input
 from ccvault.domain.models import (
     CALLER_ID_PATTERN,
     ChannelIdentity,
@@ -29,18 +30,16 @@ router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 Include = Annotated[Literal["history"] | None, Query(description="`history` adds field_history")]
 
 
-class NewProfile(BaseModel):
+class NewProfile(Input):
     """POST /v1/profiles body."""
 
-    model_config = ConfigDict(extra="forbid")
     customer_id: CallerId | None = None
     channel_identities: list[NewIdentity] = Field(default_factory=list, max_length=100)
 
 
-class MergeRequest(BaseModel):
+class MergeRequest(Input):
     """POST /v1/profiles/{customer_id}/merge body."""
 
-    model_config = ConfigDict(extra="forbid")
     source_customer_id: Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)]
 
 

@@ -6,11 +6,11 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict
 
 from ccvault.api.auth import CurrentCaller
 from ccvault.api.deps import AgentId, FieldName, ItemList, VaultDep, json_response
 from ccvault.api.errors import responses
+from ccvault.domain.inputs import Input
 from ccvault.domain.models import CALLER_ID_PATTERN
 from ccvault.domain.schema import (
     DefinitionBody,
@@ -24,10 +24,9 @@ router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["schema"])
 StepQuery = Annotated[str | None, Query(pattern=CALLER_ID_PATTERN)]
 
 
-class ReviewDecision(BaseModel):
+class ReviewDecision(Input):
     """POST .../requirements/{id}/review body."""
 
-    model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "reject"]
 
 

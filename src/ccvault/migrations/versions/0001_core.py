@@ -55,7 +55,8 @@ def upgrade() -> None:
         deleted_at timestamptz,
         merged_into_id uuid REFERENCES customer_profiles (id),
         UNIQUE (tenant_id, customer_id),
-        CHECK (merged_into_id IS NULL OR deleted_at IS NOT NULL)
+        CHECK (merged_into_id IS NULL OR deleted_at IS NOT NULL),
+        CHECK (merged_into_id <> id)
     );
     CREATE INDEX customer_profiles_merged_into_idx ON customer_profiles (merged_into_id)
         WHERE merged_into_id IS NOT NULL;
@@ -123,6 +124,9 @@ def upgrade() -> None:
     CREATE UNIQUE INDEX profile_fields_one_active
         ON profile_fields (tenant_id, profile_id, name)
         WHERE status = 'active' AND deleted_at IS NULL;
+    -- The versions a new write supersedes (active, expired or orphaned, not deleted).
+    CREATE INDEX profile_fields_current_idx ON profile_fields (tenant_id, profile_id, name)
+        WHERE status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL;
     CREATE INDEX profile_fields_history_idx
         ON profile_fields (profile_id, name, collected_at DESC);
     CREATE INDEX profile_fields_source_idx ON profile_fields (source_uuid)
@@ -160,6 +164,8 @@ def upgrade() -> None:
     CREATE UNIQUE INDEX profile_assets_one_active
         ON profile_assets (tenant_id, profile_id, name)
         WHERE status = 'active' AND deleted_at IS NULL;
+    CREATE INDEX profile_assets_current_idx ON profile_assets (tenant_id, profile_id, name)
+        WHERE status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL;
     CREATE INDEX profile_assets_profile_idx ON profile_assets (profile_id, name, uploaded_at DESC);
     CREATE INDEX profile_assets_source_idx ON profile_assets (source_uuid)
         WHERE source_uuid IS NOT NULL;
@@ -172,21 +178,50 @@ def upgrade() -> None:
         RETURN CASE WHEN status = 'active' AND expires_at <= now() THEN 'expired' ELSE status END;
 
     -- The public shape of an item, built where the row is, so every read agrees on it.
-    CREATE FUNCTION ccv_field_doc(f profile_fields) RETURNS jsonb
+    -- Explicit json_build_object (not to_jsonb of the row): cheaper, and the function stays
+    -- inlinable into the queries that call it.
+    CREATE FUNCTION ccv_field_doc(f profile_fields) RETURNS json
         LANGUAGE sql STABLE PARALLEL SAFE
-        RETURN (to_jsonb(f) - 'tenant_id' - 'profile_id' - 'source_uuid')
-            || jsonb_build_object('status', ccv_effective_status(f.status, f.expires_at));
+        RETURN json_build_object(
+            'id', f.id, 'name', f.name, 'value', f.value, 'value_type', f.value_type,
+            'status', ccv_effective_status(f.status, f.expires_at), 'source', f.source,
+            'source_item_id', f.source_item_id, 'source_item_type', f.source_item_type,
+            'source_metadata', f.source_metadata, 'source_session_id', f.source_session_id,
+            'source_scenario_id', f.source_scenario_id, 'source_step_id', f.source_step_id,
+            'confidence', f.confidence, 'verified', f.verified,
+            'verification_method', f.verification_method, 'verified_at', f.verified_at,
+            'requires_confirmation', f.requires_confirmation, 'collected_at', f.collected_at,
+            'updated_at', f.updated_at, 'expires_at', f.expires_at,
+            'superseded_by_id', f.superseded_by_id, 'superseded_at', f.superseded_at,
+            'deleted_at', f.deleted_at, 'is_orphaned', f.is_orphaned,
+            'field_definition_id', f.field_definition_id);
 
-    CREATE FUNCTION ccv_asset_doc(a profile_assets) RETURNS jsonb
+    -- analysis_field_ids (the live fields derived from the asset) is passed in by the
+    -- caller: a subquery here would keep the function from being inlined.
+    CREATE FUNCTION ccv_asset_doc(a profile_assets, analysis_field_ids json) RETURNS json
         LANGUAGE sql STABLE PARALLEL SAFE
-        RETURN (to_jsonb(a) - 'tenant_id' - 'profile_id' - 'source_uuid')
-            || jsonb_build_object(
-                'status', ccv_effective_status(a.status, a.expires_at),
-                'analysis_field_ids', (
-                    SELECT coalesce(jsonb_agg(f.id ORDER BY f.collected_at), '[]'::jsonb)
-                      FROM profile_fields f
-                     WHERE f.tenant_id = a.tenant_id AND f.source_uuid = a.id
-                       AND f.status = 'active' AND f.deleted_at IS NULL));
+        RETURN json_build_object(
+            'id', a.id, 'name', a.name, 'asset_type', a.asset_type,
+            'storage_provider', a.storage_provider, 'storage_path', a.storage_path,
+            'mime_type', a.mime_type, 'size_bytes', a.size_bytes, 'checksum', a.checksum,
+            'status', ccv_effective_status(a.status, a.expires_at),
+            'source_item_id', a.source_item_id, 'source_item_type', a.source_item_type,
+            'derived_from_tool', a.derived_from_tool, 'verified', a.verified,
+            'verification_result', a.verification_result,
+            'retention_policy', a.retention_policy, 'uploaded_at', a.uploaded_at,
+            'expires_at', a.expires_at, 'superseded_by_id', a.superseded_by_id,
+            'superseded_at', a.superseded_at, 'deleted_at', a.deleted_at,
+            'is_orphaned', a.is_orphaned,
+            'analysis_field_ids', coalesce(analysis_field_ids, '[]'::json));
+
+    -- The live fields derived from an asset, for its analysis_field_ids.
+    CREATE FUNCTION ccv_analysis_field_ids(tenant uuid, asset uuid) RETURNS json
+        LANGUAGE sql STABLE PARALLEL SAFE
+        RETURN (SELECT json_agg(f.id ORDER BY f.collected_at)
+                  FROM profile_fields f
+                 WHERE f.tenant_id = tenant AND f.source_uuid = asset
+                   AND f.status = 'active' AND f.deleted_at IS NULL
+                   AND (f.expires_at IS NULL OR f.expires_at > now()));
 
     -- Fields and assets as one graph, so lineage is a single recursive query over both.
     CREATE VIEW lineage_items AS
@@ -205,7 +240,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("""
     DROP VIEW lineage_items;
-    DROP FUNCTION ccv_asset_doc(profile_assets);
+    DROP FUNCTION ccv_analysis_field_ids(uuid, uuid);
+    DROP FUNCTION ccv_asset_doc(profile_assets, json);
     DROP FUNCTION ccv_field_doc(profile_fields);
     DROP FUNCTION ccv_effective_status(text, timestamptz);
     DROP TABLE profile_assets;

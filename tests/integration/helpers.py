@@ -1,0 +1,89 @@
+"""Builders and raw-SQL helpers shared by the store-level integration tests."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString
+from uuid import UUID
+
+from ccvault.domain.models import ProfileAsset, ProfileField, Source
+from ccvault.domain.writes import NewAsset, NewField
+from ccvault.storage.db import Pool
+
+Item = ProfileField | ProfileAsset
+
+
+def source_link(item: Item) -> dict[str, str]:
+    """The source_item_id/source_item_type pair naming a vault item as a source."""
+    kind = "profile_field" if isinstance(item, ProfileField) else "profile_asset"
+    return {"source_item_id": str(item.id), "source_item_type": kind}
+
+
+def new_field(value: Any = "value", *, derived_from: Item | None = None, **extra: Any) -> NewField:
+    """A field write from the user, optionally derived from another vault item."""
+    link = source_link(derived_from) if derived_from is not None else {}
+    return NewField.model_validate(
+        {"value": value, "source": Source.user_provided, **link, **extra}
+    )
+
+
+def new_asset(
+    name: str = "passport", *, derived_from: Item | None = None, **extra: Any
+) -> NewAsset:
+    """An asset write (a document reference), optionally derived from another vault item."""
+    link = source_link(derived_from) if derived_from is not None else {}
+    body = {
+        "name": name,
+        "asset_type": "document",
+        "storage_provider": "s3",
+        "storage_path": f"bucket/{name}.pdf",
+        "mime_type": "application/pdf",
+        "size_bytes": 1234,
+        "checksum": "sha256:abc",
+        **link,
+        **extra,
+    }
+    return NewAsset.model_validate(body)
+
+
+async def fetch(pool: Pool, query: LiteralString, params: Any = None) -> list[tuple[Any, ...]]:
+    """Run one raw query outside the store and return every row."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, params)
+        return await cur.fetchall()
+
+
+async def profile_row_id(pool: Pool, tenant_id: UUID, customer_id: str) -> UUID | None:
+    """The customer_profiles.id of a customer_id (no alias following), or None."""
+    rows = await fetch(
+        pool,
+        "SELECT id FROM customer_profiles WHERE tenant_id = %s AND customer_id = %s",
+        (tenant_id, customer_id),
+    )
+    return rows[0][0] if rows else None
+
+
+async def stored_field(pool: Pool, field_id: UUID) -> dict[str, Any]:
+    """The raw profile_fields row (stored status, not the effective one read APIs report)."""
+    rows = await fetch(pool, "SELECT to_jsonb(f) FROM profile_fields f WHERE id = %s", (field_id,))
+    assert rows, f"no profile_fields row {field_id}"
+    doc: dict[str, Any] = rows[0][0]
+    return doc
+
+
+async def stored_asset(pool: Pool, asset_id: UUID) -> dict[str, Any]:
+    """The raw profile_assets row."""
+    rows = await fetch(pool, "SELECT to_jsonb(s) FROM profile_assets s WHERE id = %s", (asset_id,))
+    assert rows, f"no profile_assets row {asset_id}"
+    doc: dict[str, Any] = rows[0][0]
+    return doc
+
+
+async def count_fields(pool: Pool, tenant_id: UUID, name: str | None = None) -> int:
+    """How many field rows (any status, deleted or not) a tenant has, optionally for one name."""
+    rows = await fetch(
+        pool,
+        "SELECT count(*) FROM profile_fields"
+        " WHERE tenant_id = %(t)s AND (%(n)s::text IS NULL OR name = %(n)s)",
+        {"t": tenant_id, "n": name},
+    )
+    return int(rows[0][0])
