@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ccvault.api.auth import KeyResolver
 from ccvault.config import Settings
 from ccvault.storage.cache import ProfileCache
+from ccvault.storage.cache_epoch import DurableEpoch
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.schema import SchemaStore
@@ -42,7 +43,14 @@ async def open_vault(settings: Settings) -> Vault:
     )
     cache = None
     if settings.cache and settings.redis_url:
-        cache = ProfileCache.from_url(settings.redis_url, settings.cache_ttl_seconds)
+        epoch = DurableEpoch(pool)
+        cache = ProfileCache.from_url(
+            settings.redis_url,
+            settings.cache_ttl_seconds,
+            durable_epoch=epoch.current,
+            raise_durable_epoch=epoch.advance,
+        )
+        await cache.start()
     tenants = TenantStore(pool)
     return Vault(
         settings=settings,

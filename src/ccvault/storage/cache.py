@@ -7,9 +7,12 @@ Read-your-writes across processes rests on three rules (README, "Profile cache")
    under the profile's key. A reader that loaded the profile from PostgreSQL stores its
    entry only if the key does not hold a newer version (a Lua script compares), so a slow
    reader can never put back what a writer just invalidated.
-3. Entries carry the cache *epoch*. A process that could not invalidate (Redis down or
-   its breaker open) bumps the epoch when Redis is back, which retires every older entry;
-   readers fetch the epoch with the entry in one MGET.
+3. Entries carry the cache *epoch*, and only entries of the current epoch are served
+   (readers fetch the epoch with the entry in one MGET). A writer that cannot reach Redis
+   to invalidate raises the epoch's durable copy in PostgreSQL; every process lifts
+   Redis's epoch to PostgreSQL's at start-up, when it sees Redis come back, and once a
+   second. So entries that missed an invalidation are never served once Redis is back and
+   anyone has synced — at once for a process that saw the outage or started after it.
 
 Values are `"{epoch}:{version}|{json}"` (a tombstone has no json), so a hit returns the
 JSON bytes as they are, without decoding them.
@@ -17,8 +20,10 @@ JSON bytes as they are, without decoding them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 from uuid import UUID
@@ -38,9 +43,11 @@ ERRORS = Counter("ccv_cache_errors_total", "Cache operations that failed or were
 INVALIDATIONS = Counter("ccv_cache_invalidations_total", "Profile cache entries invalidated")
 
 EPOCH_KEY = "profile:epoch"
+SYNC_INTERVAL_SECONDS = 1.0
+_FAILURES = (RedisError, OSError)
 
 # Store ARGV[2] under KEYS[1] unless the key already holds a newer version of the profile.
-# ARGV[1] = version, ARGV[2] = value, ARGV[3] = TTL in ms.
+# ARGV[1] = version, ARGV[2] = value, ARGV[3] = 'PX' or 'PXAT', ARGV[4] = its number.
 _STORE_IF_NEWER = """
 local current = redis.call('GET', KEYS[1])
 if current then
@@ -50,9 +57,22 @@ if current then
     return 0
   end
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2], ARGV[3], ARGV[4])
 return 1
 """
+
+# Lift the epoch to at least ARGV[1]; returns the epoch in force.
+_LIFT_EPOCH = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local wanted = tonumber(ARGV[1])
+if current < wanted then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return wanted
+end
+return current
+"""
+
+EpochReader = Callable[[], Awaitable[int]]
 
 
 def profile_key(tenant_id: UUID, customer_id: str) -> str:
@@ -101,16 +121,34 @@ class CircuitBreaker:
 class ProfileCache:
     """Versioned profile entries in Redis with a breaker; every error means "miss"."""
 
-    def __init__(self, client: aioredis.Redis, ttl_seconds: int, cooldown: float = 2.0) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        ttl_seconds: int,
+        *,
+        durable_epoch: EpochReader,
+        raise_durable_epoch: EpochReader,
+        cooldown: float = 2.0,
+    ) -> None:
         self.client = client
         self.ttl_ms = ttl_seconds * 1000
         self.breaker = CircuitBreaker(cooldown)
         self._store = client.register_script(_STORE_IF_NEWER)
-        # Set when an invalidation may have been lost; cleared by bumping the epoch.
-        self._dirty = False
+        self._lift = client.register_script(_LIFT_EPOCH)
+        self._durable_epoch = durable_epoch
+        self._raise_durable_epoch = raise_durable_epoch
+        self._syncer: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_url(cls, url: str, ttl_seconds: int, *, max_connections: int = 20) -> ProfileCache:
+    def from_url(
+        cls,
+        url: str,
+        ttl_seconds: int,
+        *,
+        durable_epoch: EpochReader,
+        raise_durable_epoch: EpochReader,
+        max_connections: int = 20,
+    ) -> ProfileCache:
         """A cache over a bounded blocking pool with short timeouts and no retries: a
         slow Redis must cost a request milliseconds, not seconds."""
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -121,10 +159,24 @@ class ProfileCache:
             socket_connect_timeout=0.2,
             retry=Retry(NoBackoff(), 0),
         )
-        return cls(aioredis.Redis(connection_pool=pool), ttl_seconds)
+        return cls(
+            aioredis.Redis(connection_pool=pool),
+            ttl_seconds,
+            durable_epoch=durable_epoch,
+            raise_durable_epoch=raise_durable_epoch,
+        )
+
+    async def start(self) -> None:
+        """Sync the epoch before serving anything, then keep syncing in the background."""
+        await self.sync_epoch()
+        self._syncer = asyncio.create_task(self._sync_forever(), name="ccv-cache-epoch")
 
     async def close(self) -> None:
-        """Release the connections."""
+        """Stop syncing and release the connections."""
+        if self._syncer is not None:
+            self._syncer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._syncer
         await self.client.aclose()
 
     @property
@@ -132,12 +184,28 @@ class ProfileCache:
         """False while the breaker is open (shown by /readyz)."""
         return not self.breaker.outage
 
-    async def _recovered(self) -> None:
-        """Back from an outage: retire entries that may have missed an invalidation."""
-        if self._dirty:
-            await self.client.incr(EPOCH_KEY)
-            self._dirty = False
-            log.info("cache epoch bumped after lost invalidations")
+    async def sync_epoch(self) -> bool:
+        """Lift Redis's epoch to PostgreSQL's; False when Redis did not answer."""
+        durable = await self._durable_epoch()
+        try:
+            await self._lift(keys=[EPOCH_KEY], args=[durable])
+        except _FAILURES as exc:
+            self.breaker.failed(exc)
+            return False
+        self.breaker.succeeded()
+        return True
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SYNC_INTERVAL_SECONDS)
+            try:
+                await self.sync_epoch()
+            except Exception:  # PostgreSQL down too: the next tick tries again
+                log.warning("cache epoch sync failed", exc_info=True)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.breaker.failed(exc)
+        ERRORS.inc()
 
     async def get(self, tenant_id: UUID, customer_id: str) -> tuple[bytes | None, int]:
         """(JSON bytes or None on a miss, current epoch) — one round trip."""
@@ -146,20 +214,21 @@ class ProfileCache:
             return None, -1
         try:
             replies = await self.client.mget(EPOCH_KEY, profile_key(tenant_id, customer_id))
-            # Raw bytes: the client is built without decode_responses.
-            epoch_raw, value = cast("list[bytes | None]", replies)
-            if self.breaker.succeeded():
-                await self._recovered()
-        except (RedisError, OSError) as exc:
-            self.breaker.failed(exc)
-            self._dirty = True
-            ERRORS.inc()
+        except _FAILURES as exc:
+            self._failed(exc)
             return None, -1
+        if self.breaker.outage:
+            # Back after an outage: entries may have missed invalidations. Sync first and
+            # count this read as a miss rather than trust what it fetched.
+            await self.sync_epoch()
+            MISSES.inc()
+            return None, -1
+        # Raw bytes: the client is built without decode_responses.
+        epoch_raw, value = cast("list[bytes | None]", replies)
         epoch = int(epoch_raw or 0)
         if value is not None:
             head, _, body = value.partition(b"|")
-            entry_epoch = int(head.split(b":", 1)[0])
-            if body and entry_epoch == epoch:
+            if body and int(head.split(b":", 1)[0]) == epoch:
                 HITS.inc()
                 return body, epoch
         MISSES.inc()
@@ -172,55 +241,60 @@ class ProfileCache:
         version: int,
         epoch: int,
         body: bytes,
-        ttl_ms: int | None = None,
+        expires_at_ms: int | None = None,
     ) -> None:
-        """Store a profile read at `version`, unless a newer version is already known."""
-        ttl = min(self.ttl_ms, ttl_ms) if ttl_ms is not None else self.ttl_ms
-        if epoch < 0 or ttl <= 0 or not self.breaker.allow():
+        """Store a profile read at `version`, unless a newer version is already known.
+        It lives the TTL, or until `expires_at_ms` (Unix ms) if that comes first."""
+        if epoch < 0 or not self.breaker.allow():
             return
+        expiry = ("PX", self.ttl_ms)
+        if expires_at_ms is not None and expires_at_ms < time.time() * 1000 + self.ttl_ms:
+            expiry = ("PXAT", expires_at_ms)
         value = f"{epoch}:{version}|".encode() + body
         try:
             await self._store(
-                keys=[profile_key(tenant_id, customer_id)], args=[version, value, ttl]
+                keys=[profile_key(tenant_id, customer_id)], args=[version, value, *expiry]
             )
-        except (RedisError, OSError) as exc:
-            self.breaker.failed(exc)
-            self._dirty = True
-            ERRORS.inc()
+        except _FAILURES as exc:
+            self._failed(exc)
 
     async def invalidate(self, touched: Iterable[Touched]) -> None:
-        """After a commit: tombstone each touched profile at its new version (pipelined)."""
+        """After a commit: tombstone each touched profile at its new version (pipelined).
+        If Redis cannot be told, the durable epoch is raised instead."""
         items = list(touched)
         if not items:
             return
-        if not self.breaker.allow():
-            self._dirty = True
-            ERRORS.inc()
-            return
+        if self.breaker.allow():
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for t in items:
+                        await self._store(
+                            keys=[profile_key(t.tenant_id, t.customer_id)],
+                            args=[t.version, f"0:{t.version}|".encode(), "PX", self.ttl_ms],
+                            client=pipe,
+                        )
+                    await pipe.execute()
+                INVALIDATIONS.inc(len(items))
+                if self.breaker.outage:
+                    await self.sync_epoch()
+                return
+            except _FAILURES as exc:
+                self._failed(exc)
+        ERRORS.inc()
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for t in items:
-                    await self._store(
-                        keys=[profile_key(t.tenant_id, t.customer_id)],
-                        args=[t.version, f"0:{t.version}|".encode(), self.ttl_ms],
-                        client=pipe,
-                    )
-                await pipe.execute()
-            INVALIDATIONS.inc(len(items))
-            if self.breaker.succeeded():
-                await self._recovered()
-        except (RedisError, OSError) as exc:
-            self.breaker.failed(exc)
-            self._dirty = True
-            ERRORS.inc()
+            await self._raise_durable_epoch()
+        except Exception:  # the write has committed; say loudly what could not be done
+            log.error("cache invalidation lost and epoch not raised", exc_info=True)
+            return
+        log.warning("cache invalidation lost; epoch raised", profiles=len(items))
 
     async def ping(self) -> bool:
-        """Is Redis answering right now? (Used by /readyz; also closes the breaker.)"""
+        """Is Redis answering right now? (Used by /readyz; syncs after an outage.)"""
         try:
             await self.client.ping()
-        except (RedisError, OSError) as exc:
+        except _FAILURES as exc:
             self.breaker.failed(exc)
             return False
-        if self.breaker.succeeded():
-            await self._recovered()
+        if self.breaker.outage:
+            return await self.sync_epoch()
         return True

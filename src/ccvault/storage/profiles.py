@@ -7,7 +7,6 @@ writers of one profile are serialized by PostgreSQL and the one-active index hol
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -76,18 +75,17 @@ class ProfileStore:
             body, epoch = await self.cache.get(tenant_id, customer_id)
             if body is not None:
                 return body
-        doc, version, via_alias, expires_in = await self._read_profile(tenant_id, customer_id)
+        doc, version, via_alias, expires_at_ms = await self._read_profile(tenant_id, customer_id)
         # Through the model once, so every answer has the same JSON form whatever its path.
         body = Profile.model_validate_json(doc).model_dump_json(exclude={"field_history"}).encode()
         # Aliases are read through to PostgreSQL: only the target's key is invalidated.
         if self.cache is not None and not via_alias:
-            ttl_ms = None if expires_in is None else int(expires_in.total_seconds() * 1000)
-            await self.cache.put(tenant_id, customer_id, version, epoch, body, ttl_ms)
+            await self.cache.put(tenant_id, customer_id, version, epoch, body, expires_at_ms)
         return body
 
     async def _read_profile(
         self, tenant_id: UUID, customer_id: str
-    ) -> tuple[str, int, bool, timedelta | None]:
+    ) -> tuple[str, int, bool, int | None]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 Q["get_profile"], {"tenant_id": tenant_id, "customer_id": customer_id}
@@ -95,8 +93,8 @@ class ProfileStore:
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no profile {customer_id!r}")
-        doc, version, via_alias, expires_in = row
-        return doc, version, via_alias, expires_in
+        doc, version, via_alias, expires_at_ms = row
+        return doc, version, via_alias, expires_at_ms
 
     async def _invalidate(self, touched: list[Touched]) -> None:
         """After commit: make every later read, on any process, see this write."""

@@ -52,15 +52,15 @@ SELECT json_build_object(
 )::text AS doc,
        p.version,
        p.customer_id <> %(customer_id)s AS via_alias,
-       -- A cached copy must not outlive the first live item to expire.
-       least(
+       -- A cached copy must not outlive the first live item to expire (Unix ms).
+       floor(extract(epoch FROM least(
            (SELECT min(f.expires_at) FROM profile_fields f
              WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
                AND f.status = 'active' AND f.deleted_at IS NULL AND f.expires_at > now()),
            (SELECT min(s.expires_at) FROM profile_assets s
              WHERE s.tenant_id = p.tenant_id AND s.profile_id = p.id
-               AND s.status = 'active' AND s.deleted_at IS NULL AND s.expires_at > now()))
-       - now() AS expires_in
+               AND s.status = 'active' AND s.deleted_at IS NULL AND s.expires_at > now())))
+        * 1000)::bigint AS expires_at_ms
   FROM target
   JOIN customer_profiles p ON p.id = target.id AND p.tenant_id = %(tenant_id)s;
 
