@@ -1,0 +1,88 @@
+"""Timing: run several operations interleaved and summarise each one's latencies.
+
+Operations that are compared with each other (a library call and its raw floor) are run
+in the same loop, one call of each per iteration, with the order rotated every iteration.
+Background noise (autovacuum, a checkpoint, another process) then lands on all of them
+alike, and none of them always runs first or always right after the same neighbour.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from time import perf_counter_ns
+from typing import Any
+
+Op = Callable[[], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Latency summary of one operation, in microseconds."""
+
+    n: int
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    mean_us: float
+    min_us: float
+    max_us: float
+
+    @classmethod
+    def from_ns(cls, samples: list[int]) -> Stats:
+        """Summarise raw perf_counter_ns durations."""
+        ordered = sorted(samples)
+        return cls(
+            n=len(ordered),
+            p50_us=_us(percentile(ordered, 50)),
+            p90_us=_us(percentile(ordered, 90)),
+            p99_us=_us(percentile(ordered, 99)),
+            mean_us=_us(sum(ordered) / len(ordered)),
+            min_us=_us(ordered[0]),
+            max_us=_us(ordered[-1]),
+        )
+
+
+def _us(ns: float) -> float:
+    """Microseconds to 0.1: finer digits are noise at these latencies."""
+    return round(ns / 1000, 1)
+
+
+def percentile(ordered: list[int], pct: float) -> float:
+    """Nearest-rank percentile of sorted samples: always a latency that really happened."""
+    if not ordered:
+        raise ValueError("no samples")
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+async def measure_interleaved(
+    ops: Mapping[str, Op], *, iterations: int, warmup: int
+) -> dict[str, Stats]:
+    """Time every op `iterations` times, one call of each per iteration, order rotated.
+
+    The warm-up calls are not timed: they fill PostgreSQL's buffers and plan caches and
+    let psycopg prepare the statements (it does so after a few executions on a connection).
+    """
+    names = list(ops)
+    for _ in range(warmup):
+        for name in names:
+            await ops[name]()
+    samples: dict[str, list[int]] = {name: [] for name in names}
+    # Leave the collector on (it is part of real costs) but start every group from the
+    # same clean heap, with the long-lived setup objects out of its way.
+    gc.collect()
+    gc.freeze()
+    try:
+        for i in range(iterations):
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:
+                op = ops[name]
+                start = perf_counter_ns()
+                await op()
+                samples[name].append(perf_counter_ns() - start)
+    finally:
+        gc.unfreeze()
+    return {name: Stats.from_ns(values) for name, values in samples.items()}
