@@ -434,14 +434,21 @@ class ProfileStore:
     ) -> None:
         """After a delete committed: new versions for the other profiles it orphaned
         items in (their own short transaction), then invalidate everything touched."""
-        touched = [own]
-        if orphaned_profiles:
-            async with self.pool.connection() as conn, conn.transaction():
-                cur = await conn.execute(
-                    Q["bump_profiles"], {"tenant_id": tenant_id, "ids": orphaned_profiles}
-                )
-                touched += [Touched(tenant_id, c, v) for c, v in await cur.fetchall()]
+        touched = [own, *await self.bump_profiles(orphaned_profiles, tenant_id)]
         await self._invalidate(touched)
+
+    async def bump_profiles(
+        self, profile_ids: list[UUID], tenant_id: UUID | None = None
+    ) -> list[Touched]:
+        """New versions for profiles changed by a committed batch (a delete's orphans, a
+        sweep), in their own short transaction; the caller invalidates them."""
+        if not profile_ids:
+            return []
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                Q["bump_profiles"], {"tenant_id": tenant_id, "ids": profile_ids}
+            )
+            return [Touched(t, c, v) for t, c, v in await cur.fetchall()]
 
     async def _check_source(
         self, conn: AsyncConnection[Any], tenant_id: UUID, link: _SourceLink

@@ -204,12 +204,14 @@ WITH fields AS (
 SELECT profile_id FROM fields UNION SELECT profile_id FROM assets;
 
 -- name: bump_profiles
--- After a delete commits: new versions for the profiles whose items it orphaned. Its own
--- short transaction, locking in id order: bumping them inside the delete would lock a
--- second profile while holding the first, and two such deletes could deadlock.
+-- After a delete (or a sweep batch) commits: new versions for the profiles whose items it
+-- changed. Its own short transaction, locking in id order: bumping them inside the delete
+-- would lock a second profile while holding the first, and two such deletes could
+-- deadlock. Sweeps span tenants (tenant_id NULL); a delete names its own.
 WITH locked AS (
     SELECT id FROM customer_profiles
-     WHERE tenant_id = %(tenant_id)s AND id = ANY(%(ids)s)
+     WHERE id = ANY(%(ids)s)
+       AND (%(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s::uuid)
      ORDER BY id
        FOR NO KEY UPDATE
 )
@@ -217,7 +219,7 @@ UPDATE customer_profiles p
    SET version = p.version + 1, updated_at = clock_timestamp()
   FROM locked
  WHERE p.id = locked.id
-RETURNING p.customer_id, p.version;
+RETURNING p.tenant_id, p.customer_id, p.version;
 
 -- name: save_asset
 -- Same rule as save_field: a same-name asset supersedes the current one.

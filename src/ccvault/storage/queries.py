@@ -20,7 +20,7 @@ def parse_blocks(text: str) -> dict[str, str]:
 
 
 @cache
-def load(filename: str) -> dict[str, str]:
-    """Return the named queries of one .sql file of this package, parsed once."""
-    text = resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
+def load(filename: str, package: str = "ccvault.storage") -> dict[str, str]:
+    """Return the named queries of one .sql file of a package, parsed once."""
+    text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
     return parse_blocks(text)

@@ -14,6 +14,7 @@ from ccvault.api.errors import responses
 from ccvault.config import ValidationMode
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import Tenant
+from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
 TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")]
@@ -63,3 +64,35 @@ async def patch_tenant(tenant_id: UUID, body: TenantPatch, vault: VaultDep) -> R
     tenant = await vault.tenants.set_validation_mode(tenant_id, body.validation_mode.value)
     vault.keys.forget_tenant(tenant_id)
     return json_response(tenant)
+
+
+class SweepCounts(BaseModel):
+    """What a sweep changed: updated = fields + assets."""
+
+    updated: int
+    fields: int
+    assets: int
+
+
+async def _sweep_scope(vault: VaultDep, tenant_id: UUID | None) -> UUID | None:
+    if tenant_id is not None:
+        await vault.tenants.get(tenant_id)  # 404 for an unknown tenant
+    return tenant_id
+
+
+@router.post(
+    "/profiles/expire-stale", response_model=SweepCounts, responses=responses(403, 404, 422)
+)
+async def expire_stale(vault: VaultDep, tenant_id: UUID | None = None) -> dict[str, int]:
+    """Run the expiry sweep now (the same code as the periodic job)."""
+    scope = await _sweep_scope(vault, tenant_id)
+    return (await expire_stale_fields(vault.profiles, scope)).as_dict()
+
+
+@router.post(
+    "/profiles/detect-orphans", response_model=SweepCounts, responses=responses(403, 404, 422)
+)
+async def detect_orphans(vault: VaultDep, tenant_id: UUID | None = None) -> dict[str, int]:
+    """Run orphan detection now (the same code as the periodic job)."""
+    scope = await _sweep_scope(vault, tenant_id)
+    return (await detect_orphaned_items(vault.profiles, scope)).as_dict()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ccvault.api.deps import VaultDep
@@ -42,7 +42,10 @@ async def _cache(vault: VaultDep) -> tuple[str, str | None]:
     return "ok", None
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "The database is down", "content": {"application/json": {}}}},
+)
 async def readyz(vault: VaultDep) -> JSONResponse:
     """200 while the database answers (cache/jobs may be degraded); 503 when it does not."""
     (db, db_detail), (cache, cache_detail) = await asyncio.gather(_database(vault), _cache(vault))
@@ -64,7 +67,7 @@ async def readyz(vault: VaultDep) -> JSONResponse:
     return JSONResponse(body, status_code=503 if db == "down" else 200)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics() -> Response:
     """Prometheus text exposition."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

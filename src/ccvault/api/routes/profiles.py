@@ -70,7 +70,9 @@ async def create_profile(body: NewProfile, vault: VaultDep, caller: CurrentCalle
 
 
 @router.get(
-    "/by-channel/{channel}/{channel_user_id}", response_model=Profile, responses=responses(404)
+    "/by-channel/{channel}/{channel_user_id}",
+    response_model=Profile,
+    responses=responses(404, 422),
 )
 async def get_profile_by_channel(
     channel: Channel,

@@ -1,0 +1,1 @@
+"""Background work: the idempotent sweep functions and their queue/scheduler wiring."""

@@ -1,0 +1,151 @@
+"""The two periodic sweeps, as plain async functions (no queue imports): the job queue,
+the admin routes and the tests all call these same functions.
+
+Both are set-based and batched (short transactions, no long table locks), idempotent (a
+second run changes nothing), never touch superseded items, bump the versions of the
+profiles they change and invalidate those profiles' cache entries. A session-level
+advisory lock keeps a periodic run and a manual run of the same sweep from overlapping.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import structlog
+from psycopg import AsyncConnection
+
+from ccvault.storage.profiles import ProfileStore
+from ccvault.storage.queries import load
+
+Q = load("sweeps.sql", "ccvault.jobs")
+log = structlog.get_logger("ccvault.jobs")
+
+BATCH_SIZE = 5000
+EXPIRE_LOCK = 7_337_101
+ORPHAN_LOCK = 7_337_102
+_BEFORE_ALL = uuid.UUID(int=0)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep changed: `updated = fields + assets`."""
+
+    fields: int
+    assets: int
+
+    @property
+    def updated(self) -> int:
+        """Items changed in all."""
+        return self.fields + self.assets
+
+    def as_dict(self) -> dict[str, int]:
+        """The admin routes' answer."""
+        return {"updated": self.updated, "fields": self.fields, "assets": self.assets}
+
+
+Sweep = Callable[[AsyncConnection[Any], str, UUID | None, int], Awaitable[tuple[int, set[UUID]]]]
+
+
+async def _expire(
+    conn: AsyncConnection[Any], query: str, tenant_id: UUID | None, batch: int
+) -> tuple[int, set[UUID]]:
+    """Expire batch after batch until none is left; (items changed, profiles touched)."""
+    changed, profiles = 0, set[UUID]()
+    while True:
+        async with conn.transaction():
+            cur = await conn.execute(query, {"tenant_id": tenant_id, "batch": batch})
+            rows = await cur.fetchall()
+        changed += len(rows)
+        profiles.update(row[0] for row in rows)
+        if len(rows) < batch:
+            return changed, profiles
+
+
+async def _orphan(
+    conn: AsyncConnection[Any], query: str, tenant_id: UUID | None, batch: int
+) -> tuple[int, set[UUID]]:
+    """Walk the derived items window by window; (items changed, profiles touched)."""
+    changed, profiles, after = 0, set[UUID](), _BEFORE_ALL
+    while True:
+        async with conn.transaction():
+            cur = await conn.execute(
+                query, {"tenant_id": tenant_id, "batch": batch, "after": after}
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        window_end, scanned, touched = row
+        changed += len(touched)
+        profiles.update(touched)
+        if scanned < batch or window_end is None:
+            return changed, profiles
+        after = window_end
+
+
+async def _run(
+    store: ProfileStore,
+    name: str,
+    lock_key: int,
+    field_sweep: tuple[Sweep, str],
+    asset_sweep: tuple[Sweep, str],
+    tenant_id: UUID | None,
+    batch: int,
+) -> SweepResult:
+    started = time.perf_counter()
+    async with store.pool.connection() as conn:
+        # Session-level lock on this connection: a second runner waits for the first.
+        await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
+        try:
+            fields, field_profiles = await field_sweep[0](conn, field_sweep[1], tenant_id, batch)
+            assets, asset_profiles = await asset_sweep[0](conn, asset_sweep[1], tenant_id, batch)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
+    touched = await store.bump_profiles(sorted(field_profiles | asset_profiles))
+    if store.cache is not None:
+        await store.cache.invalidate(touched)
+    result = SweepResult(fields, assets)
+    log.info(
+        f"{name} finished",
+        tenant_id=str(tenant_id) if tenant_id else None,
+        fields=fields,
+        assets=assets,
+        profiles=len(touched),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return result
+
+
+async def expire_stale_fields(
+    store: ProfileStore, tenant_id: UUID | None = None, *, batch: int = BATCH_SIZE
+) -> SweepResult:
+    """Active fields and assets whose expires_at has passed become `expired` (every
+    tenant when none is given)."""
+    return await _run(
+        store,
+        "expire_stale_fields",
+        EXPIRE_LOCK,
+        (_expire, Q["expire_fields_batch"]),
+        (_expire, Q["expire_assets_batch"]),
+        tenant_id,
+        batch,
+    )
+
+
+async def detect_orphaned_items(
+    store: ProfileStore, tenant_id: UUID | None = None, *, batch: int = BATCH_SIZE
+) -> SweepResult:
+    """Active items whose profile_field/profile_asset source is gone or soft-deleted
+    become `orphaned`; session, tool and external sources never do."""
+    return await _run(
+        store,
+        "detect_orphaned_items",
+        ORPHAN_LOCK,
+        (_orphan, Q["orphan_fields_window"]),
+        (_orphan, Q["orphan_assets_window"]),
+        tenant_id,
+        batch,
+    )
