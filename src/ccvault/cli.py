@@ -73,6 +73,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="interface to bind (CCV_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on (CCV_PORT)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="API processes sharing DB and cache")] = 1,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            help="run background jobs in the API processes (--no-worker: "
+            "separate `ccv worker` pods run them)"
+        ),
+    ] = True,
 ) -> None:
     """Run the HTTP API; with nothing configured, on embedded PostgreSQL and Valkey."""
     from ccvault.logs import configure_logging
@@ -89,6 +96,7 @@ def serve(
         os.environ["CCV_ADMIN_API_KEY"] = admin_key
     else:
         admin_key = None
+    os.environ["CCV_IN_PROCESS_WORKER"] = "1" if worker else "0"
     bind_host = host or settings.host
     bind_port = port or settings.port
     out.print(f"[bold]Customer Context Vault {__version__}[/]")
@@ -97,7 +105,10 @@ def serve(
     cache = _redact(settings.redis_url) if settings.cache and settings.redis_url else "off"
     out.print(f"  cache         {cache}")
     out.print(f"  data dir      {settings.data_dir.resolve()}")
-    out.print(f"  workers       {workers}")
+    out.print(
+        f"  workers       {workers} API process(es); jobs "
+        f"{'in process' if worker else 'left to `ccv worker`'}"
+    )
     if new_key:
         out.print(f"  [bold green]default tenant API key (shown once): {new_key}[/]")
     if admin_key:
@@ -115,6 +126,38 @@ def serve(
         access_log=False,
         proxy_headers=False,
     )
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="jobs run at once (CCV_WORKER_CONCURRENCY)")
+    ] = None,
+) -> None:
+    """Run background jobs (expiry, orphan detection, extraction) until SIGTERM; the job
+    in hand finishes before the process exits."""
+    from ccvault.jobs.queue import run_worker
+    from ccvault.logs import configure_logging
+    from ccvault.runtime import open_vault
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    settings, _servers = _resolve_servers(settings, with_cache=True)
+    assert settings.database_url
+    migrations.upgrade(settings.database_url)
+    out.print(
+        f"worker on {_redact(settings.database_url)}; expiry '{settings.expire_cron}', "
+        f"orphans '{settings.orphan_cron}'"
+    )
+
+    async def main() -> None:
+        vault = await open_vault(settings)
+        try:
+            await run_worker(vault, concurrency=concurrency, name=f"ccv-worker-{os.getpid()}")
+        finally:
+            await vault.close()
+
+    asyncio.run(main())
 
 
 @app.command()

@@ -6,7 +6,8 @@ import os
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from croniter import croniter
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +22,13 @@ class ValidationMode(StrEnum):
     strict = "strict"
     warn = "warn"
     disabled = "disabled"
+
+
+class JobsBackend(StrEnum):
+    """Who runs the background jobs: the PostgreSQL queue, or a Hatchet engine."""
+
+    procrastinate = "procrastinate"
+    hatchet = "hatchet"
 
 
 class Settings(BaseSettings):
@@ -47,6 +55,17 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=30.0, ge=0, description="how long a resolved API key is trusted in memory"
     )
+    expire_cron: str = Field(default="*/5 * * * *", description="expiry sweep schedule")
+    orphan_cron: str = Field(default="*/15 * * * *", description="orphan sweep schedule")
+    job_retry_attempts: int = Field(default=3, ge=1, description="attempts per job in all")
+    job_retry_base_seconds: float = Field(
+        default=60.0, gt=0, description="first retry delay; doubles on each retry"
+    )
+    worker_concurrency: int = Field(default=2, ge=1)
+    jobs_backend: JobsBackend = JobsBackend.procrastinate
+    in_process_worker: bool = Field(
+        default=False, description="run a job worker inside each API process (ccv serve)"
+    )
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -65,3 +84,11 @@ class Settings(BaseSettings):
         if toml_path:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
         return tuple(sources)
+
+    @field_validator("expire_cron", "orphan_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        """A schedule that cannot be parsed is refused at start-up, not at the first tick."""
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a cron expression: {value!r}")
+        return value

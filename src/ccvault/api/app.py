@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -36,9 +39,22 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
             return
         own = await open_vault(settings)
         app.state.vault = own
+        worker = None
+        if settings.in_process_worker:
+            from ccvault.jobs.queue import run_worker
+
+            worker = asyncio.create_task(
+                run_worker(own, install_signal_handlers=False, name=f"ccv-serve-{os.getpid()}"),
+                name="ccv-in-process-worker",
+            )
         try:
             yield
         finally:
+            if worker is not None:
+                # Cancelling lets the job in hand finish (procrastinate's graceful stop).
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             await own.close()
 
     app = FastAPI(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, StringConstraints
 
 from ccvault.api.auth import AdminOnly
@@ -14,6 +14,7 @@ from ccvault.api.errors import responses
 from ccvault.config import ValidationMode
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import Tenant
+from ccvault.jobs.status import job_overview
 from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
@@ -96,3 +97,24 @@ async def detect_orphans(vault: VaultDep, tenant_id: UUID | None = None) -> dict
     """Run orphan detection now (the same code as the periodic job)."""
     scope = await _sweep_scope(vault, tenant_id)
     return (await detect_orphaned_items(vault.profiles, scope)).as_dict()
+
+
+class JobsAnswer(BaseModel):
+    """GET /admin/jobs: counts per state and the most recent jobs."""
+
+    counts: dict[str, int]
+    live_workers: int
+    backlog: int
+    items: list[dict[str, Any]]
+
+
+@router.get("/jobs", response_model=JobsAnswer, responses=responses(403))
+async def list_jobs(vault: VaultDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> JobsAnswer:
+    """Recent jobs (newest first) and how many are in each state."""
+    overview = await job_overview(vault.pool, limit)
+    return JobsAnswer(
+        counts=overview.counts,
+        live_workers=overview.live_workers,
+        backlog=overview.backlog,
+        items=overview.recent,
+    )

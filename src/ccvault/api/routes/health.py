@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ccvault.api.deps import VaultDep
+from ccvault.jobs.status import job_overview
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT = 1.0
@@ -42,6 +43,17 @@ async def _cache(vault: VaultDep) -> tuple[str, str | None]:
     return "ok", None
 
 
+async def _jobs(vault: VaultDep) -> tuple[str, str | None]:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            overview = await job_overview(vault.pool, limit=0)
+    except Exception as exc:
+        return "down", f"{type(exc).__name__}: {exc}"[:200]
+    if overview.live_workers == 0:
+        return "degraded", f"no worker has sent a heartbeat lately; {overview.backlog} due jobs"
+    return "ok", None
+
+
 @router.get(
     "/readyz",
     responses={503: {"description": "The database is down", "content": {"application/json": {}}}},
@@ -49,8 +61,7 @@ async def _cache(vault: VaultDep) -> tuple[str, str | None]:
 async def readyz(vault: VaultDep) -> JSONResponse:
     """200 while the database answers (cache/jobs may be degraded); 503 when it does not."""
     (db, db_detail), (cache, cache_detail) = await asyncio.gather(_database(vault), _cache(vault))
-    # Expiry is applied on every read; the sweeping jobs come with the job queue.
-    jobs, jobs_detail = "degraded", "no job runner in this build; expiry is applied on read"
+    jobs, jobs_detail = await _jobs(vault) if db == "ok" else ("down", "database down")
     checks = {"database": db, "cache": cache, "jobs": jobs}
     details = {
         k: v

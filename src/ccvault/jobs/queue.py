@@ -1,0 +1,141 @@
+"""The job queue: procrastinate on the same PostgreSQL, running the plain sweep functions.
+
+Periodic ticks are deduplicated by procrastinate across any number of workers (one row
+per task and tick in procrastinate_periodic_defers), each periodic task has a queueing
+lock so ticks do not pile up behind a slow run, failed jobs are retried with exponential
+backoff, and jobs left `doing` by a dead worker are retried by a periodic janitor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import procrastinate
+import structlog
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+
+from ccvault.config import Settings
+from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
+from ccvault.runtime import Vault
+from ccvault.storage.urls import libpq_url
+
+log = structlog.get_logger("ccvault.jobs")
+
+EXPIRE_TASK = "ccv.expire_stale_fields"
+ORPHAN_TASK = "ccv.detect_orphaned_items"
+JANITOR_TASK = "ccv.retry_stalled_jobs"
+STALLED_AFTER_SECONDS = 30
+
+
+class ExponentialBackoff(BaseRetryStrategy):
+    """`attempts` runs in all; the n-th retry waits base * 2^(n-1) seconds."""
+
+    def __init__(self, attempts: int, base_seconds: float) -> None:
+        self.attempts = attempts
+        self.base_seconds = base_seconds
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        """Retry until the attempts are used up (job.attempts counts earlier failures)."""
+        if job.attempts + 1 >= self.attempts:
+            log.error(
+                "job failed for good",
+                task=job.task_name,
+                job_id=job.id,
+                error=repr(exception)[:300],
+            )
+            return None
+        wait = self.base_seconds * 2**job.attempts
+        log.warning(
+            "job failed, retrying",
+            task=job.task_name,
+            job_id=job.id,
+            attempt=job.attempts + 1,
+            retry_in=wait,
+            error=repr(exception)[:300],
+        )
+        return RetryDecision(retry_in={"seconds": round(wait)})
+
+
+def _vault(context: procrastinate.JobContext) -> Vault:
+    vault = context.additional_context.get("vault")
+    if not isinstance(vault, Vault):
+        raise RuntimeError("the worker was started without a vault in its context")
+    return vault
+
+
+async def _expire_job(
+    context: procrastinate.JobContext, timestamp: int | None = None, tenant_id: str | None = None
+) -> dict[str, int]:
+    scope = UUID(tenant_id) if tenant_id else None
+    return (await expire_stale_fields(_vault(context).profiles, scope)).as_dict()
+
+
+async def _orphan_job(
+    context: procrastinate.JobContext, timestamp: int | None = None, tenant_id: str | None = None
+) -> dict[str, int]:
+    scope = UUID(tenant_id) if tenant_id else None
+    return (await detect_orphaned_items(_vault(context).profiles, scope)).as_dict()
+
+
+async def _janitor_job(context: procrastinate.JobContext, timestamp: int | None = None) -> int:
+    """Give jobs of workers that stopped heartbeating back to the queue."""
+    manager = context.app.job_manager
+    stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS))
+    for job in stalled:
+        log.warning("retrying a job its worker abandoned", task=job.task_name, job_id=job.id)
+        await manager.retry_job(job)
+    return len(stalled)
+
+
+def build_app(settings: Settings) -> procrastinate.App:
+    """The procrastinate app with our tasks and schedules (from settings)."""
+    assert settings.database_url
+    connector = procrastinate.PsycopgConnector(
+        conninfo=libpq_url(settings.database_url),
+        min_size=1,
+        max_size=settings.worker_concurrency + 3,
+        kwargs={"options": "-c TimeZone=UTC"},
+    )
+    app = procrastinate.App(connector=connector)
+    retry = ExponentialBackoff(settings.job_retry_attempts, settings.job_retry_base_seconds)
+    schedules: list[tuple[str, Any, str, str]] = [
+        (EXPIRE_TASK, _expire_job, settings.expire_cron, "expire"),
+        (ORPHAN_TASK, _orphan_job, settings.orphan_cron, "orphans"),
+        (JANITOR_TASK, _janitor_job, "* * * * *", "janitor"),
+    ]
+    for name, func, cron, lock in schedules:
+        task = app.task(name=name, pass_context=True, retry=retry, queueing_lock=lock, queue="ccv")(
+            func
+        )
+        app.periodic(cron=cron, periodic_id=lock)(task)
+    return app
+
+
+async def run_worker(
+    vault: Vault,
+    *,
+    concurrency: int | None = None,
+    install_signal_handlers: bool = True,
+    name: str = "ccv-worker",
+    app: procrastinate.App | None = None,
+) -> None:
+    """Run jobs until stopped. On SIGTERM (with signal handlers) the job in hand finishes
+    first; cancelling the task stops the same way."""
+    app = app or build_app(vault.settings)
+    async with app.open_async():
+        log.info(
+            "worker started",
+            name=name,
+            concurrency=concurrency or vault.settings.worker_concurrency,
+        )
+        await app.run_worker_async(
+            name=name,
+            queues=["ccv"],
+            concurrency=concurrency or vault.settings.worker_concurrency,
+            additional_context={"vault": vault},
+            install_signal_handlers=install_signal_handlers,
+            update_heartbeat_interval=5,
+            stalled_worker_timeout=STALLED_AFTER_SECONDS,
+        )
