@@ -108,7 +108,7 @@ class JobsAnswer(BaseModel):
     items: list[dict[str, Any]]
 
 
-@router.get("/jobs", response_model=JobsAnswer, responses=responses(403))
+@router.get("/jobs", response_model=JobsAnswer, responses=responses(403, 422))
 async def list_jobs(vault: VaultDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> JobsAnswer:
     """Recent jobs (newest first) and how many are in each state."""
     overview = await job_overview(vault.pool, limit)
