@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(default=2, ge=1)
     jobs_backend: JobsBackend = JobsBackend.procrastinate
+    hatchet_host_port: str = Field(
+        default="localhost:7077", description="Hatchet engine gRPC address (jobs_backend=hatchet)"
+    )
+    hatchet_token: SecretStr | None = Field(default=None, description="Hatchet API token")
     in_process_worker: bool = Field(
         default=False, description="run a job worker inside each API process (ccv serve)"
     )

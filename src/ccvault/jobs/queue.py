@@ -8,6 +8,8 @@ backoff, and jobs left `doing` by a dead worker are retried by a periodic janito
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +18,7 @@ import structlog
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
-from ccvault.config import Settings
+from ccvault.config import JobsBackend, Settings
 from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
 from ccvault.runtime import Vault
 from ccvault.storage.urls import libpq_url
@@ -89,8 +91,9 @@ async def _janitor_job(context: procrastinate.JobContext, timestamp: int | None 
     return len(stalled)
 
 
-def build_app(settings: Settings) -> procrastinate.App:
-    """The procrastinate app with our tasks and schedules (from settings)."""
+def build_app(settings: Settings, *, periodic: bool = True) -> procrastinate.App:
+    """The procrastinate app with our tasks and, unless a Hatchet engine owns them, our
+    schedules (crons from settings)."""
     assert settings.database_url
     connector = procrastinate.PsycopgConnector(
         conninfo=libpq_url(settings.database_url),
@@ -109,7 +112,8 @@ def build_app(settings: Settings) -> procrastinate.App:
         task = app.task(name=name, pass_context=True, retry=retry, queueing_lock=lock, queue="ccv")(
             func
         )
-        app.periodic(cron=cron, periodic_id=lock)(task)
+        if periodic:
+            app.periodic(cron=cron, periodic_id=lock)(task)
     return app
 
 
@@ -122,8 +126,39 @@ async def run_worker(
     app: procrastinate.App | None = None,
 ) -> None:
     """Run jobs until stopped. On SIGTERM (with signal handlers) the job in hand finishes
-    first; cancelling the task stops the same way."""
-    app = app or build_app(vault.settings)
+    first; cancelling the task stops the same way.
+
+    With the Hatchet backend and its engine reachable, the engine runs the schedules and
+    this worker serves it too; otherwise everything runs from the PostgreSQL queue.
+    """
+    hatchet = None
+    if app is None and vault.settings.jobs_backend is JobsBackend.hatchet:
+        from ccvault.jobs import hatchet_backend
+
+        if await hatchet_backend.engine_reachable(vault.settings):
+            hatchet = asyncio.create_task(hatchet_backend.run_hatchet_worker(vault, name))
+        else:
+            log.warning(
+                "hatchet engine unreachable: running every job from the PostgreSQL queue",
+                engine=vault.settings.hatchet_host_port,
+            )
+    app = app or build_app(vault.settings, periodic=hatchet is None)
+    try:
+        await _run_procrastinate(vault, app, concurrency, install_signal_handlers, name)
+    finally:
+        if hatchet is not None:
+            hatchet.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hatchet
+
+
+async def _run_procrastinate(
+    vault: Vault,
+    app: procrastinate.App,
+    concurrency: int | None,
+    install_signal_handlers: bool,
+    name: str,
+) -> None:
     async with app.open_async():
         log.info(
             "worker started",

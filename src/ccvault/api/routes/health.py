@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ccvault.api.deps import VaultDep
+from ccvault.config import JobsBackend
 from ccvault.jobs.status import job_overview
 
 router = APIRouter(tags=["operations"])
@@ -49,6 +50,15 @@ async def _jobs(vault: VaultDep) -> tuple[str, str | None]:
             overview = await job_overview(vault.pool, limit=0)
     except Exception as exc:
         return "down", f"{type(exc).__name__}: {exc}"[:200]
+    settings = vault.settings
+    if settings.jobs_backend is JobsBackend.hatchet:
+        from ccvault.jobs.hatchet_backend import engine_reachable
+
+        if not await engine_reachable(settings):
+            return "degraded", (
+                f"hatchet engine unreachable at {settings.hatchet_host_port}; "
+                f"{overview.backlog} due jobs on the PostgreSQL queue"
+            )
     if overview.live_workers == 0:
         return "degraded", f"no worker has sent a heartbeat lately; {overview.backlog} due jobs"
     return "ok", None
