@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         default="localhost:7077", description="Hatchet engine gRPC address (jobs_backend=hatchet)"
     )
     hatchet_token: SecretStr | None = Field(default=None, description="Hatchet API token")
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint; unset = heuristic extractor"
+    )
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_timeout_seconds: float = Field(default=5.0, gt=0)
+    llm_output_retries: int = Field(default=2, ge=0)
     in_process_worker: bool = Field(
         default=False, description="run a job worker inside each API process (ccv serve)"
     )

@@ -11,6 +11,7 @@ from ccvault.storage.cache import ProfileCache
 from ccvault.storage.cache_epoch import DurableEpoch
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
+from ccvault.storage.scenarios import ScenarioStore
 from ccvault.storage.schema import SchemaStore
 from ccvault.storage.tenants import TenantStore
 
@@ -23,6 +24,7 @@ class Vault:
     pool: Pool
     profiles: ProfileStore
     schema: SchemaStore
+    scenarios: ScenarioStore
     tenants: TenantStore
     keys: KeyResolver
     cache: ProfileCache | None
@@ -57,6 +59,7 @@ async def open_vault(settings: Settings) -> Vault:
         pool=pool,
         profiles=ProfileStore(pool, cache),
         schema=SchemaStore(pool),
+        scenarios=ScenarioStore(pool),
         tenants=tenants,
         keys=KeyResolver(tenants, settings.api_key_cache_seconds),
         cache=cache,

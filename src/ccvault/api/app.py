@@ -21,6 +21,7 @@ from ccvault.api.routes import (
     lineage,
     missing,
     profiles,
+    scenarios,
     schema,
 )
 from ccvault.config import Settings
@@ -67,6 +68,6 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         app.state.vault = vault
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for module in (profiles, fields, assets, lineage, schema, missing, admin, health):
+    for module in (profiles, fields, assets, lineage, schema, scenarios, missing, admin, health):
         app.include_router(module.router)
     return app

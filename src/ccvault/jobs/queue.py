@@ -19,8 +19,11 @@ from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from ccvault.config import JobsBackend, Settings
+from ccvault.extraction.models import SourceKind
+from ccvault.extraction.run import make_extractor, run_extraction
 from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
 from ccvault.runtime import Vault
+from ccvault.storage.scenarios import EXTRACT_TASK, ScenarioStore
 from ccvault.storage.urls import libpq_url
 
 log = structlog.get_logger("ccvault.jobs")
@@ -81,6 +84,23 @@ async def _orphan_job(
     return (await detect_orphaned_items(_vault(context).profiles, scope)).as_dict()
 
 
+async def _extract_job(
+    context: procrastinate.JobContext, kind: str, tenant_id: str, agent_id: str, source_id: str
+) -> str:
+    """Extract requirements for a stored scenario or rule (failures are recorded, not
+    raised: the text stays saved and usable)."""
+    vault = _vault(context)
+    extractor = context.additional_context.get("extractor") or make_extractor(vault.settings)
+    return await run_extraction(
+        ScenarioStore(vault.pool),
+        extractor,
+        SourceKind(kind),
+        UUID(tenant_id),
+        agent_id,
+        source_id,
+    )
+
+
 async def _janitor_job(context: procrastinate.JobContext, timestamp: int | None = None) -> int:
     """Give jobs of workers that stopped heartbeating back to the queue."""
     manager = context.app.job_manager
@@ -114,6 +134,9 @@ def build_app(settings: Settings, *, periodic: bool = True) -> procrastinate.App
         )
         if periodic:
             app.periodic(cron=cron, periodic_id=lock)(task)
+    # Deferred by scenario/rule writes in their own transaction (storage/scenarios.sql),
+    # with a queueing lock per scenario/rule.
+    app.task(name=EXTRACT_TASK, pass_context=True, retry=retry, queue="ccv")(_extract_job)
     return app
 
 
@@ -169,7 +192,7 @@ async def _run_procrastinate(
             name=name,
             queues=["ccv"],
             concurrency=concurrency or vault.settings.worker_concurrency,
-            additional_context={"vault": vault},
+            additional_context={"vault": vault, "extractor": make_extractor(vault.settings)},
             install_signal_handlers=install_signal_handlers,
             update_heartbeat_interval=5,
             stalled_worker_timeout=STALLED_AFTER_SECONDS,

@@ -1,0 +1,143 @@
+"""Scenario and rule texts: stored at once, requirements extracted in the background."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field, StringConstraints
+
+from ccvault.api.auth import CurrentCaller
+from ccvault.api.deps import AgentId, VaultDep, json_response
+from ccvault.api.errors import responses
+from ccvault.domain.inputs import Input
+from ccvault.domain.models import CALLER_ID_PATTERN
+from ccvault.extraction.models import SourceKind
+
+router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["scenarios"])
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+CallerIdStr = Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)]
+
+
+class Step(Input):
+    """One step of a scenario."""
+
+    step_id: CallerIdStr
+    description: Text | None = None
+    conditions: list[Text] = Field(default_factory=list, max_length=50)
+
+
+class ScenarioBody(Input):
+    """PUT /v1/agents/{agent_id}/scenarios/{scenario_id} body."""
+
+    name: Name
+    description: Text | None = None
+    conditions: list[Text] = Field(default_factory=list, max_length=50)
+    steps: list[Step] = Field(default_factory=list, max_length=100)
+
+
+class RuleBody(Input):
+    """PUT /v1/agents/{agent_id}/rules/{rule_id} body."""
+
+    name: Name
+    condition: Text
+    action: Text | None = None
+    scenario_id: CallerIdStr | None = None
+
+
+class Extraction(BaseModel):
+    """The last extraction run of a scenario or rule."""
+
+    status: Literal["queued", "running", "done", "failed"]
+    error: str | None = None
+    finished_at: datetime | None = None
+
+
+class Scenario(BaseModel):
+    """A stored scenario with its extraction status."""
+
+    agent_id: str
+    scenario_id: str
+    name: str
+    description: str | None
+    conditions: list[str]
+    steps: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+    extraction: Extraction
+
+
+class Rule(BaseModel):
+    """A stored rule with its extraction status."""
+
+    agent_id: str
+    rule_id: str
+    name: str
+    condition: str
+    action: str | None
+    scenario_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    extraction: Extraction
+
+
+@router.put("/scenarios/{scenario_id}", response_model=Scenario, responses=responses(422))
+async def put_scenario(
+    agent_id: AgentId,
+    scenario_id: AgentId,
+    body: ScenarioBody,
+    vault: VaultDep,
+    caller: CurrentCaller,
+) -> Response:
+    """Store the scenario; its requirement extraction is queued (never blocks the write)."""
+    doc = await vault.scenarios.put_scenario(
+        caller.tenant_id, agent_id, scenario_id, body.model_dump()
+    )
+    return json_response(Scenario.model_validate(doc))
+
+
+@router.get("/scenarios/{scenario_id}", response_model=Scenario, responses=responses(404, 422))
+async def get_scenario(
+    agent_id: AgentId, scenario_id: AgentId, vault: VaultDep, caller: CurrentCaller
+) -> Response:
+    """The stored scenario and its last extraction's status and error."""
+    doc = await vault.scenarios.get(SourceKind.scenario, caller.tenant_id, agent_id, scenario_id)
+    return json_response(Scenario.model_validate(doc))
+
+
+@router.delete("/scenarios/{scenario_id}", status_code=204, responses=responses(404, 422))
+async def delete_scenario(
+    agent_id: AgentId, scenario_id: AgentId, vault: VaultDep, caller: CurrentCaller
+) -> Response:
+    """Remove the scenario and its requirements."""
+    await vault.scenarios.delete(SourceKind.scenario, caller.tenant_id, agent_id, scenario_id)
+    return Response(status_code=204)
+
+
+@router.put("/rules/{rule_id}", response_model=Rule, responses=responses(422))
+async def put_rule(
+    agent_id: AgentId, rule_id: AgentId, body: RuleBody, vault: VaultDep, caller: CurrentCaller
+) -> Response:
+    """Store the rule; its requirement extraction is queued."""
+    doc = await vault.scenarios.put_rule(caller.tenant_id, agent_id, rule_id, body.model_dump())
+    return json_response(Rule.model_validate(doc))
+
+
+@router.get("/rules/{rule_id}", response_model=Rule, responses=responses(404, 422))
+async def get_rule(
+    agent_id: AgentId, rule_id: AgentId, vault: VaultDep, caller: CurrentCaller
+) -> Response:
+    """The stored rule and its last extraction's status and error."""
+    doc = await vault.scenarios.get(SourceKind.rule, caller.tenant_id, agent_id, rule_id)
+    return json_response(Rule.model_validate(doc))
+
+
+@router.delete("/rules/{rule_id}", status_code=204, responses=responses(404, 422))
+async def delete_rule(
+    agent_id: AgentId, rule_id: AgentId, vault: VaultDep, caller: CurrentCaller
+) -> Response:
+    """Remove the rule and its requirements."""
+    await vault.scenarios.delete(SourceKind.rule, caller.tenant_id, agent_id, rule_id)
+    return Response(status_code=204)

@@ -1,0 +1,236 @@
+"""Scenario and rule texts, the extraction job deferred with them, and the extracted
+requirements and suggested definitions an extraction run stores."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from ccvault.domain.errors import NotFound
+from ccvault.domain.schema import FieldDefinition
+from ccvault.extraction.models import SourceKind, SourceText, TextPart
+from ccvault.extraction.plan import PlannedRequirement, Suggestion
+from ccvault.storage.db import Pool
+from ccvault.storage.queries import load
+
+Q = load("scenarios.sql")
+EXTRACT_TASK = "ccv.extract_requirements"
+
+
+def queueing_lock(kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str) -> str:
+    """One waiting extraction job per scenario or rule."""
+    return f"extract:{tenant_id}:{agent_id}:{kind.value}:{source_id}"
+
+
+class ScenarioStore:
+    """Scenarios and rules of an agent, tenant-scoped."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def _put(
+        self,
+        kind: SourceKind,
+        tenant_id: UUID,
+        agent_id: str,
+        source_id: str,
+        query: str,
+        params: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Store the text and defer its extraction in one transaction."""
+        args = {
+            "kind": kind.value,
+            "tenant_id": str(tenant_id),
+            "agent_id": agent_id,
+            "source_id": source_id,
+        }
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(query, params)
+            row = await cur.fetchone()
+            await conn.execute(
+                Q["defer_extraction"],
+                {
+                    "queueing_lock": queueing_lock(kind, tenant_id, agent_id, source_id),
+                    "args": Jsonb(args),
+                },
+            )
+        assert row is not None
+        return dict(row[0])
+
+    async def put_scenario(
+        self, tenant_id: UUID, agent_id: str, scenario_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create or replace a scenario's text; its extraction is queued."""
+        params = {
+            "tenant_id": tenant_id,
+            "agent_id": agent_id,
+            "scenario_id": scenario_id,
+            "name": body["name"],
+            "description": body.get("description"),
+            "conditions": Jsonb(body.get("conditions", [])),
+            "steps": Jsonb(body.get("steps", [])),
+        }
+        return await self._put(
+            SourceKind.scenario, tenant_id, agent_id, scenario_id, Q["put_scenario"], params
+        )
+
+    async def put_rule(
+        self, tenant_id: UUID, agent_id: str, rule_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create or replace a rule's text; its extraction is queued."""
+        params = {
+            "tenant_id": tenant_id,
+            "agent_id": agent_id,
+            "rule_id": rule_id,
+            "name": body["name"],
+            "condition": body["condition"],
+            "action": body.get("action"),
+            "scenario_id": body.get("scenario_id"),
+        }
+        return await self._put(SourceKind.rule, tenant_id, agent_id, rule_id, Q["put_rule"], params)
+
+    async def get(
+        self, kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str
+    ) -> dict[str, Any]:
+        """The stored text with its last extraction's status; NotFound otherwise."""
+        key = "scenario_id" if kind is SourceKind.scenario else "rule_id"
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                Q[f"get_{kind.value}"],
+                {"tenant_id": tenant_id, "agent_id": agent_id, key: source_id},
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no {kind.value} {source_id!r} for agent {agent_id!r}")
+        return dict(row[0])
+
+    async def delete(
+        self, kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str
+    ) -> None:
+        """Remove a scenario or rule and its requirements."""
+        key = "scenario_id" if kind is SourceKind.scenario else "rule_id"
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                Q[f"delete_{kind.value}"],
+                {"tenant_id": tenant_id, "agent_id": agent_id, key: source_id},
+            )
+            row = await cur.fetchone()
+        if row is None or row[0] == 0:
+            raise NotFound(f"no {kind.value} {source_id!r} for agent {agent_id!r}")
+
+    # -- extraction runs --------------------------------------------------------------
+
+    async def start_extraction(
+        self, kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str
+    ) -> tuple[SourceText, list[FieldDefinition], str | None] | None:
+        """Mark the run `running` and read its text and the agent's definitions; None
+        when the scenario/rule was deleted meanwhile. The third item is a rule's
+        scenario_id."""
+        params = {
+            "tenant_id": tenant_id,
+            "agent_id": agent_id,
+            "source_id": source_id,
+            "status": "running",
+            "error": None,
+        }
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q[f"set_{kind.value}_extraction"], params)
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            cur = await conn.execute(
+                Q["agent_definitions"], {"tenant_id": tenant_id, "agent_id": agent_id}
+            )
+            defs = await cur.fetchone()
+        definitions = [FieldDefinition.model_validate(d) for d in (defs[0] if defs else [])]
+        if kind is SourceKind.scenario:
+            name, description, conditions, steps, _ = row
+            parts = [TextPart(description)] if description else []
+            parts += [TextPart(c) for c in conditions]
+            for step in steps:
+                if step.get("description"):
+                    parts.append(TextPart(step["description"], step["step_id"]))
+                parts += [TextPart(c, step["step_id"]) for c in step.get("conditions", [])]
+            step_ids = [step["step_id"] for step in steps]
+            return SourceText(kind, name, parts, step_ids), definitions, source_id
+        name, condition, action, scenario_id = row
+        parts = [TextPart(condition)] + ([TextPart(action)] if action else [])
+        return SourceText(kind, name, parts), definitions, scenario_id
+
+    async def finish_extraction(
+        self,
+        kind: SourceKind,
+        tenant_id: UUID,
+        agent_id: str,
+        source_id: str,
+        scenario_id: str | None,
+        requirements: list[PlannedRequirement],
+        suggestions: list[Suggestion],
+    ) -> None:
+        """Replace the unreviewed extracted requirements, add suggestions, mark done —
+        in one transaction, so a re-run is idempotent and never half-applied."""
+        base = {"tenant_id": tenant_id, "agent_id": agent_id}
+        rule_id = source_id if kind is SourceKind.rule else None
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                Q["drop_unreviewed_extracted"],
+                {**base, "kind": kind.value, "source_id": source_id},
+            )
+            for req in requirements:
+                await conn.execute(
+                    Q["insert_extracted"],
+                    {
+                        **base,
+                        "id": uuid.uuid4(),
+                        "scenario_id": scenario_id,
+                        "rule_id": rule_id,
+                        "field_name": req.field_name,
+                        "step_id": req.step_id,
+                        "required_level": req.required_level.value,
+                        "collection_order": req.collection_order,
+                        "confidence": req.confidence,
+                        "needs_human_review": req.needs_human_review,
+                        "review_status": req.review_status.value,
+                    },
+                )
+            for suggestion in suggestions:
+                await conn.execute(
+                    Q["insert_suggestion"],
+                    {
+                        **base,
+                        "id": uuid.uuid4(),
+                        "name": suggestion.name,
+                        "display_name": suggestion.display_name,
+                        "description": suggestion.description,
+                        "value_type": suggestion.value_type.value,
+                        "collection_prompt": suggestion.collection_prompt,
+                    },
+                )
+            await conn.execute(
+                Q[f"set_{kind.value}_extraction"],
+                {
+                    **base,
+                    "source_id": source_id,
+                    "status": "done",
+                    "error": None,
+                },
+            )
+
+    async def fail_extraction(
+        self, kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str, error: str
+    ) -> None:
+        """Record a failed run; the scenario/rule stays as saved and usable."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                Q[f"set_{kind.value}_extraction"],
+                {
+                    "tenant_id": tenant_id,
+                    "agent_id": agent_id,
+                    "source_id": source_id,
+                    "status": "failed",
+                    "error": error[:1000],
+                },
+            )

@@ -1,0 +1,148 @@
+-- name: put_scenario
+-- Store the text and mark its extraction queued; the caller defers the job in this same
+-- transaction, so a rolled-back write never runs one and a committed write never loses it.
+INSERT INTO scenarios AS s (tenant_id, agent_id, scenario_id, name, description, conditions,
+                            steps, extraction_status, extraction_error, extraction_finished_at)
+VALUES (%(tenant_id)s, %(agent_id)s, %(scenario_id)s, %(name)s, %(description)s,
+        %(conditions)s, %(steps)s, 'queued', NULL, NULL)
+ON CONFLICT (tenant_id, agent_id, scenario_id) DO UPDATE SET
+    name = excluded.name, description = excluded.description,
+    conditions = excluded.conditions, steps = excluded.steps,
+    extraction_status = 'queued', extraction_error = NULL, extraction_finished_at = NULL,
+    updated_at = clock_timestamp()
+RETURNING json_build_object(
+    'agent_id', s.agent_id, 'scenario_id', s.scenario_id, 'name', s.name,
+    'description', s.description, 'conditions', s.conditions, 'steps', s.steps,
+    'created_at', s.created_at, 'updated_at', s.updated_at,
+    'extraction', json_build_object('status', s.extraction_status,
+                                    'error', s.extraction_error,
+                                    'finished_at', s.extraction_finished_at)) AS doc;
+
+-- name: get_scenario
+SELECT json_build_object(
+    'agent_id', s.agent_id, 'scenario_id', s.scenario_id, 'name', s.name,
+    'description', s.description, 'conditions', s.conditions, 'steps', s.steps,
+    'created_at', s.created_at, 'updated_at', s.updated_at,
+    'extraction', json_build_object('status', s.extraction_status,
+                                    'error', s.extraction_error,
+                                    'finished_at', s.extraction_finished_at)) AS doc
+  FROM scenarios s
+ WHERE s.tenant_id = %(tenant_id)s AND s.agent_id = %(agent_id)s
+   AND s.scenario_id = %(scenario_id)s;
+
+-- name: delete_scenario
+-- The scenario and every requirement it has (manual or extracted) go together.
+WITH gone AS (
+    DELETE FROM scenarios
+     WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s
+       AND scenario_id = %(scenario_id)s
+    RETURNING scenario_id
+), requirements AS (
+    DELETE FROM scenario_field_requirements r
+     USING gone
+     WHERE r.tenant_id = %(tenant_id)s AND r.agent_id = %(agent_id)s
+       AND r.scenario_id = gone.scenario_id
+)
+SELECT count(*) FROM gone;
+
+-- name: put_rule
+INSERT INTO rules AS r (tenant_id, agent_id, rule_id, name, condition, action, scenario_id,
+                        extraction_status, extraction_error, extraction_finished_at)
+VALUES (%(tenant_id)s, %(agent_id)s, %(rule_id)s, %(name)s, %(condition)s, %(action)s,
+        %(scenario_id)s, 'queued', NULL, NULL)
+ON CONFLICT (tenant_id, agent_id, rule_id) DO UPDATE SET
+    name = excluded.name, condition = excluded.condition, action = excluded.action,
+    scenario_id = excluded.scenario_id,
+    extraction_status = 'queued', extraction_error = NULL, extraction_finished_at = NULL,
+    updated_at = clock_timestamp()
+RETURNING json_build_object(
+    'agent_id', r.agent_id, 'rule_id', r.rule_id, 'name', r.name, 'condition', r.condition,
+    'action', r.action, 'scenario_id', r.scenario_id,
+    'created_at', r.created_at, 'updated_at', r.updated_at,
+    'extraction', json_build_object('status', r.extraction_status,
+                                    'error', r.extraction_error,
+                                    'finished_at', r.extraction_finished_at)) AS doc;
+
+-- name: get_rule
+SELECT json_build_object(
+    'agent_id', r.agent_id, 'rule_id', r.rule_id, 'name', r.name, 'condition', r.condition,
+    'action', r.action, 'scenario_id', r.scenario_id,
+    'created_at', r.created_at, 'updated_at', r.updated_at,
+    'extraction', json_build_object('status', r.extraction_status,
+                                    'error', r.extraction_error,
+                                    'finished_at', r.extraction_finished_at)) AS doc
+  FROM rules r
+ WHERE r.tenant_id = %(tenant_id)s AND r.agent_id = %(agent_id)s AND r.rule_id = %(rule_id)s;
+
+-- name: delete_rule
+WITH gone AS (
+    DELETE FROM rules
+     WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s AND rule_id = %(rule_id)s
+    RETURNING rule_id
+), requirements AS (
+    DELETE FROM scenario_field_requirements q
+     USING gone
+     WHERE q.tenant_id = %(tenant_id)s AND q.agent_id = %(agent_id)s
+       AND q.rule_id = gone.rule_id
+)
+SELECT count(*) FROM gone;
+
+-- name: defer_extraction
+-- Enqueue the extraction job on our own connection (inside the caller's transaction).
+-- The queueing lock keeps one waiting job per scenario/rule: if one is already waiting
+-- it will read the newest text when it runs, so the new defer is skipped.
+SELECT procrastinate_defer_jobs_v1(ARRAY[
+    ROW('ccv', 'ccv.extract_requirements', 0, NULL, %(queueing_lock)s, %(args)s::jsonb,
+        NULL)::procrastinate_job_to_defer_v1])
+ WHERE NOT EXISTS (SELECT 1 FROM procrastinate_jobs
+                    WHERE queueing_lock = %(queueing_lock)s AND status = 'todo');
+
+-- name: set_scenario_extraction
+UPDATE scenarios SET extraction_status = %(status)s, extraction_error = %(error)s,
+       extraction_finished_at = CASE WHEN %(status)s IN ('done', 'failed')
+                                     THEN clock_timestamp() END
+ WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s AND scenario_id = %(source_id)s
+RETURNING name, description, conditions, steps, NULL::text AS scenario_id;
+
+-- name: set_rule_extraction
+UPDATE rules SET extraction_status = %(status)s, extraction_error = %(error)s,
+       extraction_finished_at = CASE WHEN %(status)s IN ('done', 'failed')
+                                     THEN clock_timestamp() END
+ WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s AND rule_id = %(source_id)s
+RETURNING name, condition, action, scenario_id;
+
+-- name: agent_definitions
+-- What the extractor may map text to: the agent's live, enabled definitions.
+SELECT coalesce(json_agg(to_jsonb(d) ORDER BY d.name), '[]')
+  FROM profile_field_definitions d
+ WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s AND deleted_at IS NULL
+   AND enabled;
+
+-- name: drop_unreviewed_extracted
+-- Re-extraction replaces what the last run proposed and nobody reviewed; manual and
+-- reviewed requirements stay as they are.
+DELETE FROM scenario_field_requirements
+ WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s AND origin = 'extracted'
+   AND review_status IN ('none', 'pending')
+   AND ((%(kind)s = 'scenario' AND scenario_id = %(source_id)s AND rule_id IS NULL)
+     OR (%(kind)s = 'rule' AND rule_id = %(source_id)s));
+
+-- name: insert_extracted
+-- A reviewed requirement for the same field and step keeps its place (ON CONFLICT).
+INSERT INTO scenario_field_requirements (
+    id, tenant_id, agent_id, scenario_id, rule_id, field_name, step_id, required_level,
+    fallback_action, collection_order, confidence, needs_human_review, review_status,
+    origin)
+VALUES (%(id)s, %(tenant_id)s, %(agent_id)s, %(scenario_id)s, %(rule_id)s, %(field_name)s,
+        %(step_id)s, %(required_level)s, 'ask', %(collection_order)s, %(confidence)s,
+        %(needs_human_review)s, %(review_status)s, 'extracted')
+ON CONFLICT DO NOTHING;
+
+-- name: insert_suggestion
+-- A field the agent has no definition for becomes a suggestion, once.
+INSERT INTO profile_field_definitions (
+    id, tenant_id, agent_id, name, status, display_name, description, value_type,
+    collection_prompt)
+VALUES (%(id)s, %(tenant_id)s, %(agent_id)s, %(name)s, 'suggested', %(display_name)s,
+        %(description)s, %(value_type)s, %(collection_prompt)s)
+ON CONFLICT (tenant_id, agent_id, name) WHERE deleted_at IS NULL DO NOTHING;
