@@ -63,9 +63,10 @@ def parse_condition(text: str) -> ast.Expression:
     return tree
 
 
-def condition_fields(text: str) -> set[str]:
+@lru_cache(maxsize=2048)
+def condition_fields(text: str) -> frozenset[str]:
     """Field names a condition reads."""
-    return {n.id for n in ast.walk(parse_condition(text)) if isinstance(n, ast.Name)}
+    return frozenset(n.id for n in ast.walk(parse_condition(text)) if isinstance(n, ast.Name))
 
 
 def evaluate_condition(text: str, values: dict[str, Any]) -> bool:

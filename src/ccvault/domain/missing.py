@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from ccvault.domain.conditions import evaluate_condition
 from ccvault.domain.schema import (
     CurrentValue,
+    DefinitionHints,
     FallbackAction,
     FieldDefinition,
     MissingField,
@@ -44,7 +45,9 @@ def enforced(requirements: Iterable[Requirement]) -> list[Requirement]:
 
 
 def _reason(
-    current: CurrentValue | None, definition: FieldDefinition | None, now: datetime
+    current: CurrentValue | None,
+    definition: FieldDefinition | DefinitionHints | None,
+    now: datetime,
 ) -> MissingReason | None:
     if current is None:
         return MissingReason.missing
@@ -65,7 +68,7 @@ def _reason(
 
 def missing_fields(
     requirements: Iterable[Requirement],
-    definitions: Mapping[str, FieldDefinition],
+    definitions: Mapping[str, FieldDefinition] | Mapping[str, DefinitionHints],
     current: Mapping[str, CurrentValue],
     now: datetime,
 ) -> MissingFields:

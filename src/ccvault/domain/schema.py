@@ -68,8 +68,10 @@ class MissingReason(StrEnum):
     unverified = "unverified"
 
 
-class DefinitionBody(Input):
-    """PUT /v1/agents/{agent_id}/field-definitions/{name} body."""
+class DefinitionAttributes(BaseModel):
+    """Everything a definition says about its field."""
+
+    model_config = ConfigDict(frozen=True)
 
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     description: Text | None = None
@@ -88,6 +90,10 @@ class DefinitionBody(Input):
     retention_days: int | None = Field(default=None, ge=1, le=36500)
     freshness_seconds: int | None = Field(default=None, ge=1)
     enabled: bool = True
+
+
+class DefinitionBody(Input, DefinitionAttributes):
+    """PUT /v1/agents/{agent_id}/field-definitions/{name} body, checked when saved."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -117,8 +123,8 @@ class DefinitionBody(Input):
         return self
 
 
-class FieldDefinition(DefinitionBody):
-    """A stored definition."""
+class FieldDefinition(DefinitionAttributes):
+    """A stored definition (checked when it was saved, so not again when read)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -170,6 +176,18 @@ class Requirement(BaseModel):
     needs_human_review: bool
     review_status: ReviewStatus
     origin: Origin
+
+
+class DefinitionHints(BaseModel):
+    """The attributes of a definition that missing-fields uses."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    display_name: str | None = None
+    collection_prompt: str | None = None
+    required_verification: bool = False
+    freshness_seconds: int | None = None
 
 
 class CurrentValue(BaseModel):

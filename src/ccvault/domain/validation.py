@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -174,6 +175,7 @@ NORMALIZERS: dict[ValueType, Callable[[Any], Any]] = {
 }
 
 
+@lru_cache(maxsize=4096)
 def compile_pattern(pattern: str) -> regex.Pattern[str]:
     """Compile a tenant pattern; ValueError with the reason when it is not a valid regex."""
     try:
@@ -205,10 +207,20 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: true is not 1 (Python says it is), 2 is 2.0, objects by content."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict | list) or isinstance(b, dict | list):
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    return type(a) is type(b) and a == b
+
+
 def _among(value: Any, allowed: Sequence[Any]) -> bool:
-    """Membership by JSON identity: Python's True == 1 must not pass for JSON's true/1."""
-    canonical = json.dumps(value, sort_keys=True)
-    return any(json.dumps(a, sort_keys=True) == canonical for a in allowed)
+    """Membership by JSON equality."""
+    return any(_same(value, a) for a in allowed)
 
 
 def check_value(value: Any, rules: Rules) -> Checked:

@@ -15,7 +15,8 @@ from uuid import UUID
 
 import procrastinate
 import structlog
-from procrastinate.jobs import Job
+from procrastinate.exceptions import UniqueViolation
+from procrastinate.jobs import Job, Status
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from ccvault.config import JobsBackend, Settings
@@ -60,7 +61,7 @@ class ExponentialBackoff(BaseRetryStrategy):
             retry_in=wait,
             error=repr(exception)[:300],
         )
-        return RetryDecision(retry_in={"seconds": round(wait)})
+        return RetryDecision(retry_in={"seconds": wait})
 
 
 def _vault(context: procrastinate.JobContext) -> Vault:
@@ -106,8 +107,18 @@ async def _janitor_job(context: procrastinate.JobContext, timestamp: int | None 
     manager = context.app.job_manager
     stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS))
     for job in stalled:
-        log.warning("retrying a job its worker abandoned", task=job.task_name, job_id=job.id)
-        await manager.retry_job(job)
+        try:
+            await manager.retry_job(job)
+            log.warning("retrying a job its worker abandoned", task=job.task_name, job_id=job.id)
+        except UniqueViolation:
+            # A job with the same queueing lock already waits and does the same idempotent
+            # work: close this one instead of queueing a twin.
+            await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            log.warning(
+                "closed an abandoned job; an equivalent one is queued",
+                task=job.task_name,
+                job_id=job.id,
+            )
     return len(stalled)
 
 
@@ -195,5 +206,8 @@ async def _run_procrastinate(
             additional_context={"vault": vault, "extractor": make_extractor(vault.settings)},
             install_signal_handlers=install_signal_handlers,
             update_heartbeat_interval=5,
+            # Retried jobs are not announced by NOTIFY; poll often enough that a retry
+            # starts close to its due time.
+            fetch_job_polling_interval=1.0,
             stalled_worker_timeout=STALLED_AFTER_SECONDS,
         )

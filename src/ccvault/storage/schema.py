@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from ccvault.domain.missing import missing_fields
 from ccvault.domain.schema import (
     CurrentValue,
     DefinitionBody,
+    DefinitionHints,
     DefinitionStatus,
     FieldDefinition,
     MissingFields,
@@ -24,6 +26,12 @@ from ccvault.storage.queries import load
 
 Q = load("schema.sql")
 _JSON_COLUMNS = ("allowed_values", "verification_methods", "extraction_examples")
+
+
+@cache
+def _missing_fields_query(filters: str) -> str:
+    """The missing-fields query for one shape of filters (built from constants only)."""
+    return Q["missing_fields_inputs"].replace("{filters}", filters)
 
 
 class SchemaStore:
@@ -184,8 +192,15 @@ class SchemaStore:
         step_id: str | None = None,
     ) -> MissingFields:
         """What the profile still lacks for a scenario/step/rule, in one query."""
+        filters = []
+        if scenario_id is not None:
+            filters.append("AND r.scenario_id = %(scenario_id)s")
+        if rule_id is not None:
+            filters.append("AND r.rule_id = %(rule_id)s")
+        if step_id is not None:
+            filters.append("AND (r.step_id IS NULL OR r.step_id = %(step_id)s)")
         row = await self._one(
-            Q["missing_fields_inputs"],
+            _missing_fields_query(" ".join(filters)),
             {
                 "tenant_id": tenant_id,
                 "customer_id": customer_id,
@@ -197,6 +212,6 @@ class SchemaStore:
         )
         assert row is not None
         requirements = [Requirement.model_validate(doc) for doc in row[0]]
-        definitions = {d["name"]: FieldDefinition.model_validate(d) for d in row[1]}
+        definitions = {d["name"]: DefinitionHints.model_validate(d) for d in row[1]}
         current = {f["name"]: CurrentValue.model_validate(f) for f in row[2]}
         return missing_fields(requirements, definitions, current, row[3])

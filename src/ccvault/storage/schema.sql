@@ -93,28 +93,33 @@ UPDATE scenario_field_requirements AS r
 RETURNING to_jsonb(r) AS doc;
 
 -- name: missing_fields_inputs
--- Everything missing-fields needs in one round trip: the applicable requirements with
--- their live definitions, and the profile's current version of every field.
+-- Everything missing-fields needs in one round trip: the applicable requirements, the
+-- few attributes of their live definitions the answer uses, and the profile's current
+-- version of every field. {filters} is filled with the filters the caller actually gave
+-- (scenario, rule, step), so each shape keeps a reusable prepared plan.
 WITH reqs AS (
-    SELECT r.*
+    SELECT r.id, r.field_name, r.step_id, r.rule_id, r.required_level, r.fallback_action,
+           r.when_condition, r.depends_on_fields, r.collection_order, r.confidence,
+           r.needs_human_review, r.review_status, r.origin
       FROM scenario_field_requirements r
-     WHERE r.tenant_id = %(tenant_id)s AND r.agent_id = %(agent_id)s
-       AND (%(scenario_id)s::text IS NULL OR r.scenario_id = %(scenario_id)s)
-       AND (%(rule_id)s::text IS NULL OR r.rule_id = %(rule_id)s)
-       AND (%(step_id)s::text IS NULL OR r.step_id IS NULL OR r.step_id = %(step_id)s)
+     WHERE r.tenant_id = %(tenant_id)s AND r.agent_id = %(agent_id)s {filters}
 ), profile AS (
     SELECT coalesce(a.merged_into_id, a.id) AS id
       FROM customer_profiles a
      WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
 )
 SELECT
-    (SELECT coalesce(jsonb_agg(to_jsonb(reqs)), '[]') FROM reqs) AS requirements,
-    (SELECT coalesce(jsonb_agg(to_jsonb(d)), '[]')
+    (SELECT coalesce(json_agg(reqs), '[]') FROM reqs) AS requirements,
+    (SELECT coalesce(json_agg(json_build_object(
+                'name', d.name, 'display_name', d.display_name,
+                'collection_prompt', d.collection_prompt,
+                'required_verification', d.required_verification,
+                'freshness_seconds', d.freshness_seconds)), '[]')
        FROM profile_field_definitions d
       WHERE d.tenant_id = %(tenant_id)s AND d.agent_id = %(agent_id)s
         AND d.deleted_at IS NULL AND d.status = 'active' AND d.enabled
         AND d.name IN (SELECT field_name FROM reqs)) AS definitions,
-    (SELECT coalesce(jsonb_agg(jsonb_build_object(
+    (SELECT coalesce(json_agg(json_build_object(
                 'name', f.name, 'value', f.value, 'verified', f.verified,
                 'collected_at', f.collected_at,
                 'status', ccv_effective_status(f.status, f.expires_at))), '[]')
