@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     )
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
-    llm_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Under the 5 s per-scenario budget, leaving room for the run's own database writes.
+    llm_timeout_seconds: float = Field(default=4.5, gt=0)
     llm_output_retries: int = Field(default=2, ge=0)
     in_process_worker: bool = Field(
         default=False, description="run a job worker inside each API process (ccv serve)"

@@ -58,7 +58,7 @@ class LlmExtractor:
         api_key: str,
         model: str,
         *,
-        timeout_seconds: float = 5.0,
+        timeout_seconds: float = 4.5,
         output_retries: int = 2,
     ) -> None:
         self.timeout_seconds = timeout_seconds
@@ -78,6 +78,11 @@ class LlmExtractor:
     ) -> list[ProposedField]:
         """The proposed fields; raises on timeout, HTTP errors or output still invalid
         after the retries."""
-        async with asyncio.timeout(self.timeout_seconds):
-            result = await self.agent.run(render_prompt(source, definitions))
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                result = await self.agent.run(render_prompt(source, definitions))
+        except TimeoutError:
+            raise TimeoutError(
+                f"no answer from the model within {self.timeout_seconds:g} s"
+            ) from None
         return result.output.fields

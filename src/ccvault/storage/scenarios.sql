@@ -112,11 +112,12 @@ UPDATE rules SET extraction_status = %(status)s, extraction_error = %(error)s,
 RETURNING name, condition, action, scenario_id;
 
 -- name: agent_definitions
--- What the extractor may map text to: the agent's live, enabled definitions.
+-- What the extractor may map text to: the agent's active, enabled definitions (earlier
+-- suggestions are not offered as existing; re-suggesting one is a no-op).
 SELECT coalesce(json_agg(to_jsonb(d) ORDER BY d.name), '[]')
   FROM profile_field_definitions d
  WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s AND deleted_at IS NULL
-   AND enabled;
+   AND status = 'active' AND enabled;
 
 -- name: drop_unreviewed_extracted
 -- Re-extraction replaces what the last run proposed and nobody reviewed; manual and
