@@ -42,13 +42,16 @@ VOCABULARY: tuple[Term, ...] = (
             r"date of birth",
             r"birth ?date",
             r"\bdob\b",
-            r"born",
+            r"\bborn\b",
             r"birthday",
             r"\bage\b",
-            r"aged? (?:over|under|at least)",
-            r"over \d{2}\b",
-            r"under \d{2}\b",
-            r"\d{2} (?:years|yrs)(?: old)?",
+            r"\baged?\s+(?:over|under|at least|\d{2})",
+            r"\bover \d{2}\b",
+            r"\bunder \d{2}\b",
+            r"\b\d{2} (?:years|yrs)(?: old)?",
+            r"\b\d{2} or (?:older|over|younger|under)\b",
+            r"\b(?:older|younger) than \d{2}\b",
+            r"\bhow old\b",
             r"\badults?\b",
             r"\bminors?\b",
             r"of legal age",
@@ -60,10 +63,10 @@ VOCABULARY: tuple[Term, ...] = (
         ValueType.email,
         0.75,
         (
-            r"e-?mail",
+            r"\be-?mail",
             r"email address",
             r"mail address",
-            r"inbox",
+            r"\binbox\b",
         ),
     ),
     Term(
@@ -72,13 +75,12 @@ VOCABULARY: tuple[Term, ...] = (
         ValueType.phone,
         0.7,
         (
-            r"phone",
-            r"mobile (?:number|phone)",
-            r"cell(?:phone| number)",
-            r"telephone",
+            r"\b(?:tele)?phone(?: number)?s?\b",
+            r"\bmobile (?:number|phone)",
+            r"\bcell(?:phone| number)",
             r"\bsms\b",
             r"text message",
-            r"call (?:them|the customer|back)",
+            r"\bcall (?:them|the customer|back)",
             r"\botp\b",
         ),
     ),
@@ -88,14 +90,17 @@ VOCABULARY: tuple[Term, ...] = (
         ValueType.string,
         0.7,
         (
-            r"(?<!email )(?<!e-mail )(?<!mail )(?<!ip )address",
-            r"ship(?:ping)? to",
-            r"deliver(?:y|ed)? to",
-            r"postal",
-            r"post ?code",
-            r"zip ?code",
-            r"street",
+            # Not "email address", and not the verb ("address the customer by name").
+            r"(?<!email )(?<!e-mail )(?<!mail )(?<!ip )\baddress"
+            r"(?!\s+(?:the|them|him|her|it|their|your|this|that)\b)",
+            r"\bship(?:ping)? to",
+            r"\bdeliver(?:y|ed)? to",
+            r"\bpostal\b",
+            r"\bpost ?code",
+            r"\bzip ?code",
+            r"\bstreet\b",
             r"place of residence",
+            r"\bdoor(?:step)?\b",
             r"where (?:they|the customer) lives?",
         ),
     ),
@@ -111,7 +116,7 @@ VOCABULARY: tuple[Term, ...] = (
             r"identity (?:card|number|document)",
             r"\bid card\b",
             r"passport number",
-            r"tax (?:id|number)",
+            r"\btax (?:id|number)",
             r"\bnin\b",
         ),
     ),
@@ -121,11 +126,13 @@ VOCABULARY: tuple[Term, ...] = (
         ValueType.number,
         0.7,
         (
-            r"income",
-            r"salary",
-            r"earn(?:s|ings)?",
-            r"wages?",
-            r"revenue",
+            r"\bincomes?\b",
+            r"\bsalary\b",
+            r"\bearn(?:s|ed|ing|ings)?\b",
+            r"\bwages?\b",
+            r"\brevenue\b",
+            r"\bmakes? (?:per|a|each) (?:year|annum)\b",
+            r"\bbefore tax\b",
         ),
     ),
     Term(
@@ -136,8 +143,8 @@ VOCABULARY: tuple[Term, ...] = (
         (
             r"full name",
             r"first and last name",
-            r"(?:customer|their|legal) name",
-            r"surname",
+            r"(?:customer|their|legal)'?s? name",
+            r"\bsurname\b",
         ),
     ),
     Term(
@@ -146,14 +153,14 @@ VOCABULARY: tuple[Term, ...] = (
         ValueType.string,
         0.6,
         (
-            r"country",
-            r"nationality",
-            r"citizenship",
-            r"resident of",
-            r"lives? (?:in|abroad)",
-            r"international",
-            r"domestic",
-            r"abroad",
+            r"\bcountry\b",
+            r"\bnationality\b",
+            r"\bcitizenship\b",
+            r"\bresidents? (?:of|in)\b",
+            r"\blives? (?:in|abroad)",
+            r"\binternational\b",
+            r"\bdomestic\b",
+            r"\babroad\b",
         ),
     ),
     Term(
@@ -175,11 +182,11 @@ VOCABULARY: tuple[Term, ...] = (
         ValueType.string,
         0.6,
         (
-            r"employ(?:ed|ment|er)",
+            r"\bemploy(?:ed|ment|er)\b",
             r"self-employed",
-            r"occupation",
+            r"\boccupation\b",
             r"\bjob\b",
-            r"retired",
+            r"\bretired\b",
         ),
     ),
     Term(
@@ -188,10 +195,10 @@ VOCABULARY: tuple[Term, ...] = (
         ValueType.string,
         0.6,
         (
-            r"marital",
-            r"married",
-            r"spouse",
-            r"partner(?:ship)?",
+            r"\bmarital\b",
+            r"\bmarried\b",
+            r"\bspouse\b",
+            r"\b(?:civil|life|domestic) partner(?:ship)?\b",
         ),
     ),
     Term(
@@ -222,10 +229,21 @@ VOCABULARY: tuple[Term, ...] = (
         0.6,
         (
             r"marketing (?:consent|opt-?in)",
-            r"opt(?:ed)?[- ]in",
-            r"newsletter",
+            r"\bopt(?:ed)?[- ]in\b",
+            r"\bnewsletter\b",
         ),
     ),
+)
+
+# "the emergency contact's phone" is not the customer's phone.
+_THIRD_PARTY = re.compile(
+    r"\b(?:spouse|partner|contact|child|parent|doctor|employer|friend|"
+    r"relative|guardian|beneficiary)'s\s+(?:\w+\s+){0,2}$"
+)
+# "never ask for the date of birth" needs no date of birth.
+_NEGATED = re.compile(
+    r"\b(?:never|do not|don't|must not|should not|no need to)\s+"
+    r"(?:ask|collect|request|store|record|require)\b[^.;]*$"
 )
 
 
@@ -319,8 +337,9 @@ class HeuristicExtractor:
                         step_id=part.step_id,
                     ),
                 )
+        claimed = [span for d in definitions for span in _definition_spans(d, text)]
         for term, pattern in _vocabulary():
-            hit = pattern.search(text)
+            hit = next((m for m in pattern.finditer(text) if _counts(m, text, claimed)), None)
             if hit is None:
                 continue
             # A vocabulary word that names one of the agent's own fields counts as that.
@@ -349,3 +368,27 @@ def _first_position(definition: FieldDefinition, text: str) -> int:
         if len(phrase) > 2 and (m := _phrase(phrase).search(text)) is not None
     ]
     return min(positions, default=len(text))
+
+
+def _definition_spans(definition: FieldDefinition, text: str) -> list[tuple[int, int]]:
+    """Where the agent's own definition is named in the text (those words are taken)."""
+    phrases = (
+        definition.name.replace("_", " "),
+        definition.display_name,
+        *definition.extraction_examples,
+    )
+    return [
+        (m.start(), m.end())
+        for phrase in phrases
+        if len(phrase) > 2
+        for m in _phrase(phrase).finditer(text)
+    ]
+
+
+def _counts(hit: re.Match[str], text: str, claimed: list[tuple[int, int]]) -> bool:
+    """A vocabulary hit counts unless a definition already took those words, it belongs
+    to someone else ("the contact's phone"), or the text says not to ask for it."""
+    if any(start < hit.end() and hit.start() < end for start, end in claimed):
+        return False
+    before = text[max(0, hit.start() - 80) : hit.start()]
+    return not (_THIRD_PARTY.search(before) or _NEGATED.search(before))
