@@ -3,7 +3,8 @@ the admin routes and the tests all call these same functions.
 
 Both are set-based and batched (short transactions, no long table locks), idempotent (a
 second run changes nothing), never touch superseded items, bump the versions of the
-profiles they change and invalidate those profiles' cache entries. A session-level
+profiles each batch changed (right after the batch commits, so a sweep that dies midway
+leaves nothing stale) and invalidate those profiles' cache entries. A session-level
 advisory lock keeps a periodic run and a manual run of the same sweep from overlapping.
 """
 
@@ -25,7 +26,10 @@ from ccvault.storage.queries import load
 Q = load("sweeps.sql", "ccvault.jobs")
 log = structlog.get_logger("ccvault.jobs")
 
-BATCH_SIZE = 5000
+# Rows per statement: keeps each batch well under 200 ms on a small machine.
+BATCH_SIZE = 2000
+# Profiles per version-bump statement.
+BUMP_CHUNK = 1000
 EXPIRE_LOCK = 7_337_101
 ORPHAN_LOCK = 7_337_102
 _BEFORE_ALL = uuid.UUID(int=0)
@@ -48,29 +52,30 @@ class SweepResult:
         return {"updated": self.updated, "fields": self.fields, "assets": self.assets}
 
 
-Sweep = Callable[[AsyncConnection[Any], str, UUID | None, int], Awaitable[tuple[int, set[UUID]]]]
+OnBatch = Callable[[set[UUID]], Awaitable[None]]
+Sweep = Callable[[AsyncConnection[Any], str, UUID | None, int, OnBatch], Awaitable[int]]
 
 
 async def _expire(
-    conn: AsyncConnection[Any], query: str, tenant_id: UUID | None, batch: int
-) -> tuple[int, set[UUID]]:
-    """Expire batch after batch until none is left; (items changed, profiles touched)."""
-    changed, profiles = 0, set[UUID]()
+    conn: AsyncConnection[Any], query: str, tenant_id: UUID | None, batch: int, done: OnBatch
+) -> int:
+    """Expire batch after batch until none is left; returns the items changed."""
+    changed = 0
     while True:
         async with conn.transaction():
             cur = await conn.execute(query, {"tenant_id": tenant_id, "batch": batch})
             rows = await cur.fetchall()
         changed += len(rows)
-        profiles.update(row[0] for row in rows)
+        await done({row[0] for row in rows})
         if len(rows) < batch:
-            return changed, profiles
+            return changed
 
 
 async def _orphan(
-    conn: AsyncConnection[Any], query: str, tenant_id: UUID | None, batch: int
-) -> tuple[int, set[UUID]]:
-    """Walk the derived items window by window; (items changed, profiles touched)."""
-    changed, profiles, after = 0, set[UUID](), _BEFORE_ALL
+    conn: AsyncConnection[Any], query: str, tenant_id: UUID | None, batch: int, done: OnBatch
+) -> int:
+    """Walk the derived items window by window; returns the items changed."""
+    changed, after = 0, _BEFORE_ALL
     while True:
         async with conn.transaction():
             cur = await conn.execute(
@@ -80,9 +85,9 @@ async def _orphan(
         assert row is not None
         window_end, scanned, touched = row
         changed += len(touched)
-        profiles.update(touched)
+        await done(set(touched))
         if scanned < batch or window_end is None:
-            return changed, profiles
+            return changed
         after = window_end
 
 
@@ -96,24 +101,34 @@ async def _run(
     batch: int,
 ) -> SweepResult:
     started = time.perf_counter()
+    profiles = 0
+
+    async def batch_done(profile_ids: set[UUID]) -> None:
+        """After each committed batch: new versions for its profiles (in short chunks,
+        so no statement locks many profile rows) and their cache entries invalidated."""
+        nonlocal profiles
+        ordered = sorted(profile_ids)
+        for i in range(0, len(ordered), BUMP_CHUNK):
+            touched = await store.bump_profiles(ordered[i : i + BUMP_CHUNK])
+            if store.cache is not None:
+                await store.cache.invalidate(touched)
+            profiles += len(touched)
+
     async with store.pool.connection() as conn:
         # Session-level lock on this connection: a second runner waits for the first.
         await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
         try:
-            fields, field_profiles = await field_sweep[0](conn, field_sweep[1], tenant_id, batch)
-            assets, asset_profiles = await asset_sweep[0](conn, asset_sweep[1], tenant_id, batch)
+            fields = await field_sweep[0](conn, field_sweep[1], tenant_id, batch, batch_done)
+            assets = await asset_sweep[0](conn, asset_sweep[1], tenant_id, batch, batch_done)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
-    touched = await store.bump_profiles(sorted(field_profiles | asset_profiles))
-    if store.cache is not None:
-        await store.cache.invalidate(touched)
     result = SweepResult(fields, assets)
     log.info(
         f"{name} finished",
         tenant_id=str(tenant_id) if tenant_id else None,
         fields=fields,
         assets=assets,
-        profiles=len(touched),
+        profile_versions=profiles,
         seconds=round(time.perf_counter() - started, 3),
     )
     return result
