@@ -424,3 +424,24 @@ async def test_fixture_suggestions_cover_every_undefined_field_with_its_vocabula
             assert s.value_type is terms[s.name].value_type, (case["id"], s.name)
             assert s.display_name == terms[s.name].display_name
             assert s.collection_prompt
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "heuristic"),
+        ({"llm_base_url": "http://127.0.0.1:9/v1", "llm_model": "gpt-x"}, "llm"),
+        ({"llm_model": "openai:gpt-4o-mini"}, "llm"),  # a pydantic-ai "provider:model"
+        ({"llm_model": "gpt-x"}, "heuristic"),  # a bare name needs an endpoint
+    ],
+)
+def test_extractor_choice_follows_the_settings(
+    env: dict[str, str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ccvault.config import Settings
+
+    monkeypatch.setenv("OPENAI_API_KEY", "unused-in-this-test")
+    from ccvault.extraction.run import make_extractor
+
+    settings = Settings.model_construct(**{**Settings().model_dump(), **env})
+    assert make_extractor(settings).name == expected

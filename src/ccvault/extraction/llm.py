@@ -54,7 +54,7 @@ class LlmExtractor:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | None,
         api_key: str,
         model: str,
         *,
@@ -62,15 +62,19 @@ class LlmExtractor:
         output_retries: int = 2,
     ) -> None:
         self.timeout_seconds = timeout_seconds
-        # One HTTP attempt per model call: the overall timeout is ours to keep.
-        client = AsyncOpenAI(
-            base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout_seconds
-        )
+        chosen: OpenAIChatModel | str
+        if base_url:
+            # One HTTP attempt per model call: the overall timeout is ours to keep.
+            client = AsyncOpenAI(
+                base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout_seconds
+            )
+            chosen = OpenAIChatModel(model, provider=OpenAIProvider(openai_client=client))
+        else:
+            # "provider:model" (e.g. "anthropic:claude-sonnet-4-5"): any provider
+            # pydantic-ai knows, credentials from that provider's own environment variables.
+            chosen = model
         self.agent = Agent(
-            OpenAIChatModel(model, provider=OpenAIProvider(openai_client=client)),
-            output_type=Proposals,
-            instructions=INSTRUCTIONS,
-            retries=output_retries,
+            chosen, output_type=Proposals, instructions=INSTRUCTIONS, retries=output_retries
         )
 
     async def extract(

@@ -25,8 +25,9 @@ SECONDS = Histogram(
 
 
 def make_extractor(settings: Settings) -> Extractor:
-    """The LLM extractor when an endpoint and model are configured, else the heuristic."""
-    if settings.llm_base_url and settings.llm_model:
+    """The LLM extractor when a model is configured (an OpenAI-compatible endpoint, or a
+    pydantic-ai "provider:model" name), else the heuristic."""
+    if settings.llm_model and (settings.llm_base_url or ":" in settings.llm_model):
         from ccvault.extraction.llm import LlmExtractor
 
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "none"
