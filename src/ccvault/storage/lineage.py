@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import TypeAdapter
-
 from ccvault.domain.errors import NotFound
-from ccvault.domain.models import Direction, Lineage, LineageEntry, ProfileAsset, ProfileField
+from ccvault.domain.models import Direction, Lineage
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
 Q = load("lineage.sql")
 MAX_DEPTH = 10
-_ITEM: TypeAdapter[ProfileField | ProfileAsset] = TypeAdapter(ProfileField | ProfileAsset)
 
 
 async def lineage(
@@ -24,27 +21,7 @@ async def lineage(
         cur = await conn.execute(
             Q[direction.value], {"tenant_id": tenant_id, "id": item_id, "max_depth": max_depth}
         )
-        rows = await cur.fetchall()
-    if not rows:
+        row = await cur.fetchone()
+    if row is None or not row[0]:
         raise NotFound(f"no item {item_id}")
-    chain: list[LineageEntry] = []
-    truncated = cycle = False
-    for depth, iid, itype, name, status, deleted_at, source_item_id, is_cycle, _doc in rows:
-        if is_cycle:
-            cycle = True
-        elif depth > max_depth:
-            truncated = True
-        else:
-            chain.append(
-                LineageEntry(
-                    depth=depth,
-                    item_id=iid,
-                    item_type=itype,
-                    name=name,
-                    status=status,
-                    deleted_at=deleted_at,
-                    source_item_id=source_item_id,
-                )
-            )
-    item = _ITEM.validate_python(rows[0][8])
-    return Lineage(item=item, chain=chain, truncated=truncated, cycle_detected=cycle)
+    return Lineage.model_validate_json(row[1])

@@ -1,7 +1,7 @@
 -- name: ancestors
 -- Walk source links upwards across fields and assets in one recursive query. The walk
--- goes one level past max_depth so the caller can tell `truncated`; the CYCLE clause stops
--- at a repeated item and marks it. The full item document rides on the depth-0 row.
+-- goes one level past max_depth to tell `truncated`; the CYCLE clause stops at a repeated
+-- item and marks it. The answer (item document, chain, flags) comes back as one JSON.
 WITH RECURSIVE chain (depth, item_id, item_type, name, status, deleted_at,
                       source_item_id, next_id) AS (
     SELECT 0, id, item_type, name, status, deleted_at, source_item_id, source_uuid
@@ -14,14 +14,21 @@ WITH RECURSIVE chain (depth, item_id, item_type, name, status, deleted_at,
       JOIN lineage_items i ON i.tenant_id = %(tenant_id)s AND i.id = c.next_id
      WHERE c.depth <= %(max_depth)s
 ) CYCLE item_id SET is_cycle USING path
-SELECT depth, item_id, item_type, name, status, deleted_at, source_item_id, is_cycle,
-       CASE WHEN depth > 0 THEN NULL
-            WHEN item_type = 'profile_field' THEN
-                (SELECT ccv_field_doc(f) FROM profile_fields f WHERE f.id = item_id)
-            ELSE (SELECT ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))
-                    FROM profile_assets s WHERE s.id = item_id) END AS doc
-  FROM chain
- ORDER BY depth, item_id;
+SELECT count(*) > 0 AS found, json_build_object(
+    'item', max(CASE WHEN depth > 0 THEN NULL
+                     WHEN item_type = 'profile_field' THEN
+                         (SELECT ccv_field_doc(f)::text FROM profile_fields f
+                           WHERE f.id = item_id)
+                     ELSE (SELECT ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))::text
+                             FROM profile_assets s WHERE s.id = item_id) END)::json,
+    'chain', coalesce(json_agg(json_build_object(
+                 'depth', depth, 'item_id', item_id, 'item_type', item_type, 'name', name,
+                 'status', status, 'deleted_at', deleted_at, 'source_item_id', source_item_id)
+                 ORDER BY depth, item_id)
+                 FILTER (WHERE NOT is_cycle AND depth <= %(max_depth)s), '[]'),
+    'truncated', coalesce(bool_or(NOT is_cycle AND depth > %(max_depth)s), false),
+    'cycle_detected', coalesce(bool_or(is_cycle), false))::text
+  FROM chain;
 
 -- name: descendants
 -- The same walk downwards: items whose source is an item already in the chain.
@@ -36,11 +43,18 @@ WITH RECURSIVE chain (depth, item_id, item_type, name, status, deleted_at,
       JOIN lineage_items i ON i.tenant_id = %(tenant_id)s AND i.source_uuid = c.item_id
      WHERE c.depth <= %(max_depth)s
 ) CYCLE item_id SET is_cycle USING path
-SELECT depth, item_id, item_type, name, status, deleted_at, source_item_id, is_cycle,
-       CASE WHEN depth > 0 THEN NULL
-            WHEN item_type = 'profile_field' THEN
-                (SELECT ccv_field_doc(f) FROM profile_fields f WHERE f.id = item_id)
-            ELSE (SELECT ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))
-                    FROM profile_assets s WHERE s.id = item_id) END AS doc
-  FROM chain
- ORDER BY depth, item_id;
+SELECT count(*) > 0 AS found, json_build_object(
+    'item', max(CASE WHEN depth > 0 THEN NULL
+                     WHEN item_type = 'profile_field' THEN
+                         (SELECT ccv_field_doc(f)::text FROM profile_fields f
+                           WHERE f.id = item_id)
+                     ELSE (SELECT ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))::text
+                             FROM profile_assets s WHERE s.id = item_id) END)::json,
+    'chain', coalesce(json_agg(json_build_object(
+                 'depth', depth, 'item_id', item_id, 'item_type', item_type, 'name', name,
+                 'status', status, 'deleted_at', deleted_at, 'source_item_id', source_item_id)
+                 ORDER BY depth, item_id)
+                 FILTER (WHERE NOT is_cycle AND depth <= %(max_depth)s), '[]'),
+    'truncated', coalesce(bool_or(NOT is_cycle AND depth > %(max_depth)s), false),
+    'cycle_detected', coalesce(bool_or(is_cycle), false))::text
+  FROM chain;
