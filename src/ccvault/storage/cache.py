@@ -138,6 +138,7 @@ class ProfileCache:
         self._durable_epoch = durable_epoch
         self._raise_durable_epoch = raise_durable_epoch
         self._syncer: asyncio.Task[None] | None = None
+        self._closing = False
 
     @classmethod
     def from_url(
@@ -173,10 +174,14 @@ class ProfileCache:
 
     async def close(self) -> None:
         """Stop syncing and release the connections."""
+        self._closing = True
         if self._syncer is not None:
-            self._syncer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._syncer
+            # On Python 3.11 asyncio.wait_for (used by redis-py's socket timeouts) can
+            # swallow a cancellation; the flag ends the loop even then.
+            while not self._syncer.done():
+                self._syncer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._syncer), 1.0)
         await self.client.aclose()
 
     @property
@@ -196,8 +201,10 @@ class ProfileCache:
         return True
 
     async def _sync_forever(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(SYNC_INTERVAL_SECONDS)
+            if self._closing:
+                return
             try:
                 await self.sync_epoch()
             except Exception:  # PostgreSQL down too: the next tick tries again
