@@ -8,14 +8,18 @@ alike, and none of them always runs first or always right after the same neighbo
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import math
-from collections.abc import Awaitable, Callable, Mapping
+import os
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from time import perf_counter_ns
-from typing import Any
+from typing import Any, TypeVar
 
 Op = Callable[[], Awaitable[Any]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,3 +90,27 @@ async def measure_interleaved(
     finally:
         gc.unfreeze()
     return {name: Stats.from_ns(values) for name, values in samples.items()}
+
+
+def log(message: str) -> None:
+    """A progress line on stderr (the report itself goes to stdout)."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> tuple[T, str]:
+    """Run on uvloop when available (what `ccv serve` runs on), else on asyncio's loop.
+
+    CCV_BENCH_LOOP=asyncio forces asyncio's own loop. Returns the result and the loop used.
+    """
+    wanted = os.environ.get("CCV_BENCH_LOOP", "uvloop")
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    used = "asyncio"
+    if wanted == "uvloop":
+        try:
+            import uvloop
+
+            factory, used = uvloop.new_event_loop, "uvloop"
+        except ImportError:
+            log("uvloop not installed; using asyncio's default loop")
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(make()), used

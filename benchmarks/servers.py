@@ -1,8 +1,10 @@
-"""Where the benchmark's PostgreSQL comes from, and the throwaway database it runs in.
+"""Where the benchmark's PostgreSQL and Redis come from, and the throwaway database.
 
 A server named by CCV_BENCH_DATABASE_URL is used as is (only a fresh database is created
 on it); otherwise the embedded server `ccv serve` would start is started in a temporary
-directory, so `make bench` works on a machine with nothing running.
+directory, so `make bench` works on a machine with nothing running. Likewise for Redis:
+CCV_BENCH_REDIS_URL, else an embedded Valkey (the cache benchmark only writes keys of its
+own fresh tenants, so a shared server is safe to use).
 """
 
 from __future__ import annotations
@@ -14,21 +16,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 
 from ccvault import migrations
 from ccvault.embedded import EmbeddedServers
 from ccvault.storage.urls import libpq_url, with_database
 
 ENV_URL = "CCV_BENCH_DATABASE_URL"
+REDIS_ENV_URL = "CCV_BENCH_REDIS_URL"
 
 
 @dataclass(frozen=True)
 class Server:
-    """A PostgreSQL server: `external` (from the environment) or `embedded` (started here)."""
+    """A PostgreSQL or Redis server: `external` (from the environment) or `embedded`."""
 
     kind: str
     url: str
@@ -65,6 +69,21 @@ def postgres_server() -> Iterator[Server]:
 
 
 @contextmanager
+def redis_server() -> Iterator[Server]:
+    """The configured Redis, or an embedded Valkey stopped (and its data removed) on exit."""
+    configured = os.environ.get(REDIS_ENV_URL)
+    if configured:
+        yield Server("external", configured)
+        return
+    with tempfile.TemporaryDirectory(prefix="ccv-bench-valkey-") as tmp:
+        servers = EmbeddedServers(Path(tmp))
+        try:
+            yield Server("embedded", servers.start_valkey())
+        finally:
+            servers.stop_valkey()
+
+
+@contextmanager
 def fresh_database(server_url: str) -> Iterator[str]:
     """A uniquely named, migrated database on the server, dropped on exit whatever happens."""
     name = f"ccv_bench_{uuid.uuid4().hex[:10]}"
@@ -80,3 +99,24 @@ def fresh_database(server_url: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+async def server_info(conn: AsyncConnection[Any], server: Server) -> dict[str, Any]:
+    """What the numbers depend on: version, durability settings and how we connect."""
+    cur = await conn.execute(
+        "SELECT current_setting('server_version'), current_setting('synchronous_commit'),"
+        " current_setting('fsync'), current_setting('shared_buffers'), current_setting('jit')"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    host = conn.info.host
+    return {
+        "kind": server.kind,
+        "url": server.display_url,
+        "transport": "unix socket" if host.startswith("/") else f"tcp {host}:{conn.info.port}",
+        "server_version": row[0],
+        "synchronous_commit": row[1],
+        "fsync": row[2],
+        "shared_buffers": row[3],
+        "jit": row[4],
+    }
