@@ -99,17 +99,23 @@ async def _run(
     asset_sweep: tuple[Sweep, str],
     tenant_id: UUID | None,
     batch: int,
+    *,
+    changes_reads: bool,
 ) -> SweepResult:
     started = time.perf_counter()
     profiles = 0
 
     async def batch_done(profile_ids: set[UUID]) -> None:
-        """After each committed batch: new versions for its profiles (in short chunks,
-        so no statement locks many profile rows) and their cache entries invalidated."""
+        """After each committed batch: invalidate its profiles' cache entries, with new
+        versions (in short chunks, so no statement locks many profile rows) when reads
+        will see a difference."""
         nonlocal profiles
         ordered = sorted(profile_ids)
         for i in range(0, len(ordered), BUMP_CHUNK):
-            touched = await store.bump_profiles(ordered[i : i + BUMP_CHUNK])
+            chunk = ordered[i : i + BUMP_CHUNK]
+            touched = await (
+                store.bump_profiles(chunk) if changes_reads else store.current_versions(chunk)
+            )
             if store.cache is not None:
                 await store.cache.invalidate(touched)
             profiles += len(touched)
@@ -147,6 +153,8 @@ async def expire_stale_fields(
         (_expire, Q["expire_assets_batch"]),
         tenant_id,
         batch,
+        # Reads already showed these items expired (effective expiry): no new versions.
+        changes_reads=False,
     )
 
 
@@ -163,4 +171,5 @@ async def detect_orphaned_items(
         (_orphan, Q["orphan_assets_window"]),
         tenant_id,
         batch,
+        changes_reads=True,
     )
