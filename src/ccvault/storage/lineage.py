@@ -9,8 +9,13 @@ from ccvault.domain.models import Direction, Lineage
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
-Q = load("lineage.sql")
 MAX_DEPTH = 10
+_NEXT = {
+    Direction.ancestors: "i.id = c.source_uuid",
+    Direction.descendants: "i.source_uuid = c.item_id",
+}
+# The two directions differ only in how a chain member finds the next one.
+Q = {d.value: load("lineage.sql")["walk"].replace("{next}", join) for d, join in _NEXT.items()}
 
 
 async def lineage(
