@@ -54,7 +54,7 @@ async def run_extraction(
     started = await store.start_extraction(kind, tenant_id, agent_id, source_id)
     if started is None:
         return "gone"
-    source, definitions, scenario_id = started
+    source, definitions, scenario_id, seen = started
     clock = time.perf_counter()
     try:
         proposals = await extractor.extract(source, definitions)
@@ -70,12 +70,12 @@ async def run_extraction(
             extractor=extractor.name,
             error=error[:300],
         )
-        await store.fail_extraction(kind, tenant_id, agent_id, source_id, error)
+        await store.fail_extraction(kind, tenant_id, agent_id, source_id, error, seen)
         return "failed"
     SECONDS.labels(extractor.name).observe(time.perf_counter() - clock)
     requirements, suggestions = plan(proposals, definitions, source.step_ids)
     await store.finish_extraction(
-        kind, tenant_id, agent_id, source_id, scenario_id, requirements, suggestions
+        kind, tenant_id, agent_id, source_id, scenario_id, requirements, suggestions, seen
     )
     RUNS.labels(extractor.name, "done").inc()
     log.info(

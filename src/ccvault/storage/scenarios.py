@@ -4,6 +4,7 @@ requirements and suggested definitions an extraction run stores."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -125,16 +126,18 @@ class ScenarioStore:
 
     async def start_extraction(
         self, kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str
-    ) -> tuple[SourceText, list[FieldDefinition], str | None] | None:
+    ) -> tuple[SourceText, list[FieldDefinition], str | None, datetime] | None:
         """Mark the run `running` and read its text and the agent's definitions; None
-        when the scenario/rule was deleted meanwhile. The third item is a rule's
-        scenario_id."""
+        when the scenario/rule was deleted meanwhile. Also returns the scenario id the
+        requirements belong to, and the text's updated_at (the outcome is recorded only
+        if the text is still that one)."""
         params = {
             "tenant_id": tenant_id,
             "agent_id": agent_id,
             "source_id": source_id,
             "status": "running",
             "error": None,
+            "seen": None,
         }
         async with self.pool.connection() as conn:
             cur = await conn.execute(Q[f"set_{kind.value}_extraction"], params)
@@ -147,7 +150,7 @@ class ScenarioStore:
             defs = await cur.fetchone()
         definitions = [FieldDefinition.model_validate(d) for d in (defs[0] if defs else [])]
         if kind is SourceKind.scenario:
-            name, description, conditions, steps, _ = row
+            name, description, conditions, steps, _, seen = row
             parts = [TextPart(description)] if description else []
             parts += [TextPart(c) for c in conditions]
             for step in steps:
@@ -155,10 +158,10 @@ class ScenarioStore:
                     parts.append(TextPart(step["description"], step["step_id"]))
                 parts += [TextPart(c, step["step_id"]) for c in step.get("conditions", [])]
             step_ids = [step["step_id"] for step in steps]
-            return SourceText(kind, name, parts, step_ids), definitions, source_id
-        name, condition, action, scenario_id = row
+            return SourceText(kind, name, parts, step_ids), definitions, source_id, seen
+        name, condition, action, scenario_id, seen = row
         parts = [TextPart(condition)] + ([TextPart(action)] if action else [])
-        return SourceText(kind, name, parts), definitions, scenario_id
+        return SourceText(kind, name, parts), definitions, scenario_id, seen
 
     async def finish_extraction(
         self,
@@ -169,6 +172,7 @@ class ScenarioStore:
         scenario_id: str | None,
         requirements: list[PlannedRequirement],
         suggestions: list[Suggestion],
+        seen: datetime | None = None,
     ) -> None:
         """Replace the unreviewed extracted requirements, add suggestions, mark done —
         in one transaction, so a re-run is idempotent and never half-applied."""
@@ -216,11 +220,18 @@ class ScenarioStore:
                     "source_id": source_id,
                     "status": "done",
                     "error": None,
+                    "seen": seen,
                 },
             )
 
     async def fail_extraction(
-        self, kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str, error: str
+        self,
+        kind: SourceKind,
+        tenant_id: UUID,
+        agent_id: str,
+        source_id: str,
+        error: str,
+        seen: datetime | None = None,
     ) -> None:
         """Record a failed run; the scenario/rule stays as saved and usable."""
         async with self.pool.connection() as conn:
@@ -232,5 +243,6 @@ class ScenarioStore:
                     "source_id": source_id,
                     "status": "failed",
                     "error": error[:1000],
+                    "seen": seen,
                 },
             )

@@ -98,18 +98,23 @@ SELECT procrastinate_defer_jobs_v1(ARRAY[
                     WHERE queueing_lock = %(queueing_lock)s AND status = 'todo');
 
 -- name: set_scenario_extraction
+-- A run's outcome is recorded only if the text is still the one it read (`seen`, its
+-- updated_at when the run started): a PUT meanwhile queued a newer run, whose status
+-- stands until that run ends.
 UPDATE scenarios SET extraction_status = %(status)s, extraction_error = %(error)s,
        extraction_finished_at = CASE WHEN %(status)s IN ('done', 'failed')
                                      THEN clock_timestamp() END
  WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s AND scenario_id = %(source_id)s
-RETURNING name, description, conditions, steps, NULL::text AS scenario_id;
+   AND (%(seen)s::timestamptz IS NULL OR updated_at = %(seen)s::timestamptz)
+RETURNING name, description, conditions, steps, NULL::text AS scenario_id, updated_at;
 
 -- name: set_rule_extraction
 UPDATE rules SET extraction_status = %(status)s, extraction_error = %(error)s,
        extraction_finished_at = CASE WHEN %(status)s IN ('done', 'failed')
                                      THEN clock_timestamp() END
  WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s AND rule_id = %(source_id)s
-RETURNING name, condition, action, scenario_id;
+   AND (%(seen)s::timestamptz IS NULL OR updated_at = %(seen)s::timestamptz)
+RETURNING name, condition, action, scenario_id, updated_at;
 
 -- name: agent_definitions
 -- What the extractor may map text to: the agent's active, enabled definitions (earlier
