@@ -45,8 +45,7 @@ async def test_a_run_finishing_after_a_rewrite_leaves_the_newer_run_queued(
     assert stored["extraction"]["status"] == "queued", "the newer text still waits for its run"
     async with vault.pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT count(*) FROM procrastinate_jobs"
-            " WHERE status = 'todo' AND queueing_lock = %s",
+            "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo' AND queueing_lock = %s",
             (f"extract:{tenant_id}:a1:scenario:open",),
         )
         row = await cur.fetchone()
