@@ -1,6 +1,6 @@
 """The profile store: profiles, identities, consents, fields and assets on PostgreSQL.
 
-Every write locks its profile row first (see lock_or_create_profile in profiles.sql), so
+Every write locks its profile row first (see lock_profile in profiles.sql), so
 writers of one profile are serialized by PostgreSQL and the one-active index holds.
 """
 
