@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="first retry delay; doubles on each retry"
     )
     worker_concurrency: int = Field(default=2, ge=1)
+    job_history_hours: int = Field(
+        default=168, ge=1, description="succeeded jobs older than this are pruned daily"
+    )
     jobs_backend: JobsBackend = JobsBackend.procrastinate
     hatchet_host_port: str = Field(
         default="localhost:7077", description="Hatchet engine gRPC address (jobs_backend=hatchet)"

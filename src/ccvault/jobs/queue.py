@@ -32,6 +32,7 @@ log = structlog.get_logger("ccvault.jobs")
 EXPIRE_TASK = "ccv.expire_stale_fields"
 ORPHAN_TASK = "ccv.detect_orphaned_items"
 JANITOR_TASK = "ccv.retry_stalled_jobs"
+PRUNE_TASK = "ccv.prune_finished_jobs"
 STALLED_AFTER_SECONDS = 30
 
 
@@ -122,6 +123,13 @@ async def _janitor_job(context: procrastinate.JobContext, timestamp: int | None 
     return len(stalled)
 
 
+async def _prune_job(context: procrastinate.JobContext, timestamp: int | None = None) -> None:
+    """Keep the job table small: succeeded jobs older than CCV_JOB_HISTORY_HOURS go
+    (failed ones stay for inspection)."""
+    hours = _vault(context).settings.job_history_hours
+    await context.app.job_manager.delete_old_jobs(nb_hours=hours, queue="ccv")
+
+
 def build_app(settings: Settings, *, periodic: bool = True) -> procrastinate.App:
     """The procrastinate app with our tasks and, unless a Hatchet engine owns them, our
     schedules (crons from settings)."""
@@ -138,6 +146,7 @@ def build_app(settings: Settings, *, periodic: bool = True) -> procrastinate.App
         (EXPIRE_TASK, _expire_job, settings.expire_cron, "expire"),
         (ORPHAN_TASK, _orphan_job, settings.orphan_cron, "orphans"),
         (JANITOR_TASK, _janitor_job, "* * * * *", "janitor"),
+        (PRUNE_TASK, _prune_job, "17 3 * * *", "prune"),
     ]
     for name, func, cron, lock in schedules:
         task = app.task(name=name, pass_context=True, retry=retry, queueing_lock=lock, queue="ccv")(
