@@ -136,3 +136,27 @@ async def api(http: httpx.AsyncClient, tenant: tuple[uuid.UUID, str]) -> httpx.A
 def admin_headers() -> dict[str, str]:
     """Authorization header carrying the admin key."""
     return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture
+async def other_tenant_id(vault: Vault) -> uuid.UUID:
+    """A second fresh tenant, for isolation checks."""
+    created, _ = await TenantStore(vault.pool).create(f"other-{uuid.uuid4().hex}", "warn")
+    return created.tenant_id
+
+
+@pytest.fixture
+async def other_api(
+    http: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client authenticated as a second, unrelated tenant."""
+    resp = await http.post(
+        "/admin/tenants", json={"name": f"other-{uuid.uuid4().hex[:12]}"}, headers=admin_headers
+    )
+    assert resp.status_code == 201, resp.text
+    async with httpx.AsyncClient(
+        transport=http._transport,
+        base_url="http://vault",
+        headers={"Authorization": f"Bearer {resp.json()['api_key']}"},
+    ) as client:
+        yield client

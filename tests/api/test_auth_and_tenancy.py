@@ -9,16 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from api_support import ASSET, assert_problem
+
 FIELD = {"value": "a@example.com", "source": "user_provided"}
-ASSET = {
-    "name": "passport",
-    "asset_type": "document",
-    "storage_provider": "s3",
-    "storage_path": "bucket/passport.pdf",
-    "mime_type": "application/pdf",
-    "size_bytes": 1234,
-    "checksum": "sha256:abc",
-}
 TENANT_KEYS = {"tenant_id", "name", "validation_mode", "api_key"}
 PATCHED_KEYS = {"tenant_id", "name", "validation_mode", "created_at"}
 
@@ -41,16 +34,6 @@ TENANT_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/lineage/{field_id}", None),
 ]
 ROUTE_IDS = [f"{m} {p}" for m, p, _ in TENANT_ROUTES]
-
-
-def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with the given status."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = resp.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    return body
 
 
 def client(http: httpx.AsyncClient, key: str | None) -> httpx.AsyncClient:

@@ -13,18 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-PROBLEM_KEYS = {"type", "title", "status", "detail"}
+from api_support import ASSET, assert_problem
+
 LIMIT = 1024 * 1024
 FIELD = {"value": "a@example.com", "source": "user_provided"}
-ASSET = {
-    "name": "passport",
-    "asset_type": "document",
-    "storage_provider": "s3",
-    "storage_path": "bucket/passport.pdf",
-    "mime_type": "application/pdf",
-    "size_bytes": 1234,
-    "checksum": "sha256:abc",
-}
 IDENTITY = {"channel": "sms", "channel_user_id": "+33600000009"}
 CONSENT = {"granted": True}
 
@@ -38,19 +30,6 @@ WRITES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/v1/profiles", {"customer_id": "{cid}"}),
 ]
 WRITE_IDS = ["field", "asset", "consent", "identity", "merge", "profile"]
-
-
-def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with the given status."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = resp.json()
-    assert body.keys() >= PROBLEM_KEYS
-    assert body["status"] == status
-    assert isinstance(body["type"], str)
-    assert isinstance(body["title"], str)
-    assert isinstance(body["detail"], str)
-    return body
 
 
 def assert_validation_problem(resp: httpx.Response) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from api_support import ASSET
 from cache_support import (
     HITS,
     Counters,
@@ -30,15 +31,6 @@ from ccvault.config import Settings
 from ccvault.runtime import Vault, open_vault
 
 Tenant = tuple[uuid.UUID, str]
-ASSET = {
-    "name": "passport",
-    "asset_type": "document",
-    "storage_provider": "s3",
-    "storage_path": "bucket/passport.pdf",
-    "mime_type": "application/pdf",
-    "size_bytes": 1234,
-    "checksum": "sha256:abc",
-}
 
 
 @asynccontextmanager

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from api_support import ASSET, assert_problem
+
 FIELD_KEYS = {
     "id",
     "name",
@@ -62,25 +64,6 @@ ASSET_KEYS = {
     "analysis_field_ids",
 }
 CHAIN_KEYS = {"depth", "item_id", "item_type", "name", "status", "deleted_at", "source_item_id"}
-ASSET = {
-    "name": "passport",
-    "asset_type": "document",
-    "storage_provider": "s3",
-    "storage_path": "bucket/passport.pdf",
-    "mime_type": "application/pdf",
-    "size_bytes": 1234,
-    "checksum": "sha256:abc",
-}
-
-
-def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with the given status."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = resp.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    return body
 
 
 def assert_validation_problem(resp: httpx.Response) -> list[dict[str, Any]]:

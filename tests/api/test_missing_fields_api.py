@@ -4,7 +4,6 @@ scenario, step or rule, why, in what order, and whether it can go on."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,23 +111,6 @@ async def insert_extracted(
             (req_id, tenant_id, AGENT, scenario_id, rule_id, field_name, step_id, fallback_action),
         )
     return req_id
-
-
-@pytest.fixture
-async def other_api(
-    http: httpx.AsyncClient, admin_headers: dict[str, str]
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client authenticated as a second, unrelated tenant."""
-    resp = await http.post(
-        "/admin/tenants", json={"name": f"other-{uuid.uuid4().hex[:12]}"}, headers=admin_headers
-    )
-    assert resp.status_code == 201, resp.text
-    async with httpx.AsyncClient(
-        transport=http._transport,
-        base_url="http://vault",
-        headers={"Authorization": f"Bearer {resp.json()['api_key']}"},
-    ) as client:
-        yield client
 
 
 # -- reasons ------------------------------------------------------------------------------

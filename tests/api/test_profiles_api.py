@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from api_support import ASSET, assert_problem
+
 PROFILE_KEYS = {
     "customer_id",
     "created_at",
@@ -31,25 +33,6 @@ CONSENT_KEYS = {
 }
 SUMMARY_KEYS = {"active", "superseded", "expired", "orphaned"}
 CALLER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
-ASSET = {
-    "name": "passport",
-    "asset_type": "document",
-    "storage_provider": "s3",
-    "storage_path": "bucket/passport.pdf",
-    "mime_type": "application/pdf",
-    "size_bytes": 1234,
-    "checksum": "sha256:abc",
-}
-
-
-def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with the given status."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = resp.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    return body
 
 
 async def put_field(api: httpx.AsyncClient, cid: str, name: str, value: Any) -> dict[str, Any]:

@@ -4,13 +4,13 @@ manual requirements and the review of extracted ones, all tenant- and agent-scop
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from api_support import assert_problem
 from ccvault.domain.models import ValueType
 from ccvault.domain.schema import DefinitionBody, DefinitionStatus
 from ccvault.runtime import Vault
@@ -36,16 +36,6 @@ REQUIREMENT_KEYS = {
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with the given status."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = resp.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    return body
 
 
 def error_codes(resp: httpx.Response) -> list[str]:
@@ -186,23 +176,6 @@ async def missing(
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()
     return body
-
-
-@pytest.fixture
-async def other_api(
-    http: httpx.AsyncClient, admin_headers: dict[str, str]
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client authenticated as a second, unrelated tenant."""
-    resp = await http.post(
-        "/admin/tenants", json={"name": f"other-{uuid.uuid4().hex[:12]}"}, headers=admin_headers
-    )
-    assert resp.status_code == 201, resp.text
-    async with httpx.AsyncClient(
-        transport=http._transport,
-        base_url="http://vault",
-        headers={"Authorization": f"Bearer {resp.json()['api_key']}"},
-    ) as client:
-        yield client
 
 
 @pytest.fixture

@@ -54,10 +54,3 @@ async def isolated_vault(isolated_settings: Settings) -> AsyncIterator[Vault]:
     opened = await open_vault(isolated_settings)
     yield opened
     await opened.close()
-
-
-@pytest.fixture
-async def other_tenant_id(vault: Vault) -> uuid.UUID:
-    """A second fresh tenant on the session's database, for isolation checks."""
-    created, _ = await vault.tenants.create(f"other-{uuid.uuid4().hex}", "warn")
-    return created.tenant_id

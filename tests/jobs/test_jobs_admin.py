@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api_support import ASSET, assert_problem
 from ccvault.api.app import create_app
 from ccvault.runtime import Vault
 from integration.helpers import fetch, stored_asset, stored_field
@@ -16,23 +17,6 @@ from integration.helpers import fetch, stored_asset, stored_field
 PAST = "2020-01-01T00:00:00Z"
 ROUTES = ["/admin/profiles/expire-stale", "/admin/profiles/detect-orphans"]
 ADMIN = {"Authorization": "Bearer test-admin-key"}
-ASSET = {
-    "asset_type": "document",
-    "storage_provider": "s3",
-    "storage_path": "bucket/doc.pdf",
-    "mime_type": "application/pdf",
-    "size_bytes": 1234,
-    "checksum": "sha256:abc",
-}
-
-
-def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with the given status."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = resp.json()
-    assert body["status"] == status
-    return body
 
 
 async def put_field(
@@ -50,7 +34,7 @@ async def post_asset(
 ) -> dict[str, Any]:
     """Add an asset over HTTP; the new Asset."""
     resp = await client.post(
-        f"/v1/profiles/{customer_id}/assets", json={"name": name, **ASSET, **extra}
+        f"/v1/profiles/{customer_id}/assets", json={**ASSET, "name": name, **extra}
     )
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
