@@ -23,7 +23,16 @@ from psycopg import AsyncConnection
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.queries import load
 
-Q = load("sweeps.sql", "ccvault.jobs")
+_TABLES = {
+    "fields": ("profile_fields", ", updated_at = clock_timestamp()"),
+    "assets": ("profile_assets", ""),
+}
+# One statement per sweep and table, built from constants only.
+Q = {
+    f"{sweep}_{kind}": text.replace("{table}", table).replace("{touch}", touch)
+    for sweep, text in load("sweeps.sql", "ccvault.jobs").items()
+    for kind, (table, touch) in _TABLES.items()
+}
 log = structlog.get_logger("ccvault.jobs")
 
 # Rows per statement: keeps each batch well under 200 ms on a small machine.
@@ -149,8 +158,8 @@ async def expire_stale_fields(
         store,
         "expire_stale_fields",
         EXPIRE_LOCK,
-        (_expire, Q["expire_fields_batch"]),
-        (_expire, Q["expire_assets_batch"]),
+        (_expire, Q["expire_batch_fields"]),
+        (_expire, Q["expire_batch_assets"]),
         tenant_id,
         batch,
         # Reads already showed these items expired (effective expiry): no new versions.
@@ -167,8 +176,8 @@ async def detect_orphaned_items(
         store,
         "detect_orphaned_items",
         ORPHAN_LOCK,
-        (_orphan, Q["orphan_fields_window"]),
-        (_orphan, Q["orphan_assets_window"]),
+        (_orphan, Q["orphan_window_fields"]),
+        (_orphan, Q["orphan_window_assets"]),
         tenant_id,
         batch,
         changes_reads=True,
