@@ -10,22 +10,10 @@ ON CONFLICT (tenant_id, agent_id, scenario_id) DO UPDATE SET
     conditions = excluded.conditions, steps = excluded.steps,
     extraction_status = 'queued', extraction_error = NULL, extraction_finished_at = NULL,
     updated_at = clock_timestamp()
-RETURNING json_build_object(
-    'agent_id', s.agent_id, 'scenario_id', s.scenario_id, 'name', s.name,
-    'description', s.description, 'conditions', s.conditions, 'steps', s.steps,
-    'created_at', s.created_at, 'updated_at', s.updated_at,
-    'extraction', json_build_object('status', s.extraction_status,
-                                    'error', s.extraction_error,
-                                    'finished_at', s.extraction_finished_at)) AS doc;
+RETURNING ccv_scenario_doc(s) AS doc;
 
 -- name: get_scenario
-SELECT json_build_object(
-    'agent_id', s.agent_id, 'scenario_id', s.scenario_id, 'name', s.name,
-    'description', s.description, 'conditions', s.conditions, 'steps', s.steps,
-    'created_at', s.created_at, 'updated_at', s.updated_at,
-    'extraction', json_build_object('status', s.extraction_status,
-                                    'error', s.extraction_error,
-                                    'finished_at', s.extraction_finished_at)) AS doc
+SELECT ccv_scenario_doc(s) AS doc
   FROM scenarios s
  WHERE s.tenant_id = %(tenant_id)s AND s.agent_id = %(agent_id)s
    AND s.scenario_id = %(scenario_id)s;
@@ -55,22 +43,10 @@ ON CONFLICT (tenant_id, agent_id, rule_id) DO UPDATE SET
     scenario_id = excluded.scenario_id,
     extraction_status = 'queued', extraction_error = NULL, extraction_finished_at = NULL,
     updated_at = clock_timestamp()
-RETURNING json_build_object(
-    'agent_id', r.agent_id, 'rule_id', r.rule_id, 'name', r.name, 'condition', r.condition,
-    'action', r.action, 'scenario_id', r.scenario_id,
-    'created_at', r.created_at, 'updated_at', r.updated_at,
-    'extraction', json_build_object('status', r.extraction_status,
-                                    'error', r.extraction_error,
-                                    'finished_at', r.extraction_finished_at)) AS doc;
+RETURNING ccv_rule_doc(r) AS doc;
 
 -- name: get_rule
-SELECT json_build_object(
-    'agent_id', r.agent_id, 'rule_id', r.rule_id, 'name', r.name, 'condition', r.condition,
-    'action', r.action, 'scenario_id', r.scenario_id,
-    'created_at', r.created_at, 'updated_at', r.updated_at,
-    'extraction', json_build_object('status', r.extraction_status,
-                                    'error', r.extraction_error,
-                                    'finished_at', r.extraction_finished_at)) AS doc
+SELECT ccv_rule_doc(r) AS doc
   FROM rules r
  WHERE r.tenant_id = %(tenant_id)s AND r.agent_id = %(agent_id)s AND r.rule_id = %(rule_id)s;
 

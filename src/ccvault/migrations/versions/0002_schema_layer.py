@@ -81,6 +81,27 @@ def upgrade() -> None:
         PRIMARY KEY (tenant_id, agent_id, rule_id)
     );
 
+    -- The public shape of a stored scenario / rule, shared by every query that answers one.
+    CREATE FUNCTION ccv_scenario_doc(s scenarios) RETURNS json
+        LANGUAGE sql STABLE PARALLEL SAFE
+        RETURN json_build_object(
+            'agent_id', s.agent_id, 'scenario_id', s.scenario_id, 'name', s.name,
+            'description', s.description, 'conditions', s.conditions, 'steps', s.steps,
+            'created_at', s.created_at, 'updated_at', s.updated_at,
+            'extraction', json_build_object('status', s.extraction_status,
+                                            'error', s.extraction_error,
+                                            'finished_at', s.extraction_finished_at));
+
+    CREATE FUNCTION ccv_rule_doc(r rules) RETURNS json
+        LANGUAGE sql STABLE PARALLEL SAFE
+        RETURN json_build_object(
+            'agent_id', r.agent_id, 'rule_id', r.rule_id, 'name', r.name, 'condition', r.condition,
+            'action', r.action, 'scenario_id', r.scenario_id,
+            'created_at', r.created_at, 'updated_at', r.updated_at,
+            'extraction', json_build_object('status', r.extraction_status,
+                                            'error', r.extraction_error,
+                                            'finished_at', r.extraction_finished_at));
+
     CREATE TABLE scenario_field_requirements (
         id uuid PRIMARY KEY,
         tenant_id uuid NOT NULL REFERENCES tenants (id),
@@ -125,6 +146,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("""
     DROP TABLE scenario_field_requirements;
+    DROP FUNCTION ccv_rule_doc(rules);
+    DROP FUNCTION ccv_scenario_doc(scenarios);
     DROP TABLE rules;
     DROP TABLE scenarios;
     DROP TABLE profile_field_definitions;
