@@ -1,15 +1,20 @@
 """The profile store: profiles, identities, consents, fields and assets on PostgreSQL.
 
-Every write locks its profile row first (see lock_profile in profiles.sql), so
+Every write locks its profile row first (ccv_lock_profile, migration 0006), so
 writers of one profile are serialized by PostgreSQL and the one-active index holds.
+Field and asset writes are one call of a plpgsql function each (lock, source check,
+supersede, insert): one round trip, one transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
@@ -30,7 +35,7 @@ from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
 Q = load("profiles.sql")
-# A lock can find its profile merged away or created by someone else; that settles fast.
+# A merge can find one of its profiles merged away meanwhile; that settles fast.
 _LOCK_ATTEMPTS = 5
 _HISTORY: TypeAdapter[dict[str, list[ProfileField]]] = TypeAdapter(dict[str, list[ProfileField]])
 M = load("merge.sql")
@@ -262,26 +267,21 @@ class ProfileStore:
         `value` and `value_type` override the request's once the caller has validated and
         normalized them; `retention_days` dates `expires_at` when the request gives none.
         """
-        field_id = uuid.uuid4()
         params = {
             **new.model_dump(exclude={"agent_id"}),
-            "id": field_id,
+            "id": uuid.uuid4(),
             "tenant_id": tenant_id,
+            "customer_id": customer_id,
             "name": name,
             "value": Jsonb(new.value if value is None else value),
             "value_type": value_type or new.value_type or infer_value_type(new.value),
+            "source_uuid": new.source_uuid,
             "source_metadata": Jsonb(new.source_metadata),
             "retention_days": retention_days,
             "field_definition_id": field_definition_id,
         }
-        async with self.pool.connection() as conn, conn.transaction():
-            params["profile_id"], touched = await self._lock_or_create(conn, tenant_id, customer_id)
-            await self._check_source(conn, tenant_id, new)
-            cur = await conn.execute(Q["save_field"], params)
-            row = await cur.fetchone()
-        await self._invalidate([touched])
-        assert row is not None
-        return ProfileField.model_validate(row[0])
+        doc = await self._write_item(Q["save_field"], params, customer_id, new)
+        return ProfileField.model_validate(doc)
 
     async def get_field(self, tenant_id: UUID, customer_id: str, name: str) -> ProfileField:
         """The live version of a field; NotFound when absent, deleted or past expires_at."""
@@ -331,15 +331,11 @@ class ProfileStore:
             **new.model_dump(),
             "id": uuid.uuid4(),
             "tenant_id": tenant_id,
+            "customer_id": customer_id,
+            "source_uuid": new.source_uuid,
         }
-        async with self.pool.connection() as conn, conn.transaction():
-            params["profile_id"], touched = await self._lock_or_create(conn, tenant_id, customer_id)
-            await self._check_source(conn, tenant_id, new)
-            cur = await conn.execute(Q["save_asset"], params)
-            row = await cur.fetchone()
-        await self._invalidate([touched])
-        assert row is not None
-        return ProfileAsset.model_validate(row[0])
+        doc = await self._write_item(Q["save_asset"], params, customer_id, new)
+        return ProfileAsset.model_validate(doc)
 
     async def list_assets(
         self, tenant_id: UUID, customer_id: str, *, include_history: bool = False
@@ -402,20 +398,32 @@ class ProfileStore:
         """Lock the profile row (creating it if needed), following an alias to its target;
         bumps its version, and its updated_at when `touch`. One round trip when the
         profile exists."""
-        params = {"tenant_id": tenant_id, "customer_id": customer_id, "touch": touch}
-        for _ in range(_LOCK_ATTEMPTS):
+        params = {
+            "tenant_id": tenant_id,
+            "customer_id": customer_id,
+            "touch": touch,
+            "create": create,
+        }
+        with _write_errors(customer_id):
             cur = await conn.execute(Q["lock_profile"], params)
             row = await cur.fetchone()
-            if row is None and create:
-                cur = await conn.execute(Q["create_locked_profile"], {**params, "id": uuid.uuid4()})
+        assert row is not None
+        profile_id, customer, version = row
+        return profile_id, Touched(tenant_id, customer, version)
+
+    async def _write_item(
+        self, query: str, params: dict[str, Any], customer_id: str, link: _SourceLink
+    ) -> Any:
+        """Run a write function (one round trip, its own transaction), then invalidate the
+        profile's cache entry; returns the new item's document."""
+        async with self.pool.connection() as conn:
+            with _write_errors(customer_id, link):
+                cur = await conn.execute(query, params)
                 row = await cur.fetchone()
-            elif row is None:
-                raise NotFound(f"no profile {customer_id!r}")
-            if row is not None and row[2] is None:
-                profile_id, customer, _, version = row
-                return profile_id, Touched(tenant_id, customer, version)
-            # Created concurrently, or merged away while we waited: resolve again.
-        raise Conflict(f"profile {customer_id!r} kept changing; try again")
+        assert row is not None
+        doc, customer, version = row
+        await self._invalidate([Touched(params["tenant_id"], customer, version)])
+        return doc
 
     async def _lock_existing(
         self, conn: AsyncConnection[Any], tenant_id: UUID, customer_id: str
@@ -458,24 +466,31 @@ class ProfileStore:
             )
             return [Touched(t, c, v) for t, c, v in await cur.fetchall()]
 
-    async def _check_source(
-        self, conn: AsyncConnection[Any], tenant_id: UUID, link: _SourceLink
-    ) -> None:
-        """A vault source must exist in this tenant, be of the named kind and not deleted."""
-        source_id = link.source_uuid
-        if source_id is None:
-            return
-        cur = await conn.execute(Q["find_source_item"], {"tenant_id": tenant_id, "id": source_id})
-        row = await cur.fetchone()
-        kind = link.source_item_type.value if link.source_item_type else ""
-        loc = ("body", "source_item_id")
-        if row is None or row[0] != kind:
-            raise InvalidInput(
-                f"source {kind} {source_id} does not exist",
-                [Problem(loc, f"no {kind} with this id", "source_not_found")],
-            )
-        if row[1] is not None:
-            raise InvalidInput(
-                f"source {kind} {source_id} is deleted",
-                [Problem(loc, f"the {kind} is deleted", "source_deleted")],
-            )
+
+@contextlib.contextmanager
+def _write_errors(customer_id: str, link: _SourceLink | None = None) -> Iterator[None]:
+    """The write functions' own SQLSTATEs (migration 0006) as the store's errors."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        if exc.sqlstate == "CV404":
+            raise NotFound(f"no profile {customer_id!r}") from None
+        if exc.sqlstate == "CV409":
+            raise Conflict(f"profile {customer_id!r} kept changing; try again") from None
+        if exc.sqlstate == "CV422" and link is not None:
+            raise _source_problem(link, exc.diag.message_primary or "") from None
+        raise
+
+
+def _source_problem(link: _SourceLink, reason: str) -> InvalidInput:
+    kind = link.source_item_type.value if link.source_item_type else ""
+    loc = ("body", "source_item_id")
+    if reason == "source_deleted":
+        return InvalidInput(
+            f"source {kind} {link.source_uuid} is deleted",
+            [Problem(loc, f"the {kind} is deleted", "source_deleted")],
+        )
+    return InvalidInput(
+        f"source {kind} {link.source_uuid} does not exist",
+        [Problem(loc, f"no {kind} with this id", "source_not_found")],
+    )

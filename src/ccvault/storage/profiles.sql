@@ -83,26 +83,14 @@ SELECT p.customer_id
    AND i.channel_user_id = %(channel_user_id)s;
 
 -- name: lock_profile
--- Every write to a profile starts here. The row lock it takes (held to commit) serializes
--- writers of one profile, so the next statement's snapshot sees the previous writer's
--- versions: that is what keeps supersession exact under concurrency. An alias is
--- followed to its target and never locked itself (a merge locks aliases; locking one
--- here too could deadlock with it). After a lock wait, merged_into_id shows whether a
--- merge retired the profile meanwhile (the caller then starts over). The version bump is
--- for the cache; updated_at moves only when the caller will change something visible
--- (`touch`: an identity re-link that turns out to be a no-op touches nothing).
-UPDATE customer_profiles p
-   SET version = p.version + 1,
-       updated_at = CASE WHEN %(touch)s THEN clock_timestamp() ELSE p.updated_at END
-  FROM customer_profiles a
- WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
-   AND p.tenant_id = %(tenant_id)s AND p.id = coalesce(a.merged_into_id, a.id)
-RETURNING p.id, p.customer_id, p.merged_into_id, p.version;
+-- Inside a write's transaction: lock the profile row (creating the profile if asked),
+-- following an alias; see ccv_lock_profile in migration 0006.
+SELECT profile_id, customer_id, version
+  FROM ccv_lock_profile(%(tenant_id)s, %(customer_id)s, %(touch)s, %(create)s);
 
 -- name: create_locked_profile
--- A profile that did not exist yet; the inserted row is locked until commit. Nothing
--- returned means the id is taken (by a profile or an alias): for a create that is a 409,
--- for an implicit create another writer was first, so lock_profile again.
+-- POST /v1/profiles: the inserted row is locked until commit. Nothing returned means the
+-- id is taken (by a profile or an alias): a 409.
 INSERT INTO customer_profiles (id, tenant_id, customer_id)
 VALUES (%(id)s, %(tenant_id)s, %(customer_id)s)
 ON CONFLICT (tenant_id, customer_id) DO NOTHING
@@ -119,42 +107,26 @@ RETURNING id, customer_id, merged_into_id, version;
 UPDATE customer_profiles SET updated_at = clock_timestamp()
  WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s;
 
--- name: find_source_item
--- A vault source must exist in this tenant and not be soft-deleted.
-SELECT item_type, deleted_at
-  FROM lineage_items
- WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
-
 -- name: save_field
--- Supersede whatever is current for the name (active, expired or orphaned: superseded
--- wins), then insert the new active version. The INSERT reads count(*) of the UPDATE so
--- the UPDATE finishes first; otherwise the one-active index could see both rows live.
--- The clock is read once, so retention_days dates expires_at from this very collected_at.
-WITH previous AS (
-    UPDATE profile_fields
-       SET status = 'superseded', superseded_by_id = %(id)s,
-           superseded_at = clock_timestamp(), updated_at = clock_timestamp()
-     WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND name = %(name)s
-       AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL
-    RETURNING id
-)
-INSERT INTO profile_fields (
-    id, tenant_id, profile_id, name, value, value_type, status, source,
-    source_item_id, source_item_type, source_metadata, source_session_id,
-    source_scenario_id, source_step_id, confidence, verified, verification_method,
-    verified_at, requires_confirmation, collected_at, updated_at, expires_at,
-    field_definition_id)
-SELECT %(id)s, %(tenant_id)s, %(profile_id)s, %(name)s, %(value)s, %(value_type)s, 'active',
-       %(source)s, %(source_item_id)s, %(source_item_type)s, %(source_metadata)s,
-       %(source_session_id)s, %(source_scenario_id)s, %(source_step_id)s, %(confidence)s,
-       %(verified)s, %(verification_method)s,
-       CASE WHEN %(verified)s THEN coalesce(%(verified_at)s, clock.now) END,
-       %(requires_confirmation)s, clock.now, clock.now,
-       coalesce(%(expires_at)s, clock.now + make_interval(days => %(retention_days)s::int)),
-       %(field_definition_id)s
-  FROM (SELECT count(*) FROM previous) AS wait_for_previous,
-       LATERAL (SELECT clock_timestamp() AS now) AS clock
-RETURNING ccv_field_doc(profile_fields) AS doc;
+-- One call, one transaction: lock, source check, supersede, insert (migration 0006).
+-- The casts pick the function's signature whatever types the driver sends.
+SELECT doc, customer_id, version FROM ccv_save_field(
+    p_tenant_id => %(tenant_id)s::uuid, p_customer_id => %(customer_id)s::text,
+    p_id => %(id)s::uuid, p_name => %(name)s::text, p_value => %(value)s::jsonb,
+    p_value_type => %(value_type)s::text, p_source => %(source)s::text,
+    p_source_item_id => %(source_item_id)s::text,
+    p_source_item_type => %(source_item_type)s::text,
+    p_source_uuid => %(source_uuid)s::uuid, p_source_metadata => %(source_metadata)s::jsonb,
+    p_source_session_id => %(source_session_id)s::text,
+    p_source_scenario_id => %(source_scenario_id)s::text,
+    p_source_step_id => %(source_step_id)s::text,
+    p_confidence => %(confidence)s::double precision, p_verified => %(verified)s::boolean,
+    p_verification_method => %(verification_method)s::text,
+    p_verified_at => %(verified_at)s::timestamptz,
+    p_requires_confirmation => %(requires_confirmation)s::boolean,
+    p_expires_at => %(expires_at)s::timestamptz,
+    p_retention_days => %(retention_days)s::integer,
+    p_field_definition_id => %(field_definition_id)s::uuid);
 
 -- name: get_field
 SELECT ccv_field_doc(f) AS doc
@@ -229,23 +201,18 @@ SELECT tenant_id, customer_id, version FROM customer_profiles WHERE id = ANY(%(i
 
 -- name: save_asset
 -- Same rule as save_field: a same-name asset supersedes the current one.
-WITH previous AS (
-    UPDATE profile_assets
-       SET status = 'superseded', superseded_by_id = %(id)s, superseded_at = clock_timestamp()
-     WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND name = %(name)s
-       AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL
-    RETURNING id
-)
-INSERT INTO profile_assets (
-    id, tenant_id, profile_id, name, asset_type, storage_provider, storage_path,
-    mime_type, size_bytes, checksum, status, source_item_id, source_item_type,
-    derived_from_tool, retention_policy, uploaded_at, expires_at)
-SELECT %(id)s, %(tenant_id)s, %(profile_id)s, %(name)s, %(asset_type)s,
-       %(storage_provider)s, %(storage_path)s, %(mime_type)s, %(size_bytes)s, %(checksum)s,
-       'active', %(source_item_id)s, %(source_item_type)s, %(derived_from_tool)s,
-       %(retention_policy)s, clock_timestamp(), %(expires_at)s
-  FROM (SELECT count(*) FROM previous) AS wait_for_previous
-RETURNING ccv_asset_doc(profile_assets, NULL) AS doc;
+SELECT doc, customer_id, version FROM ccv_save_asset(
+    p_tenant_id => %(tenant_id)s::uuid, p_customer_id => %(customer_id)s::text,
+    p_id => %(id)s::uuid, p_name => %(name)s::text, p_asset_type => %(asset_type)s::text,
+    p_storage_provider => %(storage_provider)s::text,
+    p_storage_path => %(storage_path)s::text, p_mime_type => %(mime_type)s::text,
+    p_size_bytes => %(size_bytes)s::bigint, p_checksum => %(checksum)s::text,
+    p_source_item_id => %(source_item_id)s::text,
+    p_source_item_type => %(source_item_type)s::text,
+    p_source_uuid => %(source_uuid)s::uuid,
+    p_derived_from_tool => %(derived_from_tool)s::text,
+    p_retention_policy => %(retention_policy)s::text,
+    p_expires_at => %(expires_at)s::timestamptz);
 
 -- name: list_assets
 -- Two statements, not one with a flag, so each keeps a generic plan.
