@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -192,7 +192,9 @@ class LineageEntry(_Record):
 class Lineage(_Record):
     """An item and the chain of its ancestors or descendants."""
 
-    item: ProfileField | ProfileAsset
+    # Left to right: a field (the common case) parses at the first try, with no failed
+    # attempt at an asset; an asset document lacks a field's required keys.
+    item: Annotated[ProfileField | ProfileAsset, Field(union_mode="left_to_right")]
     chain: list[LineageEntry]
     truncated: bool
     cycle_detected: bool

@@ -10,12 +10,19 @@ from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
 MAX_DEPTH = 10
-_NEXT = {
-    Direction.ancestors: "i.id = c.source_uuid",
-    Direction.descendants: "i.source_uuid = c.item_id",
+# How a chain member `c` finds the next field `f` and asset `s`, per direction.
+_STEPS = {
+    Direction.ancestors: (
+        "c.source_item_type = 'profile_field' AND f.id = c.source_uuid",
+        "c.source_item_type = 'profile_asset' AND s.id = c.source_uuid",
+    ),
+    Direction.descendants: ("f.source_uuid = c.item_id", "s.source_uuid = c.item_id"),
 }
-# The two directions differ only in how a chain member finds the next one.
-Q = {d.value: load("lineage.sql")["walk"].replace("{next}", join) for d, join in _NEXT.items()}
+_WALK = load("lineage.sql")["walk"]
+Q = {
+    d.value: _WALK.replace("{field_step}", field).replace("{asset_step}", asset)
+    for d, (field, asset) in _STEPS.items()
+}
 
 
 async def lineage(
