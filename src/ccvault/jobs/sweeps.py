@@ -20,6 +20,7 @@ from uuid import UUID
 import structlog
 from psycopg import AsyncConnection
 
+from ccvault.storage.cache import Touched
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.queries import load
 
@@ -61,80 +62,78 @@ class SweepResult:
         return {"updated": self.updated, "fields": self.fields, "assets": self.assets}
 
 
-OnBatch = Callable[[set[UUID]], Awaitable[None]]
-Sweep = Callable[[AsyncConnection[Any], str, UUID | None, int, OnBatch], Awaitable[int]]
+Invalidate = Callable[[list[Touched]], Awaitable[None]]
+Sweep = Callable[[AsyncConnection[Any], Invalidate], Awaitable[int]]
 
 
-async def _expire(
-    conn: AsyncConnection[Any], query: str, tenant_id: UUID | None, batch: int, done: OnBatch
-) -> int:
+def _expire(query: str, tenant_id: UUID | None, batch: int) -> Sweep:
     """Expire batch after batch until none is left; returns the items changed."""
-    changed = 0
-    while True:
-        async with conn.transaction():
-            cur = await conn.execute(query, {"tenant_id": tenant_id, "batch": batch})
-            rows = await cur.fetchall()
-        changed += len(rows)
-        await done({row[0] for row in rows})
-        if len(rows) < batch:
-            return changed
+
+    async def sweep(conn: AsyncConnection[Any], invalidate: Invalidate) -> int:
+        changed = 0
+        while True:
+            async with conn.transaction():
+                cur = await conn.execute(query, {"tenant_id": tenant_id, "batch": batch})
+                rows = await cur.fetchall()
+            changed += len(rows)
+            # The batch answers each row's profile with its version: nothing to look up.
+            await invalidate(list({Touched(t, c, v) for t, c, v in rows}))
+            if len(rows) < batch:
+                return changed
+
+    return sweep
 
 
-async def _orphan(
-    conn: AsyncConnection[Any], query: str, tenant_id: UUID | None, batch: int, done: OnBatch
-) -> int:
+def _orphan(store: ProfileStore, query: str, tenant_id: UUID | None, batch: int) -> Sweep:
     """Walk the derived items window by window; returns the items changed."""
-    changed, after = 0, _BEFORE_ALL
-    while True:
-        async with conn.transaction():
-            cur = await conn.execute(
-                query, {"tenant_id": tenant_id, "batch": batch, "after": after}
-            )
-            row = await cur.fetchone()
-        assert row is not None
-        window_end, scanned, touched = row
-        changed += len(touched)
-        await done(set(touched))
-        if scanned < batch or window_end is None:
-            return changed
-        after = window_end
+
+    async def sweep(conn: AsyncConnection[Any], invalidate: Invalidate) -> int:
+        changed, after = 0, _BEFORE_ALL
+        while True:
+            async with conn.transaction():
+                cur = await conn.execute(
+                    query, {"tenant_id": tenant_id, "batch": batch, "after": after}
+                )
+                row = await cur.fetchone()
+            assert row is not None
+            window_end, scanned, profile_ids = row
+            changed += len(profile_ids)
+            # Reads see orphans (status is shown as stored): new versions for the
+            # batch's profiles, in short chunks so no statement locks many profile rows.
+            ordered = sorted(set(profile_ids))
+            for i in range(0, len(ordered), BUMP_CHUNK):
+                await invalidate(await store.bump_profiles(ordered[i : i + BUMP_CHUNK]))
+            if scanned < batch or window_end is None:
+                return changed
+            after = window_end
+
+    return sweep
 
 
 async def _run(
     store: ProfileStore,
     name: str,
     lock_key: int,
-    field_sweep: tuple[Sweep, str],
-    asset_sweep: tuple[Sweep, str],
     tenant_id: UUID | None,
-    batch: int,
-    *,
-    changes_reads: bool,
+    field_sweep: Sweep,
+    asset_sweep: Sweep,
 ) -> SweepResult:
     started = time.perf_counter()
     profiles = 0
 
-    async def batch_done(profile_ids: set[UUID]) -> None:
-        """After each committed batch: invalidate its profiles' cache entries, with new
-        versions (in short chunks, so no statement locks many profile rows) when reads
-        will see a difference."""
+    async def invalidate(touched: list[Touched]) -> None:
+        """After each committed batch: drop its profiles' cache entries."""
         nonlocal profiles
-        ordered = sorted(profile_ids)
-        for i in range(0, len(ordered), BUMP_CHUNK):
-            chunk = ordered[i : i + BUMP_CHUNK]
-            touched = await (
-                store.bump_profiles(chunk) if changes_reads else store.current_versions(chunk)
-            )
-            if store.cache is not None:
-                await store.cache.invalidate(touched)
-            profiles += len(touched)
+        if store.cache is not None and touched:
+            await store.cache.invalidate(touched)
+        profiles += len(touched)
 
     async with store.pool.connection() as conn:
         # Session-level lock on this connection: a second runner waits for the first.
         await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
         try:
-            fields = await field_sweep[0](conn, field_sweep[1], tenant_id, batch, batch_done)
-            assets = await asset_sweep[0](conn, asset_sweep[1], tenant_id, batch, batch_done)
+            fields = await field_sweep(conn, invalidate)
+            assets = await asset_sweep(conn, invalidate)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
     result = SweepResult(fields, assets)
@@ -154,16 +153,15 @@ async def expire_stale_fields(
 ) -> SweepResult:
     """Active fields and assets whose expires_at has passed become `expired` (every
     tenant when none is given)."""
+    # Reads already showed these items expired (effective expiry): no new versions, only
+    # the cache entries dropped, at the versions the batch read.
     return await _run(
         store,
         "expire_stale_fields",
         EXPIRE_LOCK,
-        (_expire, Q["expire_batch_fields"]),
-        (_expire, Q["expire_batch_assets"]),
         tenant_id,
-        batch,
-        # Reads already showed these items expired (effective expiry): no new versions.
-        changes_reads=False,
+        _expire(Q["expire_batch_fields"], tenant_id, batch),
+        _expire(Q["expire_batch_assets"], tenant_id, batch),
     )
 
 
@@ -176,9 +174,7 @@ async def detect_orphaned_items(
         store,
         "detect_orphaned_items",
         ORPHAN_LOCK,
-        (_orphan, Q["orphan_window_fields"]),
-        (_orphan, Q["orphan_window_assets"]),
         tenant_id,
-        batch,
-        changes_reads=True,
+        _orphan(store, Q["orphan_window_fields"], tenant_id, batch),
+        _orphan(store, Q["orphan_window_assets"], tenant_id, batch),
     )

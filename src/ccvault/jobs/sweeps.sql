@@ -5,7 +5,8 @@
 -- name: expire_batch
 -- One batch of active items whose expires_at has passed. Rows a writer holds are skipped
 -- (the next sweep gets them); superseded rows are never touched (status precedence).
--- Returns each changed row's profile, for the cache.
+-- Returns each changed row's tenant, customer and profile version, for the cache (the
+-- profile rows are only read: an expiry changes no version, see sweeps.py).
 WITH due AS (
     SELECT id
       FROM {table}
@@ -17,9 +18,9 @@ WITH due AS (
 )
 UPDATE {table} t
    SET status = 'expired'{touch}
-  FROM due
- WHERE t.id = due.id
-RETURNING t.profile_id;
+  FROM due, customer_profiles p
+ WHERE t.id = due.id AND p.id = t.profile_id
+RETURNING p.tenant_id, p.customer_id, p.version;
 
 -- name: orphan_window
 -- Orphan detection walks the active derived items in id order, one window at a time

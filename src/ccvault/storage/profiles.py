@@ -445,14 +445,6 @@ class ProfileStore:
         touched = [own, *await self.bump_profiles(orphaned_profiles, tenant_id)]
         await self._invalidate(touched)
 
-    async def current_versions(self, profile_ids: list[UUID]) -> list[Touched]:
-        """The profiles' versions as they stand (a read: no row locks)."""
-        if not profile_ids:
-            return []
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(Q["profile_versions"], {"ids": profile_ids})
-            return [Touched(t, c, v) for t, c, v in await cur.fetchall()]
-
     async def bump_profiles(
         self, profile_ids: list[UUID], tenant_id: UUID | None = None
     ) -> list[Touched]:

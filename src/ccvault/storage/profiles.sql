@@ -193,12 +193,6 @@ UPDATE customer_profiles p
  WHERE p.id = locked.id
 RETURNING p.tenant_id, p.customer_id, p.version;
 
--- name: profile_versions
--- Current versions of profiles whose rendering a committed change left as it was (an
--- expiry sweep only persists what reads already showed), for invalidating their cache
--- entries without a write.
-SELECT tenant_id, customer_id, version FROM customer_profiles WHERE id = ANY(%(ids)s);
-
 -- name: save_asset
 -- Same rule as save_field: a same-name asset supersedes the current one.
 SELECT doc, customer_id, version FROM ccv_save_asset(
