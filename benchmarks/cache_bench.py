@@ -6,9 +6,11 @@ Part 1, latency (one process, interleaved like the core benchmark): a vault open
 (20 fields x 3 versions, 2 assets) read warm through the library (`get_profile_json`,
 `get_profile`) and through the API app in-process (httpx.ASGITransport: no sockets), each
 against a raw `redis.asyncio` GET of the same cache entry on a client of its own. Target:
-p50 <= 2x that GET. A second group splits the in-process HTTP path by calling ASGI apps
-directly (no HTTP client): bare FastAPI, its dependencies, the vault's middleware stack,
-auth, the cache read.
+p50 <= 2x that GET. The plain GET is answered by the pure-ASGI fast path (api/fast_read.py);
+the same GET with a query string the route ignores (`?via=route`) goes through FastAPI's
+routing and dependencies, timed next to it. A second group splits the in-process HTTP path
+by calling ASGI apps directly (no HTTP client): bare FastAPI, its dependencies, the vault's
+middleware stack, auth, the cache read.
 
 Part 2, throughput over real sockets: `ccv serve --workers 2` on the same servers, and a
 bare FastAPI app (bare_app.py, the same profile bytes as a constant) under
@@ -76,6 +78,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "cache.json"
 READ = scenarios.READ  # the customer_id read everywhere
 PROFILE_PATH = f"/v1/profiles/{READ}"
+# Any query string makes the fast path fall through; FastAPI ignores an unknown parameter.
+VIA_ROUTE = b"via=route"
 LATENCY_TARGET = 2.0  # p50 <= 2x a raw Redis GET of the same bytes
 THROUGHPUT_TARGET = 0.70  # vault req/s >= 70% of the bare FastAPI route's
 FLOOR = "floor: redis GET of the entry (own client)"
@@ -126,10 +130,13 @@ async def _receive() -> Message:
 class AsgiGet:
     """A GET handed straight to an ASGI app: no client, no sockets, only the app's cost."""
 
-    def __init__(self, app: ASGIApp, path: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self, app: ASGIApp, path: str, headers: dict[str, str], query: bytes = b""
+    ) -> None:
         self.app = app
         self.path = path
         self.raw_path = path.encode()
+        self.query = query
         self.headers = [(b"host", b"bench")] + [
             (k.lower().encode(), v.encode()) for k, v in headers.items()
         ]
@@ -144,7 +151,7 @@ class AsgiGet:
             "path": self.path,
             "raw_path": self.raw_path,
             "root_path": "",
-            "query_string": b"",
+            "query_string": self.query,
             "headers": self.headers,
             "client": ("127.0.0.1", 50000),
             "server": ("bench", 80),
@@ -223,6 +230,7 @@ class WarmReads:
         bare_redis = bare_app.build(body, redis_url=redis_url, redis_key=self.key)
         bare_redis.state.redis = self.floor_client  # what its lifespan would open
         self.direct = AsgiGet(self.app, PROFILE_PATH, auth)
+        self.route_direct = AsgiGet(self.app, PROFILE_PATH, auth, query=VIA_ROUTE)
         self.bare_direct = AsgiGet(bare, PROFILE_PATH, {})
         self.bare_deps_direct = AsgiGet(_bare_with_deps(vault, body), PROFILE_PATH, auth)
         self.stack_direct = AsgiGet(diagnostic, "/bench/constant", auth)
@@ -244,10 +252,17 @@ class WarmReads:
         return await self.vault.profiles.get_profile(self.tenant_id, READ)
 
     async def http_in_process(self) -> bytes:
-        """GET /v1/profiles/{id} through httpx's in-process ASGI transport."""
+        """GET /v1/profiles/{id} through httpx's in-process ASGI transport (the fast path)."""
         response = await self.http.get(PROFILE_PATH)
         if response.status_code != 200:
             raise RuntimeError(f"in-process GET answered {response.status_code}")
+        return response.content
+
+    async def http_in_process_route(self) -> bytes:
+        """The same GET with `?via=route`: FastAPI's routing and dependencies, as before."""
+        response = await self.http.get(PROFILE_PATH, params={"via": "route"})
+        if response.status_code != 200:
+            raise RuntimeError(f"in-process GET via the route answered {response.status_code}")
         return response.content
 
     async def bare_in_process(self) -> bytes:
@@ -282,6 +297,8 @@ class WarmReads:
                     "get_profile (model)": self.library_model,
                     "HTTP GET, in-process (httpx ASGITransport)": self.http_in_process,
                     "HTTP GET, direct ASGI call (no client)": self.direct,
+                    "HTTP GET ?via=route, in-process httpx": self.http_in_process_route,
+                    "HTTP GET ?via=route, direct ASGI call": self.route_direct,
                     "bare FastAPI route, in-process httpx": self.bare_in_process,
                     "ProfileCache.get (MGET epoch+entry)": self.cache_get,
                     "Profile.model_validate_json (no I/O)": self.parse_only,
@@ -295,6 +312,8 @@ class WarmReads:
                 },
                 notes={
                     "HTTP GET, direct ASGI call (no client)": "the app's own cost",
+                    "HTTP GET ?via=route, in-process httpx": "FastAPI route, not fast path",
+                    "HTTP GET ?via=route, direct ASGI call": "the route's own cost",
                     "bare FastAPI route, in-process httpx": "the transport+FastAPI alone",
                     "ProfileCache.get (MGET epoch+entry)": "the cache layer's one round trip",
                     "Profile.model_validate_json (no I/O)": "what the model read adds",
@@ -306,6 +325,7 @@ class WarmReads:
                     "bare route + get_vault, current_caller": self.bare_deps_direct,
                     "vault app, constant route": self.stack_direct,
                     "vault app, constant route + path + auth": self.auth_direct,
+                    "vault app, GET /v1/profiles/{id}?via=route": self.route_direct,
                     "vault app, GET /v1/profiles/{id}": self.direct,
                     "KeyResolver.resolve (remembered key)": self.resolve_key,
                     "bare route + 1 redis GET": self.bare_redis_direct,
@@ -316,7 +336,8 @@ class WarmReads:
                     "bare route + get_vault, current_caller": "FastAPI solving the 2 deps",
                     "vault app, constant route": "+ the vault's middleware stack",
                     "vault app, constant route + path + auth": "+ path pattern, deps, auth",
-                    "vault app, GET /v1/profiles/{id}": "+ the cache read",
+                    "vault app, GET /v1/profiles/{id}?via=route": "+ the cache read",
+                    "vault app, GET /v1/profiles/{id}": "fast path: auth + cache read",
                     "KeyResolver.resolve (remembered key)": "auth's per-request lookup",
                     "bare route + 1 redis GET": "the least a cached read can cost here",
                 },
@@ -332,6 +353,8 @@ class WarmReads:
             "get_profile_json": await self.library_bytes(),
             "in-process HTTP": await self.http_in_process(),
             "direct ASGI": await self.direct(),
+            "in-process HTTP via the route": await self.http_in_process_route(),
+            "direct ASGI via the route": await self.route_direct(),
             "bare route": await self.bare_in_process(),
         }
         for what, got in same.items():

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from ccvault import __version__
 from ccvault.api.errors import install_error_handlers
+from ccvault.api.fast_read import FastProfileRead
 from ccvault.api.limits import BodyLimitMiddleware
 from ccvault.api.routes import (
     admin,
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         app.state.vault = vault
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Last, so outermost: the hot profile read skips routing (it falls through otherwise).
+    app.add_middleware(FastProfileRead)
     for module in (profiles, fields, assets, lineage, schema, scenarios, missing, admin, health):
         app.include_router(module.router)
     return app

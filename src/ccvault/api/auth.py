@@ -48,7 +48,15 @@ class KeyResolver:
 
 def bearer_key(request: Request) -> str | None:
     """The key from `Authorization: Bearer <key>`, or None."""
-    header = request.headers.get("authorization")
+    return parse_bearer(request.headers.get("authorization"))
+
+
+def parse_bearer(header: str | None) -> str | None:
+    """The key in an Authorization header value `Bearer <key>`, or None.
+
+    Separate from `bearer_key` so the pure-ASGI profile read (fast_read.py), which has no
+    Request, accepts exactly the keys the dependency accepts.
+    """
     if not header:
         return None
     scheme, _, key = header.partition(" ")

@@ -1,0 +1,93 @@
+"""The hot read, `GET /v1/profiles/{customer_id}`, served as plain ASGI.
+
+An agent reads the profile on every turn, and the warm answer is bytes already in Redis;
+FastAPI's routing and dependency solving cost more than that Redis round trip (issue #4).
+This middleware answers exactly that request (no query string, a valid id, a known key)
+with the bytes and headers the FastAPI route sends, and hands anything else, including
+every failure, to the app unchanged, so the route stays the one place that decides
+statuses, problem+json bodies and the OpenAPI document. A fall-through repeats the work
+(key lookup, read), which only error paths pay.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ccvault.api.auth import parse_bearer
+from ccvault.domain.errors import VaultError
+from ccvault.domain.models import CALLER_ID_PATTERN
+from ccvault.runtime import Vault
+
+PREFIX: Final = "/v1/profiles/"
+# fullmatch, not match: `$` alone would accept a trailing newline (`%0A`), which the
+# route's pydantic check (Rust regex, `$` = end of text) refuses with a 422.
+_CUSTOMER_ID: Final = re.compile(CALLER_ID_PATTERN)
+_CONTENT_TYPE: Final = (b"content-type", b"application/json")
+
+
+class FastProfileRead:
+    """Serve warm `GET /v1/profiles/{customer_id}` reads without FastAPI's routing.
+
+    Added last in `create_app`, so it is the outermost user middleware: in front of
+    BodyLimitMiddleware, which is why a request declaring a body falls through (the limit
+    must still answer 413 for it, as it does on the route).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self._read(scope) if scope["type"] == "http" else None
+        if body is None:
+            await self.app(scope, receive, send)
+            return
+        # The same messages as starlette's Response(body, media_type="application/json").
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode()), _CONTENT_TYPE],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _read(self, scope: Scope) -> bytes | None:
+        """The profile's JSON when this request is the plain hot read and it succeeds;
+        None to let the app answer (another request, or any error: its status and body
+        are the route's business)."""
+        if scope["method"] != "GET" or scope.get("query_string") != b"":
+            return None
+        # Starlette routes on `path` minus `root_path`, both already percent-decoded;
+        # with no root_path the route sees `path` as is, and so do we.
+        path: str = scope["path"]
+        if scope.get("root_path") or not path.startswith(PREFIX):
+            return None
+        customer_id = path[len(PREFIX) :]
+        if _CUSTOMER_ID.fullmatch(customer_id) is None:  # also refuses a second segment
+            return None
+        authorization: str | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if authorization is None:  # the first one, as Request.headers.get takes
+                    authorization = value.decode("latin-1")
+            elif name in (b"content-length", b"transfer-encoding"):
+                return None
+        key = parse_bearer(authorization)
+        if key is None:
+            return None
+        vault: Vault | None = getattr(getattr(scope.get("app"), "state", None), "vault", None)
+        if vault is None:
+            return None
+        caller = await vault.keys.resolve(key)
+        if caller is None:
+            return None
+        try:
+            return await vault.profiles.get_profile_json(caller.tenant_id, customer_id)
+        except VaultError:
+            # NotFound (unknown id, another tenant's) and kin: the route raises it again
+            # and its handler writes the problem+json. Other exceptions propagate to
+            # ServerErrorMiddleware, the same 500 the route's would get.
+            return None
