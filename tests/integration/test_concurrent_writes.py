@@ -127,34 +127,59 @@ async def test_each_writers_own_versions_are_ordered_as_it_wrote_them(
         assert len(set(stamps)) == len(stamps)
 
 
-async def test_one_active_index_refuses_a_second_active_field_row_inserted_by_raw_sql(
-    vault: Vault, tenant_id: UUID
+@pytest.mark.parametrize("status", ["active", "expired", "orphaned"])
+async def test_one_current_index_refuses_a_second_current_field_row_inserted_by_raw_sql(
+    vault: Vault, tenant_id: UUID, status: str
 ) -> None:
     current = await vault.profiles.save_field(tenant_id, "c1", "email", new_field("a@b.example"))
     profile_id = await profile_row_id(vault.pool, tenant_id, "c1")
     insert = (
         "INSERT INTO profile_fields (id, tenant_id, profile_id, name, value, value_type, source,"
-        " status, deleted_at) VALUES (%s, %s, %s, 'email', %s, 'string', 'user_provided', %s, %s)"
+        " status, superseded_at, deleted_at)"
+        " VALUES (%s, %s, %s, 'email', %s, 'string', 'user_provided', %s, %s, %s)"
     )
 
+    # Active, expired or orphaned: one current version per name, whatever its status.
     with pytest.raises(psycopg.errors.UniqueViolation):
         async with vault.pool.connection() as conn, conn.transaction():
             await conn.execute(
-                insert, (uuid.uuid4(), tenant_id, profile_id, Jsonb("x@y.example"), "active", None)
+                insert,
+                (uuid.uuid4(), tenant_id, profile_id, Jsonb("x@y.example"), status, None, None),
             )
 
-    # The index is partial: superseded or deleted rows beside the active one are fine.
+    # The index is partial: superseded or deleted rows beside the current one are fine.
     async with vault.pool.connection() as conn, conn.transaction():
         await conn.execute(
-            insert, (uuid.uuid4(), tenant_id, profile_id, Jsonb("old"), "superseded", None)
+            insert,
+            (uuid.uuid4(), tenant_id, profile_id, Jsonb("old"), "superseded", "2020-01-01Z", None),
         )
         await conn.execute(
-            insert, (uuid.uuid4(), tenant_id, profile_id, Jsonb("gone"), "active", "2020-01-01Z")
+            insert,
+            (uuid.uuid4(), tenant_id, profile_id, Jsonb("gone"), status, None, "2020-01-01Z"),
         )
     assert (await vault.profiles.get_field(tenant_id, "c1", "email")).id == current.id
 
 
-async def test_one_active_index_refuses_a_second_active_asset_row_inserted_by_raw_sql(
+async def test_superseded_at_is_set_exactly_on_superseded_rows(
+    vault: Vault, tenant_id: UUID
+) -> None:
+    await vault.profiles.save_field(tenant_id, "c1", "email", new_field("a@b.example"))
+    profile_id = await profile_row_id(vault.pool, tenant_id, "c1")
+    insert = (
+        "INSERT INTO profile_fields (id, tenant_id, profile_id, name, value, value_type, source,"
+        " status, superseded_at)"
+        " VALUES (%s, %s, %s, 'email', %s, 'string', 'user_provided', %s, %s)"
+    )
+    # The current-version predicates say `superseded_at IS NULL`; this keeps them honest.
+    for status, superseded_at in (("superseded", None), ("active", "2020-01-01Z")):
+        with pytest.raises(psycopg.errors.CheckViolation):
+            async with vault.pool.connection() as conn, conn.transaction():
+                await conn.execute(
+                    insert, (uuid.uuid4(), tenant_id, profile_id, Jsonb("x"), status, superseded_at)
+                )
+
+
+async def test_one_current_index_refuses_a_second_active_asset_row_inserted_by_raw_sql(
     vault: Vault, tenant_id: UUID
 ) -> None:
     await vault.profiles.save_asset(tenant_id, "c1", new_asset("passport"))

@@ -43,6 +43,7 @@ BUMP_CHUNK = 1000
 EXPIRE_LOCK = 7_337_101
 ORPHAN_LOCK = 7_337_102
 _BEFORE_ALL = uuid.UUID(int=0)
+_BEFORE_ALL_TIMES = "-infinity"
 
 
 @dataclass(frozen=True)
@@ -67,19 +68,30 @@ Sweep = Callable[[AsyncConnection[Any], Invalidate], Awaitable[int]]
 
 
 def _expire(query: str, tenant_id: UUID | None, batch: int) -> Sweep:
-    """Expire batch after batch until none is left; returns the items changed."""
+    """Walk the items with an expires_at window by window; returns the items changed."""
 
     async def sweep(conn: AsyncConnection[Any], invalidate: Invalidate) -> int:
-        changed = 0
+        changed, after_at, after_id = 0, _BEFORE_ALL_TIMES, _BEFORE_ALL
         while True:
-            async with conn.transaction():
-                cur = await conn.execute(query, {"tenant_id": tenant_id, "batch": batch})
-                rows = await cur.fetchall()
-            changed += len(rows)
-            # The batch answers each row's profile with its version: nothing to look up.
-            await invalidate(list({Touched(t, c, v) for t, c, v in rows}))
-            if len(rows) < batch:
+            # One statement in autocommit mode: each window is its own short transaction.
+            cur = await conn.execute(
+                query,
+                {
+                    "tenant_id": tenant_id,
+                    "batch": batch,
+                    "after_at": after_at,
+                    "after_id": after_id,
+                },
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            end_at, end_id, scanned, count, tenant_ids, customer_ids, versions = row
+            changed += int(count)
+            # The window answers its profiles and their versions: nothing to look up.
+            await invalidate(list(map(Touched, tenant_ids, customer_ids, versions)))
+            if scanned < batch or end_at is None:
                 return changed
+            after_at, after_id = end_at, end_id
 
     return sweep
 
@@ -90,11 +102,10 @@ def _orphan(store: ProfileStore, query: str, tenant_id: UUID | None, batch: int)
     async def sweep(conn: AsyncConnection[Any], invalidate: Invalidate) -> int:
         changed, after = 0, _BEFORE_ALL
         while True:
-            async with conn.transaction():
-                cur = await conn.execute(
-                    query, {"tenant_id": tenant_id, "batch": batch, "after": after}
-                )
-                row = await cur.fetchone()
+            cur = await conn.execute(
+                query, {"tenant_id": tenant_id, "batch": batch, "after": after}
+            )
+            row = await cur.fetchone()
             assert row is not None
             window_end, scanned, profile_ids = row
             changed += len(profile_ids)
@@ -117,6 +128,8 @@ async def _run(
     tenant_id: UUID | None,
     field_sweep: Sweep,
     asset_sweep: Sweep,
+    *,
+    durable: bool,
 ) -> SweepResult:
     started = time.perf_counter()
     profiles = 0
@@ -130,12 +143,18 @@ async def _run(
 
     async with store.pool.connection() as conn:
         # Session-level lock on this connection: a second runner waits for the first.
-        await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
+        await conn.execute(
+            "SELECT pg_advisory_lock(%s), set_config('synchronous_commit', %s, false)",
+            (lock_key, "on" if durable else "off"),
+        )
         try:
             fields = await field_sweep(conn, invalidate)
             assets = await asset_sweep(conn, invalidate)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
+            await conn.execute(
+                "SELECT pg_advisory_unlock(%s), set_config('synchronous_commit', 'on', false)",
+                (lock_key,),
+            )
     result = SweepResult(fields, assets)
     log.info(
         f"{name} finished",
@@ -154,14 +173,17 @@ async def expire_stale_fields(
     """Active fields and assets whose expires_at has passed become `expired` (every
     tenant when none is given)."""
     # Reads already showed these items expired (effective expiry): no new versions, only
-    # the cache entries dropped, at the versions the batch read.
+    # the cache entries dropped, at the versions the batch read. Nor any wait for each
+    # window's WAL flush (durable=False): a crash that loses the last windows changes
+    # nothing a read shows, and the next run expires those rows again.
     return await _run(
         store,
         "expire_stale_fields",
         EXPIRE_LOCK,
         tenant_id,
-        _expire(Q["expire_batch_fields"], tenant_id, batch),
-        _expire(Q["expire_batch_assets"], tenant_id, batch),
+        _expire(Q["expire_window_fields"], tenant_id, batch),
+        _expire(Q["expire_window_assets"], tenant_id, batch),
+        durable=False,
     )
 
 
@@ -177,4 +199,5 @@ async def detect_orphaned_items(
         tenant_id,
         _orphan(store, Q["orphan_window_fields"], tenant_id, batch),
         _orphan(store, Q["orphan_window_assets"], tenant_id, batch),
+        durable=True,
     )

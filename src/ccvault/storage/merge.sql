@@ -17,7 +17,7 @@ WITH current AS (
            ccv_effective_status(status, expires_at) = 'active' AS live
       FROM profile_fields
      WHERE tenant_id = %(tenant_id)s AND profile_id IN (%(source_id)s, %(target_id)s)
-       AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL
+       AND superseded_at IS NULL AND deleted_at IS NULL
 ), ranked AS (
     SELECT id, first_value(id) OVER w AS winner, row_number() OVER w AS rank
       FROM current
@@ -42,7 +42,7 @@ WITH current AS (
            ccv_effective_status(status, expires_at) = 'active' AS live
       FROM profile_assets
      WHERE tenant_id = %(tenant_id)s AND profile_id IN (%(source_id)s, %(target_id)s)
-       AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL
+       AND superseded_at IS NULL AND deleted_at IS NULL
 ), ranked AS (
     SELECT id, first_value(id) OVER w AS winner, row_number() OVER w AS rank
       FROM current

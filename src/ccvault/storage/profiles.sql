@@ -32,7 +32,7 @@ SELECT json_build_object(
         SELECT coalesce(json_object_agg(f.name, ccv_field_doc(f)), '{}')
           FROM profile_fields f
          WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
-           AND f.status = 'active' AND f.deleted_at IS NULL
+           AND f.superseded_at IS NULL AND f.deleted_at IS NULL AND f.status = 'active'
            AND (f.expires_at IS NULL OR f.expires_at > now())),
     'assets', (
         SELECT coalesce(json_agg(
@@ -40,7 +40,7 @@ SELECT json_build_object(
                    ORDER BY s.name), '[]')
           FROM profile_assets s
          WHERE s.tenant_id = p.tenant_id AND s.profile_id = p.id
-           AND s.status = 'active' AND s.deleted_at IS NULL
+           AND s.superseded_at IS NULL AND s.deleted_at IS NULL AND s.status = 'active'
            AND (s.expires_at IS NULL OR s.expires_at > now())),
     'field_status_summary', (
         SELECT coalesce(json_object_agg(st, n), '{}') FROM (
@@ -56,10 +56,10 @@ SELECT json_build_object(
        floor(extract(epoch FROM least(
            (SELECT min(f.expires_at) FROM profile_fields f
              WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
-               AND f.status = 'active' AND f.deleted_at IS NULL AND f.expires_at > now()),
+               AND f.superseded_at IS NULL AND f.deleted_at IS NULL AND f.status = 'active' AND f.expires_at > now()),
            (SELECT min(s.expires_at) FROM profile_assets s
              WHERE s.tenant_id = p.tenant_id AND s.profile_id = p.id
-               AND s.status = 'active' AND s.deleted_at IS NULL AND s.expires_at > now())))
+               AND s.superseded_at IS NULL AND s.deleted_at IS NULL AND s.status = 'active' AND s.expires_at > now())))
         * 1000)::bigint AS expires_at_ms
   FROM target
   JOIN customer_profiles p ON p.id = target.id AND p.tenant_id = %(tenant_id)s;
@@ -134,7 +134,7 @@ SELECT ccv_field_doc(f) AS doc
   JOIN profile_fields f ON f.profile_id = coalesce(a.merged_into_id, a.id)
  WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
    AND f.tenant_id = %(tenant_id)s AND f.name = %(name)s
-   AND f.status = 'active' AND f.deleted_at IS NULL
+   AND f.superseded_at IS NULL AND f.deleted_at IS NULL AND f.status = 'active'
    AND (f.expires_at IS NULL OR f.expires_at > now());
 
 -- name: field_history
@@ -153,7 +153,7 @@ SELECT p.id IS NOT NULL AS profile_exists,
 UPDATE profile_fields
    SET deleted_at = clock_timestamp(), updated_at = clock_timestamp()
  WHERE tenant_id = %(tenant_id)s AND profile_id = %(profile_id)s AND name = %(name)s
-   AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL
+   AND superseded_at IS NULL AND deleted_at IS NULL
 RETURNING id;
 
 -- name: orphan_dependents
@@ -215,7 +215,7 @@ SELECT p.id IS NOT NULL AS profile_exists,
                                  ORDER BY s.name), '[]')
           FROM profile_assets s
          WHERE s.tenant_id = %(tenant_id)s AND s.profile_id = p.id
-           AND s.status = 'active' AND s.deleted_at IS NULL
+           AND s.superseded_at IS NULL AND s.deleted_at IS NULL AND s.status = 'active'
            AND (s.expires_at IS NULL OR s.expires_at > now())) AS docs
   FROM customer_profiles a
   JOIN customer_profiles p ON p.id = coalesce(a.merged_into_id, a.id)

@@ -125,6 +125,6 @@ SELECT
                 'status', ccv_effective_status(f.status, f.expires_at))), '[]')
        FROM profile_fields f
       WHERE f.tenant_id = %(tenant_id)s AND f.profile_id = (SELECT id FROM profile)
-        AND f.status IN ('active', 'expired', 'orphaned') AND f.deleted_at IS NULL)
+        AND f.superseded_at IS NULL AND f.deleted_at IS NULL)
         AS fields,
     now() AS now;

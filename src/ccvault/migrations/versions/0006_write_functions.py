@@ -115,7 +115,7 @@ def upgrade() -> None:
            SET status = 'superseded', superseded_by_id = p_id, superseded_at = ts,
                updated_at = ts
          WHERE tenant_id = p_tenant_id AND profile_id = profile AND name = p_name
-           AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL;
+           AND superseded_at IS NULL AND deleted_at IS NULL;
         INSERT INTO profile_fields (
             id, tenant_id, profile_id, name, value, value_type, status, source,
             source_item_id, source_item_type, source_metadata, source_session_id,
@@ -153,7 +153,7 @@ def upgrade() -> None:
         UPDATE profile_assets
            SET status = 'superseded', superseded_by_id = p_id, superseded_at = ts
          WHERE tenant_id = p_tenant_id AND profile_id = profile AND name = p_name
-           AND status IN ('active', 'expired', 'orphaned') AND deleted_at IS NULL;
+           AND superseded_at IS NULL AND deleted_at IS NULL;
         INSERT INTO profile_assets (
             id, tenant_id, profile_id, name, asset_type, storage_provider, storage_path,
             mime_type, size_bytes, checksum, status, source_item_id, source_item_type,
