@@ -122,7 +122,11 @@ SELECT md5('p' || p)::uuid, md5('t' || p %% %(tenants)s)::uuid, 'c' || p
   FROM generate_series(0, %(profiles)s - 1) p
 """
 
-# One chunk of profiles [lo, hi): 20 rows each, laid out as in the module docstring.
+# One chunk of profiles [lo, hi): 20 rows each, laid out as in the module docstring, and
+# stored profile by profile, as a vault fills (a conversation writes one customer's
+# fields together), so a heap page holds a mix of slots. (Stored slot by slot instead,
+# every row of some pages would be due at once: more new versions than a page has room
+# for, so the sweep's updates could not stay on their pages.)
 # Ids are md5-derived (random-looking, like uuid4, but computable for the source links).
 LOAD_FIELDS = """
 INSERT INTO profile_fields (
@@ -152,6 +156,7 @@ SELECT md5('f' || p || '-' || n)::uuid,
        CASE WHEN n IN (12, 13) THEN now() - interval '40 days' END,
        CASE WHEN n = 4 THEN now() - interval '1 day' END
   FROM generate_series(%(lo)s, %(hi)s - 1) p CROSS JOIN generate_series(0, 19) n
+ ORDER BY p, n
 """
 
 STATUS_BY_NAME = """
