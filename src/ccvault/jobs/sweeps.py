@@ -128,8 +128,6 @@ async def _run(
     tenant_id: UUID | None,
     field_sweep: Sweep,
     asset_sweep: Sweep,
-    *,
-    durable: bool,
 ) -> SweepResult:
     started = time.perf_counter()
     profiles = 0
@@ -143,18 +141,12 @@ async def _run(
 
     async with store.pool.connection() as conn:
         # Session-level lock on this connection: a second runner waits for the first.
-        await conn.execute(
-            "SELECT pg_advisory_lock(%s), set_config('synchronous_commit', %s, false)",
-            (lock_key, "on" if durable else "off"),
-        )
+        await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
         try:
             fields = await field_sweep(conn, invalidate)
             assets = await asset_sweep(conn, invalidate)
         finally:
-            await conn.execute(
-                "SELECT pg_advisory_unlock(%s), set_config('synchronous_commit', 'on', false)",
-                (lock_key,),
-            )
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
     result = SweepResult(fields, assets)
     log.info(
         f"{name} finished",
@@ -173,9 +165,7 @@ async def expire_stale_fields(
     """Active fields and assets whose expires_at has passed become `expired` (every
     tenant when none is given)."""
     # Reads already showed these items expired (effective expiry): no new versions, only
-    # the cache entries dropped, at the versions the batch read. Nor any wait for each
-    # window's WAL flush (durable=False): a crash that loses the last windows changes
-    # nothing a read shows, and the next run expires those rows again.
+    # the cache entries dropped, at the versions the batch read.
     return await _run(
         store,
         "expire_stale_fields",
@@ -183,7 +173,6 @@ async def expire_stale_fields(
         tenant_id,
         _expire(Q["expire_window_fields"], tenant_id, batch),
         _expire(Q["expire_window_assets"], tenant_id, batch),
-        durable=False,
     )
 
 
@@ -199,5 +188,4 @@ async def detect_orphaned_items(
         tenant_id,
         _orphan(store, Q["orphan_window_fields"], tenant_id, batch),
         _orphan(store, Q["orphan_window_assets"], tenant_id, batch),
-        durable=True,
     )
