@@ -345,7 +345,7 @@ class Operations:
                 targets={"save_field": 1.5},
                 notes={
                     "save_field SQL (raw conn)": "one call of ccv_save_field: 1 round trip",
-                    "save_field, 2000-version field": "supersede UPDATE visits every version",
+                    "save_field, 2000-version field": "old versions are outside the current index",
                 },
             ),
             Group(
