@@ -1,11 +1,13 @@
 """The two periodic sweeps, as plain async functions (no queue imports): the job queue,
 the admin routes and the tests all call these same functions.
 
-Both are set-based and batched (short transactions, no long table locks), idempotent (a
-second run changes nothing), never touch superseded items, bump the versions of the
-profiles each batch changed (right after the batch commits, so a sweep that dies midway
-leaves nothing stale) and invalidate those profiles' cache entries. A session-level
-advisory lock keeps a periodic run and a manual run of the same sweep from overlapping.
+Both walk an index in keyset windows, one short autocommit statement per window (no long
+transactions or table locks), are idempotent (a second run changes nothing), never touch
+superseded items, and right after each window invalidate the cache entries of the
+profiles it changed (orphan detection first bumps their versions: reads show orphans;
+expiry changes nothing a read shows), so a sweep that dies midway leaves nothing stale.
+A session-level advisory lock keeps a periodic run and a manual run of the same sweep
+from overlapping.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ Q = {
 }
 log = structlog.get_logger("ccvault.jobs")
 
-# Rows per statement: keeps each batch well under 200 ms on a small machine.
+# Rows per window: keeps each statement well under 200 ms on a small machine.
 BATCH_SIZE = 2000
 # Profiles per version-bump statement.
 BUMP_CHUNK = 1000
