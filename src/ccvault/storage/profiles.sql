@@ -2,7 +2,10 @@
 -- The whole profile in one round trip, rendered as JSON by PostgreSQL: live fields and
 -- assets, identities, consents and the status summary. An alias (a merged-away
 -- customer_id) resolves to its target in the same query. No optional branches here: the
--- statement stays on one generic prepared plan.
+-- statement stays on one generic prepared plan. Here and below, `superseded_at IS NULL
+-- AND deleted_at IS NULL` is the current-version predicate of the one-current indexes
+-- (spelled so the planner can use them; migration 0007), and `status = 'active'` picks
+-- the live versions among the current ones.
 WITH target AS (
     SELECT coalesce(a.merged_into_id, a.id) AS id
       FROM customer_profiles a
@@ -56,10 +59,12 @@ SELECT json_build_object(
        floor(extract(epoch FROM least(
            (SELECT min(f.expires_at) FROM profile_fields f
              WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
-               AND f.superseded_at IS NULL AND f.deleted_at IS NULL AND f.status = 'active' AND f.expires_at > now()),
+               AND f.superseded_at IS NULL AND f.deleted_at IS NULL AND f.status = 'active'
+               AND f.expires_at > now()),
            (SELECT min(s.expires_at) FROM profile_assets s
              WHERE s.tenant_id = p.tenant_id AND s.profile_id = p.id
-               AND s.superseded_at IS NULL AND s.deleted_at IS NULL AND s.status = 'active' AND s.expires_at > now())))
+               AND s.superseded_at IS NULL AND s.deleted_at IS NULL AND s.status = 'active'
+               AND s.expires_at > now())))
         * 1000)::bigint AS expires_at_ms
   FROM target
   JOIN customer_profiles p ON p.id = target.id AND p.tenant_id = %(tenant_id)s;
