@@ -11,7 +11,8 @@ SELECT p.id, p.customer_id, a.customer_id AS requested, p.merged_into_id
 
 -- name: merge_fields
 -- For a name current in both profiles the newer live version (collected_at) stays (a live
--- one beats an expired or orphaned one); the other is superseded by it. Then every version of the source moves over with its id.
+-- one beats an expired or orphaned one); the other is superseded by it. Then every version
+-- of the source moves over with its id.
 WITH current AS (
     SELECT id, name, collected_at,
            ccv_effective_status(status, expires_at) = 'active' AS live
