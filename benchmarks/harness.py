@@ -13,7 +13,8 @@ import gc
 import math
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any, TypeVar
@@ -62,6 +63,26 @@ def percentile(ordered: list[int], pct: float) -> float:
     return float(ordered[rank - 1])
 
 
+def rotated(names: list[str], iterations: int) -> Iterator[str]:
+    """The names in call order: every name once per iteration, the order rotated by one
+    each iteration, so none always runs first or after the same neighbour."""
+    for i in range(iterations):
+        shift = i % len(names)
+        yield from names[shift:] + names[:shift]
+
+
+@contextmanager
+def clean_heap() -> Iterator[None]:
+    """Leave the collector on (it is part of real costs) but start every group from the
+    same clean heap, with the long-lived setup objects out of its way."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 async def measure_interleaved(
     ops: Mapping[str, Op], *, iterations: int, warmup: int
 ) -> dict[str, Stats]:
@@ -71,24 +92,15 @@ async def measure_interleaved(
     let psycopg prepare the statements (it does so after a few executions on a connection).
     """
     names = list(ops)
-    for _ in range(warmup):
-        for name in names:
-            await ops[name]()
+    for name in rotated(names, warmup):
+        await ops[name]()
     samples: dict[str, list[int]] = {name: [] for name in names}
-    # Leave the collector on (it is part of real costs) but start every group from the
-    # same clean heap, with the long-lived setup objects out of its way.
-    gc.collect()
-    gc.freeze()
-    try:
-        for i in range(iterations):
-            shift = i % len(names)
-            for name in names[shift:] + names[:shift]:
-                op = ops[name]
-                start = perf_counter_ns()
-                await op()
-                samples[name].append(perf_counter_ns() - start)
-    finally:
-        gc.unfreeze()
+    with clean_heap():
+        for name in rotated(names, iterations):
+            op = ops[name]
+            start = perf_counter_ns()
+            await op()
+            samples[name].append(perf_counter_ns() - start)
     return {name: Stats.from_ns(values) for name, values in samples.items()}
 
 

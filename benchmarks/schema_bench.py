@@ -11,7 +11,6 @@ Run alone: `python benchmarks/schema_bench.py` (or `python benchmarks/run.py sch
 
 from __future__ import annotations
 
-import gc
 import os
 import platform
 import sys
@@ -50,7 +49,7 @@ from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.schema import SchemaStore
 from ccvault.storage.tenants import TenantStore
-from harness import Stats, log, measure_interleaved, run_async
+from harness import Stats, clean_heap, log, measure_interleaved, rotated, run_async
 from scenarios import Group
 from servers import Server, fresh_database, postgres_server, server_info
 
@@ -92,22 +91,15 @@ def time_sync(ops: Mapping[str, SyncOp], *, iterations: int, warmup: int) -> dic
     """`measure_interleaved` for plain functions: one call of each per round, order rotated,
     each call timed alone; collector on, started from a clean, frozen heap."""
     names = list(ops)
-    for _ in range(warmup):
-        for name in names:
-            ops[name]()
+    for name in rotated(names, warmup):
+        ops[name]()
     samples: dict[str, list[int]] = {name: [] for name in names}
-    gc.collect()
-    gc.freeze()
-    try:
-        for i in range(iterations):
-            shift = i % len(names)
-            for name in names[shift:] + names[:shift]:
-                op = ops[name]
-                start = perf_counter_ns()
-                op()
-                samples[name].append(perf_counter_ns() - start)
-    finally:
-        gc.unfreeze()
+    with clean_heap():
+        for name in rotated(names, iterations):
+            op = ops[name]
+            start = perf_counter_ns()
+            op()
+            samples[name].append(perf_counter_ns() - start)
     return {name: Stats.from_ns(values) for name, values in samples.items()}
 
 

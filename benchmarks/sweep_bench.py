@@ -49,7 +49,6 @@ sweeps' own default), CCV_BENCH_SWEEP_EXPLAIN (1), CCV_BENCH_SWEEP_OUTPUT
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import os
 import platform
@@ -75,6 +74,7 @@ from psycopg.abc import Params, Query
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
+import report
 from ccvault.jobs import sweeps
 from ccvault.jobs.sweeps import SweepResult, detect_orphaned_items, expire_stale_fields
 from ccvault.storage import profiles as profile_queries
@@ -1043,15 +1043,9 @@ def run_section(server: Server) -> dict[str, Any]:
         **outcome,
     }
     print(render(document))
-    write_json(output, document)
+    report.write_json(output, document)
     log(f"wrote {output} ({elapsed:.0f}s; load average {document['machine']['loadavg_after']})")
     return document
-
-
-def write_json(path: Path, document: dict[str, Any]) -> None:
-    """benchmarks/results/*.json is git-ignored."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def main() -> int:
