@@ -127,7 +127,7 @@ class ProfileStore:
         customer_id = customer_id or str(uuid.uuid4())
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
-                Q["create_locked_profile"],
+                Q["create_profile"],
                 {"id": uuid.uuid4(), "tenant_id": tenant_id, "customer_id": customer_id},
             )
             row = await cur.fetchone()

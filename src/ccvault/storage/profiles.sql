@@ -93,13 +93,13 @@ SELECT p.customer_id
 SELECT profile_id, customer_id, version
   FROM ccv_lock_profile(%(tenant_id)s, %(customer_id)s, %(touch)s, %(create)s);
 
--- name: create_locked_profile
+-- name: create_profile
 -- POST /v1/profiles: the inserted row is locked until commit. Nothing returned means the
 -- id is taken (by a profile or an alias): a 409.
 INSERT INTO customer_profiles (id, tenant_id, customer_id)
 VALUES (%(id)s, %(tenant_id)s, %(customer_id)s)
 ON CONFLICT (tenant_id, customer_id) DO NOTHING
-RETURNING id, customer_id, merged_into_id, version;
+RETURNING id;
 
 -- name: lock_profile_by_id
 UPDATE customer_profiles
