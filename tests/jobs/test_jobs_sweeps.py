@@ -8,6 +8,7 @@ the store's own delete already orphans the dependents in its transaction.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, LiteralString
@@ -443,6 +444,56 @@ async def test_orphan_sweep_invalidates_the_cached_profiles_it_changes(
     assert "birth_date" not in fresh.fields
     assert fresh.field_status_summary.orphaned == 1
     assert fresh.field_status_summary.active == 0
+
+
+async def test_orphan_window_waits_for_a_writer_holding_the_profile_without_deadlock(
+    vault: Vault, tenant_id: UUID
+) -> None:
+    """A writer locks its profile, then changes items. The window locks its profiles
+    before its items, so it waits for the writer instead of holding an item the writer
+    needs (which would deadlock), and leaves the row the writer changed to the next run."""
+    source = await vault.profiles.save_field(tenant_id, "src", "document_id", new_field("D"))
+    derived = await vault.profiles.save_field(
+        tenant_id, "c1", "nickname", new_field("N", derived_from=source)
+    )
+    await soft_delete_field(vault.pool, source.id)
+
+    async with vault.pool.connection() as writer:
+        async with writer.transaction():
+            await writer.execute(
+                "SELECT 1 FROM customer_profiles WHERE tenant_id = %s AND customer_id = 'c1'"
+                " FOR NO KEY UPDATE",
+                (tenant_id,),
+            )
+            sweep = asyncio.create_task(detect_orphaned_items(vault.profiles, tenant_id))
+            await until_a_sweep_waits_for_a_lock(vault.pool)
+            # The writer's supersede of the item the window picked must not wait.
+            await asyncio.wait_for(
+                writer.execute(
+                    "UPDATE profile_fields SET status = 'superseded', superseded_at = now()"
+                    " WHERE id = %s",
+                    (derived.id,),
+                ),
+                timeout=5,
+            )
+        result = await asyncio.wait_for(sweep, timeout=10)
+
+    assert result == SweepResult(0, 0)
+    assert await field_status(vault.pool, derived.id) == "superseded"
+
+
+async def until_a_sweep_waits_for_a_lock(pool: Pool) -> None:
+    """Poll until an orphan window is blocked on a row lock (10 s at most)."""
+    for _ in range(200):
+        rows = await fetch(
+            pool,
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query LIKE '%%ccv_orphan_window%%'",
+        )
+        if rows:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the orphan window never waited for the profile lock")
 
 
 async def test_orphan_sweep_in_batches_of_two_gets_the_same_totals_as_one_pass(

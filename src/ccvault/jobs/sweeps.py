@@ -12,6 +12,7 @@ from overlapping.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -40,8 +41,11 @@ log = structlog.get_logger("ccvault.jobs")
 
 # Rows per window: keeps each statement well under 200 ms on a small machine.
 BATCH_SIZE = 2000
-# Profiles per version-bump statement.
-BUMP_CHUNK = 1000
+# After each orphan window, sleep this many times as long as the window took: the sweep
+# then keeps at most a third of a CPU, and requests find the rest free (PostgreSQL paces
+# autovacuum for the same reason). Orphan detection has no deadline; expiry (which must
+# stay under 2 s for 100,000 due items) is not paced.
+ORPHAN_PAUSE = 2.0
 EXPIRE_LOCK = 7_337_101
 ORPHAN_LOCK = 7_337_102
 _BEFORE_ALL = uuid.UUID(int=0)
@@ -98,27 +102,28 @@ def _expire(query: str, tenant_id: UUID | None, batch: int) -> Sweep:
     return sweep
 
 
-def _orphan(store: ProfileStore, query: str, tenant_id: UUID | None, batch: int) -> Sweep:
+def _orphan(query: str, tenant_id: UUID | None, batch: int, pause: float) -> Sweep:
     """Walk the derived items window by window; returns the items changed."""
 
     async def sweep(conn: AsyncConnection[Any], invalidate: Invalidate) -> int:
         changed, after = 0, _BEFORE_ALL
         while True:
+            started = time.perf_counter()
             cur = await conn.execute(
                 query, {"tenant_id": tenant_id, "batch": batch, "after": after}
             )
             row = await cur.fetchone()
             assert row is not None
-            window_end, scanned, profile_ids = row
-            changed += len(profile_ids)
-            # Reads see orphans (status is shown as stored): new versions for the
-            # batch's profiles, in short chunks so no statement locks many profile rows.
-            ordered = sorted(set(profile_ids))
-            for i in range(0, len(ordered), BUMP_CHUNK):
-                await invalidate(await store.bump_profiles(ordered[i : i + BUMP_CHUNK]))
+            window_end, scanned, count, tenant_ids, customer_ids, versions = row
+            changed += int(count)
+            # Reads show orphans (status is shown as stored): the window bumped the
+            # versions of its profiles, whose cache entries go now.
+            await invalidate(list(map(Touched, tenant_ids, customer_ids, versions)))
             if scanned < batch or window_end is None:
                 return changed
             after = window_end
+            if pause:
+                await asyncio.sleep(pause * (time.perf_counter() - started))
 
     return sweep
 
@@ -179,7 +184,11 @@ async def expire_stale_fields(
 
 
 async def detect_orphaned_items(
-    store: ProfileStore, tenant_id: UUID | None = None, *, batch: int = BATCH_SIZE
+    store: ProfileStore,
+    tenant_id: UUID | None = None,
+    *,
+    batch: int = BATCH_SIZE,
+    pause: float = ORPHAN_PAUSE,
 ) -> SweepResult:
     """Active items whose profile_field/profile_asset source is gone or soft-deleted
     become `orphaned`; session, tool and external sources never do."""
@@ -188,6 +197,6 @@ async def detect_orphaned_items(
         "detect_orphaned_items",
         ORPHAN_LOCK,
         tenant_id,
-        _orphan(store, Q["orphan_window_fields"], tenant_id, batch),
-        _orphan(store, Q["orphan_window_assets"], tenant_id, batch),
+        _orphan(Q["orphan_window_fields"], tenant_id, batch, pause),
+        _orphan(Q["orphan_window_assets"], tenant_id, batch, pause),
     )

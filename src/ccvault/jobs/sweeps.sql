@@ -45,33 +45,10 @@ SELECT last_row.expires_at, last_row.id,
 
 -- name: orphan_window
 -- Orphan detection walks the current derived items in id order, one window at a time
--- (keyset pagination keeps every statement short however large the table), and orphans
--- the active ones whose vault source is gone or soft-deleted. Returns where the window ended, how
--- many rows it held, and the changed rows' profiles.
-WITH window_rows AS (
-    SELECT ctid AS row_ctid, id, tenant_id, source_uuid, status
-      FROM {table}
-     WHERE superseded_at IS NULL AND deleted_at IS NULL AND source_uuid IS NOT NULL
-       AND id > %(after)s
-       AND (%(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s::uuid)
-     ORDER BY id
-     LIMIT %(batch)s
-), orphans AS (
-    SELECT w.row_ctid
-      FROM window_rows w
-     WHERE w.status = 'active'
-       AND NOT EXISTS (SELECT 1 FROM lineage_items s
-                        WHERE s.id = w.source_uuid AND s.tenant_id = w.tenant_id
-                          AND s.deleted_at IS NULL)
-), changed AS (
-    -- By ctid, as in expire_window: a row changed meanwhile is left to the next run.
-    UPDATE {table} t
-       SET status = 'orphaned', is_orphaned = true{touch}
-      FROM orphans o
-     WHERE t.ctid = o.row_ctid AND t.status = 'active' AND t.superseded_at IS NULL
-       AND t.deleted_at IS NULL
-    RETURNING t.profile_id
-)
-SELECT (SELECT id FROM window_rows ORDER BY id DESC LIMIT 1) AS window_end,
-       (SELECT count(*) FROM window_rows) AS scanned,
-       coalesce((SELECT array_agg(profile_id) FROM changed), '{}') AS profiles;
+-- (keyset pagination keeps every statement short however large the table), orphans the
+-- active ones whose vault source is gone or soft-deleted and bumps their profiles'
+-- versions, all in one call (migration 0008 has the function and its lock order).
+-- Returns where the window ended, how many rows it held and changed, and the bumped
+-- profiles with their new versions.
+SELECT window_end, scanned, changed, tenant_ids, customer_ids, versions
+  FROM ccv_orphan_window_{table}(%(after)s, %(batch)s, %(tenant_id)s);
