@@ -42,10 +42,10 @@ log = structlog.get_logger("ccvault.jobs")
 # Rows per window: keeps each statement well under 200 ms on a small machine.
 BATCH_SIZE = 2000
 # After each orphan window, sleep this many times as long as the window took: the sweep
-# then keeps at most a third of a CPU, and requests find the rest free (PostgreSQL paces
+# then keeps at most a quarter of a CPU, and requests find the rest free (PostgreSQL paces
 # autovacuum for the same reason). Orphan detection has no deadline; expiry (which must
 # stay under 2 s for 100,000 due items) is not paced.
-ORPHAN_PAUSE = 2.0
+ORPHAN_PAUSE = 3.0
 EXPIRE_LOCK = 7_337_101
 ORPHAN_LOCK = 7_337_102
 _BEFORE_ALL = uuid.UUID(int=0)

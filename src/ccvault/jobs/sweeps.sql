@@ -24,22 +24,22 @@ WITH window_rows AS (
 ), changed AS (
     UPDATE {table} t
        SET status = 'expired'{touch}
-      FROM window_rows w, customer_profiles p
-     WHERE w.status = 'active' AND t.ctid = w.row_ctid AND p.id = t.profile_id
+      FROM window_rows w
+     WHERE w.status = 'active' AND t.ctid = w.row_ctid
        AND t.status = 'active' AND t.superseded_at IS NULL AND t.deleted_at IS NULL
-    RETURNING p.tenant_id, p.customer_id, p.version
+    RETURNING t.profile_id
 )
 SELECT last_row.expires_at, last_row.id,
        (SELECT count(*) FROM window_rows) AS scanned,
        (SELECT count(*) FROM changed) AS changed,
-       -- Each touched profile once, as three aligned arrays (one aggregate pass).
+       -- Each touched profile once (a window often holds several items of one), as
+       -- three aligned arrays.
        profiles.tenant_ids, profiles.customer_ids, profiles.versions
-  FROM (SELECT coalesce(array_agg(tenant_id ORDER BY tenant_id, customer_id), '{}')
-               AS tenant_ids,
-               coalesce(array_agg(customer_id ORDER BY tenant_id, customer_id), '{}')
-               AS customer_ids,
-               coalesce(array_agg(version ORDER BY tenant_id, customer_id), '{}') AS versions
-          FROM (SELECT DISTINCT tenant_id, customer_id, version FROM changed) d) AS profiles
+  FROM (SELECT coalesce(array_agg(p.tenant_id), '{}') AS tenant_ids,
+               coalesce(array_agg(p.customer_id), '{}') AS customer_ids,
+               coalesce(array_agg(p.version), '{}') AS versions
+          FROM customer_profiles p
+         WHERE p.id IN (SELECT profile_id FROM changed)) AS profiles
   LEFT JOIN LATERAL (SELECT expires_at, id FROM window_rows
                       ORDER BY expires_at DESC, id DESC LIMIT 1) AS last_row ON true;
 
