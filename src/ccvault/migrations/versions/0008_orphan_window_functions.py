@@ -57,10 +57,18 @@ def upgrade() -> None:
                    array_agg(DISTINCT w.profile_id) FILTER (WHERE w.orphan)
               INTO window_end, scanned, orphan_rows, orphan_profiles
               FROM (SELECT i.ctid AS row_ctid, i.id, i.profile_id,
-                           i.status = 'active' AND NOT EXISTS (
-                               SELECT 1 FROM lineage_items s
-                                WHERE s.id = i.source_uuid AND s.tenant_id = i.tenant_id
-                                  AND s.deleted_at IS NULL) AS orphan
+                           -- The source is looked up only for active items, and only in
+                           -- the table its type names (CASE keeps both lazy).
+                           CASE WHEN i.status <> 'active' THEN false
+                                WHEN i.source_item_type = 'profile_field' THEN NOT EXISTS (
+                                    SELECT 1 FROM profile_fields s
+                                     WHERE s.id = i.source_uuid AND s.tenant_id = i.tenant_id
+                                       AND s.deleted_at IS NULL)
+                                ELSE NOT EXISTS (
+                                    SELECT 1 FROM profile_assets s
+                                     WHERE s.id = i.source_uuid AND s.tenant_id = i.tenant_id
+                                       AND s.deleted_at IS NULL)
+                           END AS orphan
                       FROM {table} i
                      WHERE i.superseded_at IS NULL AND i.deleted_at IS NULL
                        AND i.source_uuid IS NOT NULL AND i.id > p_after
@@ -75,8 +83,10 @@ def upgrade() -> None:
                 RETURN;
             END IF;
             -- Profiles before items, in id order, as every writer does (see above).
+            -- (IN over unnest: probes the primary key; `= ANY(array)` of a thousand ids
+            -- was planned as a scan of the whole table.)
             PERFORM 1 FROM customer_profiles
-              WHERE id = ANY(orphan_profiles) ORDER BY id FOR NO KEY UPDATE;
+              WHERE id IN (SELECT unnest(orphan_profiles)) ORDER BY id FOR NO KEY UPDATE;
             -- By the ctid the window read: a row a writer changed meanwhile (superseded,
             -- deleted, moved by a merge) no longer matches and is left to the next run.
             WITH orphaned AS (
