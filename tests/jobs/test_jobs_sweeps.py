@@ -21,7 +21,8 @@ from ccvault.domain.errors import NotFound
 from ccvault.domain.models import ItemStatus, ProfileAsset, ProfileField
 from ccvault.jobs.sweeps import SweepResult, detect_orphaned_items, expire_stale_fields
 from ccvault.runtime import Vault
-from ccvault.storage.db import Pool
+from ccvault.storage.db import Pool, open_pool
+from ccvault.storage.profiles import ProfileStore
 from integration.helpers import fetch, new_asset, new_field, stored_asset, stored_field
 
 PAST = datetime(2020, 1, 1, tzinfo=UTC)
@@ -545,3 +546,21 @@ async def test_sweeps_without_a_tenant_process_every_tenant(isolated_vault: Vaul
         assert counts[(tenant, "orphaned")] == 1
     assert await expire_stale_fields(vault.profiles) == SweepResult(0, 0)
     assert await detect_orphaned_items(vault.profiles) == SweepResult(0, 0)
+
+
+async def test_a_sweep_hands_its_connection_back_with_the_planner_settings_it_found(
+    database_url: str,
+) -> None:
+    """The sweeps pin their walk's plan for their own session only."""
+    pool = await open_pool(database_url, min_size=1, max_size=1)
+    try:
+        store = ProfileStore(pool)
+        await expire_stale_fields(store)
+        await detect_orphaned_items(store)
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT current_setting('enable_seqscan'), current_setting('enable_bitmapscan')"
+            )
+            assert await cur.fetchone() == ("on", "on")
+    finally:
+        await pool.close()
