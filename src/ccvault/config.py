@@ -15,6 +15,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+# After each orphan-detection window, the sweep sleeps this many times as long as the
+# window took: it then keeps at most a quarter of a CPU, and requests find the rest free
+# (PostgreSQL paces autovacuum for the same reason). Orphan detection has no deadline.
+DEFAULT_ORPHAN_PAUSE = 3.0
+
 
 class ValidationMode(StrEnum):
     """How strictly field values are checked against their definitions."""
@@ -57,6 +62,12 @@ class Settings(BaseSettings):
     )
     expire_cron: str = Field(default="*/5 * * * *", description="expiry sweep schedule")
     orphan_cron: str = Field(default="*/15 * * * *", description="orphan sweep schedule")
+    orphan_pause: float = Field(
+        default=DEFAULT_ORPHAN_PAUSE,
+        ge=0,
+        description="after each orphan window, sleep this many times the window's time"
+        " (3: at most a quarter of a CPU; 0: full speed)",
+    )
     job_retry_attempts: int = Field(default=3, ge=1, description="attempts per job in all")
     job_retry_base_seconds: float = Field(
         default=60.0, gt=0, description="first retry delay; doubles on each retry"

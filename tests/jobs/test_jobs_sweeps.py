@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, LiteralString
 from uuid import UUID
 
 import pytest
+from pydantic import ValidationError
 
 from cache_support import HITS, metric
+from ccvault.config import Settings
 from ccvault.domain.errors import NotFound
 from ccvault.domain.models import ItemStatus, ProfileAsset, ProfileField
+from ccvault.jobs import sweeps
 from ccvault.jobs.sweeps import SweepResult, detect_orphaned_items, expire_stale_fields
 from ccvault.runtime import Vault
 from ccvault.storage.db import Pool, open_pool
@@ -564,3 +568,29 @@ async def test_a_sweep_hands_its_connection_back_with_the_planner_settings_it_fo
             assert await cur.fetchone() == ("on", "on")
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize(("pause", "sleeps"), [(3.0, 2), (0.0, 0)])
+async def test_orphan_sweep_sleeps_between_windows_when_paced(
+    vault: Vault, tenant_id: UUID, monkeypatch: pytest.MonkeyPatch, pause: float, sleeps: int
+) -> None:
+    """Five orphans in windows of two: three windows, a pause after each but the last."""
+    requested: list[float] = []
+
+    async def record(seconds: float) -> None:
+        requested.append(seconds)
+
+    monkeypatch.setattr(sweeps, "asyncio", SimpleNamespace(sleep=record))
+    await orphanable_items(vault, tenant_id, fields=5, assets=0)
+
+    result = await detect_orphaned_items(vault.profiles, tenant_id, batch=2, pause=pause)
+
+    assert result == SweepResult(fields=5, assets=0)
+    assert len(requested) == sleeps
+    assert all(seconds > 0 for seconds in requested)
+
+
+def test_orphan_pause_defaults_to_three_and_refuses_a_negative_value() -> None:
+    assert Settings().orphan_pause == 3.0
+    with pytest.raises(ValidationError):
+        Settings(orphan_pause=-1)

@@ -65,7 +65,10 @@ def register(hatchet: Any, settings: Settings, vault: Callable[[], Vault]) -> li
 
     @hatchet.task(name=ORPHAN_TASK, on_crons=[settings.orphan_cron], **common)  # type: ignore[untyped-decorator]
     async def orphans(input: SweepInput, ctx: Context) -> dict[str, int]:
-        return (await detect_orphaned_items(vault().profiles, input.tenant_id)).as_dict()
+        pause = settings.orphan_pause
+        return (
+            await detect_orphaned_items(vault().profiles, input.tenant_id, pause=pause)
+        ).as_dict()
 
     return [expire, orphans]
 

@@ -83,7 +83,9 @@ async def _orphan_job(
     context: procrastinate.JobContext, timestamp: int | None = None, tenant_id: str | None = None
 ) -> dict[str, int]:
     scope = UUID(tenant_id) if tenant_id else None
-    return (await detect_orphaned_items(_vault(context).profiles, scope)).as_dict()
+    vault = _vault(context)
+    pause = vault.settings.orphan_pause
+    return (await detect_orphaned_items(vault.profiles, scope, pause=pause)).as_dict()
 
 
 async def _extract_job(

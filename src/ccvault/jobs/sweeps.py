@@ -23,6 +23,7 @@ from uuid import UUID
 import structlog
 from psycopg import AsyncConnection
 
+from ccvault.config import DEFAULT_ORPHAN_PAUSE
 from ccvault.storage.cache import Touched
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.queries import load
@@ -44,11 +45,6 @@ log = structlog.get_logger("ccvault.jobs")
 # cost the same per row (the walk's plan is pinned: see _run) but did not help requests
 # running alongside.
 BATCH_SIZE = 2000
-# After each orphan window, sleep this many times as long as the window took: the sweep
-# then keeps at most a quarter of a CPU, and requests find the rest free (PostgreSQL paces
-# autovacuum for the same reason). Orphan detection has no deadline; expiry (which must
-# stay under 2 s for 100,000 due items) is not paced.
-ORPHAN_PAUSE = 3.0
 EXPIRE_LOCK = 7_337_101
 ORPHAN_LOCK = 7_337_102
 _BEFORE_ALL = uuid.UUID(int=0)
@@ -198,10 +194,11 @@ async def detect_orphaned_items(
     tenant_id: UUID | None = None,
     *,
     batch: int = BATCH_SIZE,
-    pause: float = ORPHAN_PAUSE,
+    pause: float = DEFAULT_ORPHAN_PAUSE,
 ) -> SweepResult:
     """Active items whose profile_field/profile_asset source is gone or soft-deleted
-    become `orphaned`; session, tool and external sources never do."""
+    become `orphaned`; session, tool and external sources never do. After each window
+    the sweep sleeps `pause` times as long as the window took (0: no pause)."""
     return await _run(
         store,
         "detect_orphaned_items",

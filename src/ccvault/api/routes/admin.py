@@ -96,7 +96,8 @@ async def expire_stale(vault: VaultDep, tenant_id: UUID | None = None) -> dict[s
 async def detect_orphans(vault: VaultDep, tenant_id: UUID | None = None) -> dict[str, int]:
     """Run orphan detection now (the same code as the periodic job)."""
     scope = await _sweep_scope(vault, tenant_id)
-    return (await detect_orphaned_items(vault.profiles, scope)).as_dict()
+    pause = vault.settings.orphan_pause
+    return (await detect_orphaned_items(vault.profiles, scope, pause=pause)).as_dict()
 
 
 class JobsAnswer(BaseModel):
