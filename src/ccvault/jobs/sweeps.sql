@@ -23,7 +23,11 @@ WITH window_rows AS (
      LIMIT %(batch)s
 ), changed AS (
     UPDATE {table} t
-       SET status = 'expired'{touch}
+       -- source_item_type is set to itself for PostgreSQL 18: when an UPDATE sets none
+       -- of the inputs of a stored generated column (source_uuid), 18 parses that
+       -- column's expression again for every row (a sixth of an expiry run). The row stays
+       -- a HOT update: source_uuid keeps its value.
+       SET status = 'expired', source_item_type = t.source_item_type{touch}
       FROM window_rows w
      WHERE w.status = 'active' AND t.ctid = w.row_ctid
        AND t.status = 'active' AND t.superseded_at IS NULL AND t.deleted_at IS NULL

@@ -91,7 +91,9 @@ def upgrade() -> None:
             -- deleted, moved by a merge) no longer matches and is left to the next run.
             WITH orphaned AS (
                 UPDATE {table} t
-                   SET status = 'orphaned', is_orphaned = true{touch}
+                   -- Set to itself for PostgreSQL 18 (see expire_window in sweeps.sql).
+                   SET status = 'orphaned', is_orphaned = true,
+                       source_item_type = t.source_item_type{touch}
                  WHERE t.ctid = ANY(orphan_rows) AND t.status = 'active'
                    AND t.superseded_at IS NULL AND t.deleted_at IS NULL
                 RETURNING t.profile_id
