@@ -77,7 +77,6 @@ from psycopg_pool import AsyncConnectionPool
 import report
 from ccvault.jobs import sweeps
 from ccvault.jobs.sweeps import SweepResult, detect_orphaned_items, expire_stale_fields
-from ccvault.storage import profiles as profile_queries
 from ccvault.storage.db import open_pool
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.urls import libpq_url
@@ -94,7 +93,7 @@ LOAD_CHUNKS = 10
 # Every statement the sweeps send, by name, so the timings and plans can be told apart.
 KNOWN_QUERIES: dict[str, str] = {
     **{text: name for name, text in sweeps.Q.items()},
-    profile_queries.Q["bump_profiles"]: "bump_profiles",
+    **{text: name for name, text in sweeps.Q_PG18.items()},
 }
 
 

@@ -32,10 +32,30 @@ _TABLES = {
     "fields": ("profile_fields", ", updated_at = clock_timestamp()"),
     "assets": ("profile_assets", ""),
 }
-# One statement per sweep and table, built from constants only.
+# PostgreSQL 18 parses a stored generated column's expression (source_uuid's) again for
+# every row an UPDATE changes when the UPDATE sets none of its inputs: a sixth of an
+# expiry run. Setting one input to itself makes it parse once per statement; on older
+# servers that would only add a recomputation per row, so they get the plain UPDATE.
+_REGENERATE = ", source_item_type = t.source_item_type"
+_PG18 = 180000
+
+
+def _statement(text: str, table: str, touch: str, regenerate: str) -> str:
+    return (
+        text.replace("{table}", table).replace("{touch}", touch).replace("{regenerate}", regenerate)
+    )
+
+
+# One statement per sweep and table (and, for expiry, per server generation), built
+# from constants only.
+_TEXTS = load("sweeps.sql", "ccvault.jobs")
 Q = {
-    f"{sweep}_{kind}": text.replace("{table}", table).replace("{touch}", touch)
-    for sweep, text in load("sweeps.sql", "ccvault.jobs").items()
+    f"{sweep}_{kind}": _statement(text, table, touch, "")
+    for sweep, text in _TEXTS.items()
+    for kind, (table, touch) in _TABLES.items()
+}
+Q_PG18 = {
+    f"expire_window_{kind}": _statement(_TEXTS["expire_window"], table, touch, _REGENERATE)
     for kind, (table, touch) in _TABLES.items()
 }
 log = structlog.get_logger("ccvault.jobs")
@@ -72,10 +92,12 @@ Invalidate = Callable[[list[Touched]], Awaitable[None]]
 Sweep = Callable[[AsyncConnection[Any], Invalidate], Awaitable[int]]
 
 
-def _expire(query: str, tenant_id: UUID | None, batch: int) -> Sweep:
+def _expire(kind: str, tenant_id: UUID | None, batch: int) -> Sweep:
     """Walk the items with an expires_at window by window; returns the items changed."""
 
     async def sweep(conn: AsyncConnection[Any], invalidate: Invalidate) -> int:
+        queries = Q_PG18 if conn.info.server_version >= _PG18 else Q
+        query = queries[f"expire_window_{kind}"]
         changed, after_at, after_id = 0, _BEFORE_ALL_TIMES, _BEFORE_ALL
         while True:
             # One statement in autocommit mode: each window is its own short transaction.
@@ -184,8 +206,8 @@ async def expire_stale_fields(
         "expire_stale_fields",
         EXPIRE_LOCK,
         tenant_id,
-        _expire(Q["expire_window_fields"], tenant_id, batch),
-        _expire(Q["expire_window_assets"], tenant_id, batch),
+        _expire("fields", tenant_id, batch),
+        _expire("assets", tenant_id, batch),
     )
 
 

@@ -1,6 +1,7 @@
 -- Both sweeps run over profile_fields and profile_assets alike: {table} names the table
 -- and {touch} adds `, updated_at = clock_timestamp()` for fields (assets have no
--- updated_at); sweeps.py fills them in.
+-- updated_at); on PostgreSQL 18, {regenerate} sets source_item_type to itself (see
+-- sweeps.py for why). sweeps.py fills them in.
 
 -- name: expire_window
 -- Expiry walks the current items that have an expires_at, in (expires_at, id) order up
@@ -23,11 +24,7 @@ WITH window_rows AS (
      LIMIT %(batch)s
 ), changed AS (
     UPDATE {table} t
-       -- source_item_type is set to itself for PostgreSQL 18: when an UPDATE sets none
-       -- of the inputs of a stored generated column (source_uuid), 18 parses that
-       -- column's expression again for every row (a sixth of an expiry run). The row stays
-       -- a HOT update: source_uuid keeps its value.
-       SET status = 'expired', source_item_type = t.source_item_type{touch}
+       SET status = 'expired'{regenerate}{touch}
       FROM window_rows w
      WHERE w.status = 'active' AND t.ctid = w.row_ctid
        AND t.status = 'active' AND t.superseded_at IS NULL AND t.deleted_at IS NULL

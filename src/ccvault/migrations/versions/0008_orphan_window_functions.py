@@ -91,7 +91,10 @@ def upgrade() -> None:
             -- deleted, moved by a merge) no longer matches and is left to the next run.
             WITH orphaned AS (
                 UPDATE {table} t
-                   -- Set to itself for PostgreSQL 18 (see expire_window in sweeps.sql).
+                   -- source_item_type is set to itself for PostgreSQL 18, which otherwise
+                   -- parses source_uuid's generation expression again for every row
+                   -- (jobs/sweeps.py has the details); older servers only recompute it.
+                   -- Orphan detection has no deadline, so one statement serves both.
                    SET status = 'orphaned', is_orphaned = true,
                        source_item_type = t.source_item_type{touch}
                  WHERE t.ctid = ANY(orphan_rows) AND t.status = 'active'
