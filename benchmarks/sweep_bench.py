@@ -770,7 +770,8 @@ def _plan_text(notice: str | None) -> str | None:
         return None
     lines = notice.splitlines()
     first = next((i for i, line in enumerate(lines) if "(cost=" in line), 0)
-    # bump_profiles' id array holds every touched profile: keep its size, not its ids.
+    # The orphan window's ctid and profile-id arrays hold every row it touches: keep their
+    # size, not their values.
     return _LONG_ARRAY.sub(
         lambda m: f"'{{<{m.group(0).count(',') + 1} values>}}'", "\n".join(lines[first:])
     )

@@ -445,14 +445,12 @@ class ProfileStore:
         touched = [own, *await self.bump_profiles(orphaned_profiles, tenant_id)]
         await self._invalidate(touched)
 
-    async def bump_profiles(
-        self, profile_ids: list[UUID], tenant_id: UUID | None = None
-    ) -> list[Touched]:
-        """New versions for profiles changed by a committed batch (a delete's orphans, a
-        sweep), in their own short transaction; the caller invalidates them."""
+    async def bump_profiles(self, profile_ids: list[UUID], tenant_id: UUID) -> list[Touched]:
+        """New versions for the profiles a committed delete orphaned items in, in a
+        transaction of their own (one autocommit statement); the caller invalidates them."""
         if not profile_ids:
             return []
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self.pool.connection() as conn:
             cur = await conn.execute(
                 Q["bump_profiles"], {"tenant_id": tenant_id, "ids": profile_ids}
             )

@@ -181,14 +181,13 @@ WITH fields AS (
 SELECT profile_id FROM fields UNION SELECT profile_id FROM assets;
 
 -- name: bump_profiles
--- After a delete (or a sweep batch) commits: new versions for the profiles whose items it
--- changed. Its own short transaction, locking in id order: bumping them inside the delete
--- would lock a second profile while holding the first, and two such deletes could
--- deadlock. Sweeps span tenants (tenant_id NULL); a delete names its own.
+-- After a delete commits: new versions for the other profiles it orphaned items in. Its
+-- own short transaction, locking in id order: bumping them inside the delete would lock
+-- a second profile while holding the first, and two such deletes could deadlock. (Orphan
+-- detection bumps its profiles inside its window function: migration 0008.)
 WITH locked AS (
     SELECT id FROM customer_profiles
-     WHERE id = ANY(%(ids)s)
-       AND (%(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s::uuid)
+     WHERE id = ANY(%(ids)s) AND tenant_id = %(tenant_id)s
      ORDER BY id
        FOR NO KEY UPDATE
 )
