@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from psycopg.errors import UniqueViolation
@@ -26,11 +26,14 @@ def hash_key(api_key: str) -> bytes:
 
 @dataclass(frozen=True)
 class Caller:
-    """The tenant an API key belongs to."""
+    """The tenant an API key belongs to, and which of its keys was presented."""
 
     tenant_id: UUID
     name: str
     validation_mode: str
+    key_id: UUID | None = None
+    # Signs cursors handed to this tenant; resolved with the key, so signing costs no query.
+    secret: bytes = field(default=b"", repr=False)
 
 
 class TenantStore:
@@ -106,4 +109,10 @@ class TenantStore:
         # The lookup is by hash; the compare is constant-time anyway, as defence in depth.
         if row is None or not secrets.compare_digest(bytes(row[3]), digest):
             return None
-        return Caller(tenant_id=row[0], name=row[1], validation_mode=row[2])
+        return Caller(
+            tenant_id=row[0],
+            name=row[1],
+            validation_mode=row[2],
+            key_id=row[4],
+            secret=bytes(row[5]),
+        )

@@ -18,7 +18,7 @@ UPDATE tenants SET validation_mode = %(validation_mode)s WHERE id = %(id)s
 RETURNING id, name, validation_mode, created_at;
 
 -- name: caller_for_key
-SELECT t.id, t.name, t.validation_mode, k.key_hash
+SELECT t.id, t.name, t.validation_mode, k.key_hash, k.id, t.secret
   FROM api_keys k
   JOIN tenants t ON t.id = k.tenant_id
  WHERE k.key_hash = %(key_hash)s AND k.revoked_at IS NULL;
