@@ -42,13 +42,21 @@ def _loc(loc: Any) -> list[str | int]:
     return [part if isinstance(part, int) else str(part) for part in loc]
 
 
+def _where(error: Any) -> tuple[Any, ...]:
+    """An error's loc; a check across a body's keys (a definition's config_error) names
+    the key at fault, like every other validation error."""
+    loc = tuple(error.get("loc", ()))
+    key = (error.get("ctx") or {}).get("key")
+    return (*loc, key) if isinstance(key, str) and key not in loc else loc
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     raw = exc.errors()
     if any(e.get("type") == "json_invalid" for e in raw):
         return problem(400, "The request body is not valid JSON.", title="Malformed JSON")
     errors = [
-        {"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", "")), "code": e.get("type", "")}
+        {"loc": _loc(_where(e)), "msg": str(e.get("msg", "")), "code": e.get("type", "")}
         for e in raw
     ]
     return problem(422, "The request does not match the API's schema.", errors=errors)

@@ -102,7 +102,9 @@ class DefinitionBody(Input, DefinitionAttributes):
             try:
                 compile_pattern(self.validation_regex)
             except ValueError as exc:
-                raise PydanticCustomError("config_error", str(exc)) from None
+                raise PydanticCustomError(
+                    "config_error", "{why}", {"why": str(exc), "key": "validation_regex"}
+                ) from None
         if self.allowed_values is not None:
             rules = Rules(self.value_type)
             normalized = []
@@ -116,6 +118,7 @@ class DefinitionBody(Input, DefinitionAttributes):
                             "value": repr(value),
                             "type": self.value_type.value,
                             "why": checked.problems[0].msg,
+                            "key": "allowed_values",
                         },
                     )
                 normalized.append(checked.value)
@@ -176,6 +179,24 @@ class Requirement(BaseModel):
     needs_human_review: bool
     review_status: ReviewStatus
     origin: Origin
+
+
+class ReviewItem(BaseModel):
+    """A requirement waiting for a person's decision, beside the text it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requirement: Requirement
+    scenario_id: str | None = None
+    rule_id: str | None = None
+    source_text: str = Field(description="the scenario's or rule's text, as the extractor read it")
+
+
+class ReviewQueue(BaseModel):
+    """A page of the review queue; `next_cursor` is null on the last page."""
+
+    items: list[ReviewItem]
+    next_cursor: str | None = None
 
 
 class DefinitionHints(BaseModel):

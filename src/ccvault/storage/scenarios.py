@@ -4,14 +4,15 @@ requirements and suggested definitions an extraction run stores."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from ccvault.domain.errors import NotFound
-from ccvault.domain.schema import FieldDefinition
+from ccvault.domain.schema import FieldDefinition, Requirement, ReviewItem
 from ccvault.extraction.models import SourceKind, SourceText, TextPart
 from ccvault.extraction.plan import PlannedRequirement, Suggestion
 from ccvault.storage.db import Pool
@@ -24,6 +25,45 @@ EXTRACT_TASK = "ccv.extract_requirements"
 def queueing_lock(kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str) -> str:
     """One waiting extraction job per scenario or rule."""
     return f"extract:{tenant_id}:{agent_id}:{kind.value}:{source_id}"
+
+
+async def _defer(
+    conn: AsyncConnection[Any], kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str
+) -> None:
+    """Queue an extraction job in the caller's transaction."""
+    args = {
+        "kind": kind.value,
+        "tenant_id": str(tenant_id),
+        "agent_id": agent_id,
+        "source_id": source_id,
+    }
+    await conn.execute(
+        Q["defer_extraction"],
+        {
+            "queueing_lock": queueing_lock(kind, tenant_id, agent_id, source_id),
+            "args": Jsonb(args),
+        },
+    )
+
+
+def scenario_text(
+    name: str, description: str | None, conditions: list[str], steps: list[dict[str, Any]]
+) -> SourceText:
+    """A scenario's text in pieces, as the extractor reads it and a reviewer sees it."""
+    parts = [TextPart(description)] if description else []
+    parts += [TextPart(c) for c in conditions]
+    for step in steps:
+        if step.get("description"):
+            parts.append(TextPart(step["description"], step["step_id"]))
+        parts += [TextPart(c, step["step_id"]) for c in step.get("conditions", [])]
+    step_ids = [step["step_id"] for step in steps]
+    return SourceText(SourceKind.scenario, name, parts, step_ids)
+
+
+def rule_text(name: str, condition: str, action: str | None) -> SourceText:
+    """A rule's text in pieces, as the extractor reads it and a reviewer sees it."""
+    parts = [TextPart(condition)] + ([TextPart(action)] if action else [])
+    return SourceText(SourceKind.rule, name, parts)
 
 
 class ScenarioStore:
@@ -42,22 +82,20 @@ class ScenarioStore:
         params: dict[str, Any],
     ) -> dict[str, Any]:
         """Store the text and defer its extraction in one transaction."""
-        args = {
-            "kind": kind.value,
-            "tenant_id": str(tenant_id),
-            "agent_id": agent_id,
-            "source_id": source_id,
-        }
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(query, params)
             row = await cur.fetchone()
-            await conn.execute(
-                Q["defer_extraction"],
-                {
-                    "queueing_lock": queueing_lock(kind, tenant_id, agent_id, source_id),
-                    "args": Jsonb(args),
-                },
-            )
+            assert row is not None
+            await _defer(conn, kind, tenant_id, agent_id, source_id)
+            if kind is SourceKind.scenario and row[1]:
+                # Deleting a scenario took the requirements of the rules naming it; a
+                # scenario created anew under that id gets them back from its rules.
+                cur = await conn.execute(
+                    Q["rules_naming_scenario"],
+                    {"tenant_id": tenant_id, "agent_id": agent_id, "scenario_id": source_id},
+                )
+                for (rule_id,) in await cur.fetchall():
+                    await _defer(conn, SourceKind.rule, tenant_id, agent_id, rule_id)
         assert row is not None
         return dict(row[0])
 
@@ -151,17 +189,46 @@ class ScenarioStore:
         definitions = [FieldDefinition.model_validate(d) for d in (defs[0] if defs else [])]
         if kind is SourceKind.scenario:
             name, description, conditions, steps, _, seen = row
-            parts = [TextPart(description)] if description else []
-            parts += [TextPart(c) for c in conditions]
-            for step in steps:
-                if step.get("description"):
-                    parts.append(TextPart(step["description"], step["step_id"]))
-                parts += [TextPart(c, step["step_id"]) for c in step.get("conditions", [])]
-            step_ids = [step["step_id"] for step in steps]
-            return SourceText(kind, name, parts, step_ids), definitions, source_id, seen
+            text = scenario_text(name, description, conditions, steps)
+            return text, definitions, source_id, seen
         name, condition, action, scenario_id, seen = row
-        parts = [TextPart(condition)] + ([TextPart(action)] if action else [])
-        return SourceText(kind, name, parts), definitions, scenario_id, seen
+        return rule_text(name, condition, action), definitions, scenario_id, seen
+
+    async def review_queue(
+        self,
+        tenant_id: UUID,
+        agent_id: str,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[tuple[ReviewItem, tuple[datetime, UUID]]]:
+        """Up to `limit` pending requirements after `after`, oldest first, each with
+        the text it came from and its position (for the next cursor)."""
+        after_at, after_id = after or (datetime.min.replace(tzinfo=UTC), UUID(int=0))
+        params = {
+            "tenant_id": tenant_id,
+            "agent_id": agent_id,
+            "after_at": after_at,
+            "after_id": after_id,
+            "limit": limit,
+        }
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q["review_queue"], params)
+            rows = await cur.fetchall()
+        items = []
+        for doc, scenario_id, rule_id, created_at, req_id, *texts in rows:
+            s_name, description, conditions, steps, r_name, condition, action = texts
+            if rule_id is not None:
+                source = rule_text(r_name or "", condition or "", action)
+            else:
+                source = scenario_text(s_name or "", description, conditions or [], steps or [])
+            item = ReviewItem(
+                requirement=Requirement.model_validate(doc),
+                scenario_id=scenario_id,
+                rule_id=rule_id,
+                source_text=source.render(),
+            )
+            items.append((item, (created_at, req_id)))
+        return items
 
     async def finish_extraction(
         self,

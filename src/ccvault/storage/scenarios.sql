@@ -10,7 +10,7 @@ ON CONFLICT (tenant_id, agent_id, scenario_id) DO UPDATE SET
     conditions = excluded.conditions, steps = excluded.steps,
     extraction_status = 'queued', extraction_error = NULL, extraction_finished_at = NULL,
     updated_at = clock_timestamp()
-RETURNING ccv_scenario_doc(s) AS doc;
+RETURNING ccv_scenario_doc(s) AS doc, (xmax = 0) AS created;
 
 -- name: get_scenario
 SELECT ccv_scenario_doc(s) AS doc
@@ -43,7 +43,7 @@ ON CONFLICT (tenant_id, agent_id, rule_id) DO UPDATE SET
     scenario_id = excluded.scenario_id,
     extraction_status = 'queued', extraction_error = NULL, extraction_finished_at = NULL,
     updated_at = clock_timestamp()
-RETURNING ccv_rule_doc(r) AS doc;
+RETURNING ccv_rule_doc(r) AS doc, (xmax = 0) AS created;
 
 -- name: get_rule
 SELECT ccv_rule_doc(r) AS doc
@@ -121,10 +121,47 @@ VALUES (%(id)s, %(tenant_id)s, %(agent_id)s, %(scenario_id)s, %(rule_id)s, %(fie
 ON CONFLICT DO NOTHING;
 
 -- name: insert_suggestion
--- A field the agent has no definition for becomes a suggestion, once.
+-- A field the agent has no definition for becomes a suggestion, once; a suggestion
+-- somebody dismissed (deleted while still suggested) is never made again for that agent.
 INSERT INTO profile_field_definitions (
     id, tenant_id, agent_id, name, status, display_name, description, value_type,
     collection_prompt)
-VALUES (%(id)s, %(tenant_id)s, %(agent_id)s, %(name)s, 'suggested', %(display_name)s,
-        %(description)s, %(value_type)s, %(collection_prompt)s)
+SELECT %(id)s, %(tenant_id)s, %(agent_id)s, %(name)s, 'suggested', %(display_name)s,
+       %(description)s, %(value_type)s, %(collection_prompt)s
+ WHERE NOT EXISTS (
+       SELECT 1 FROM profile_field_definitions d
+        WHERE d.tenant_id = %(tenant_id)s AND d.agent_id = %(agent_id)s
+          AND d.name = %(name)s AND d.status = 'suggested' AND d.deleted_at IS NOT NULL)
 ON CONFLICT (tenant_id, agent_id, name) WHERE deleted_at IS NULL DO NOTHING;
+
+-- name: rules_naming_scenario
+-- Rules that name a scenario: their requirements belong to it, so they go when it is
+-- deleted and are extracted again when it is created anew.
+SELECT rule_id FROM rules
+ WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s
+   AND scenario_id = %(scenario_id)s;
+
+-- name: review_queue
+-- Pending requirements of the agent, oldest first, after the cursor's (created_at, id),
+-- each with the text it was extracted from: the rule's when it came from a rule, else the
+-- scenario's. One a manual requirement hides is not enforced, so nobody needs to review it.
+SELECT to_jsonb(r) AS requirement, r.scenario_id, r.rule_id, r.created_at, r.id,
+       s.name, s.description, s.conditions, s.steps, ru.name, ru.condition, ru.action
+  FROM scenario_field_requirements r
+  LEFT JOIN rules ru
+    ON r.rule_id IS NOT NULL AND ru.tenant_id = r.tenant_id
+   AND ru.agent_id = r.agent_id AND ru.rule_id = r.rule_id
+  LEFT JOIN scenarios s
+    ON r.rule_id IS NULL AND s.tenant_id = r.tenant_id
+   AND s.agent_id = r.agent_id AND s.scenario_id = r.scenario_id
+ WHERE r.tenant_id = %(tenant_id)s AND r.agent_id = %(agent_id)s
+   AND r.review_status = 'pending'
+   AND (r.created_at, r.id) > (%(after_at)s::timestamptz, %(after_id)s::uuid)
+   AND NOT (r.origin = 'extracted' AND r.scenario_id IS NOT NULL AND EXISTS (
+       SELECT 1 FROM scenario_field_requirements m
+        WHERE m.origin = 'manual' AND m.tenant_id = r.tenant_id
+          AND m.agent_id = r.agent_id AND m.scenario_id = r.scenario_id
+          AND m.field_name = r.field_name
+          AND coalesce(m.step_id, '') = coalesce(r.step_id, '')))
+ ORDER BY r.created_at, r.id
+ LIMIT %(limit)s;

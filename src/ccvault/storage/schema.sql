@@ -69,11 +69,19 @@ DO UPDATE SET
 RETURNING to_jsonb(r) AS doc, (xmax = 0) AS created;
 
 -- name: list_requirements
+-- An extracted requirement that a manual one hides (same scenario, field and step) is not
+-- listed, as missing-fields does not enforce it; it comes back if the manual one goes.
 SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.collection_order, r.field_name,
                           r.step_id NULLS FIRST, r.origin), '[]') AS docs
   FROM scenario_field_requirements r
- WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s
-   AND scenario_id = %(scenario_id)s;
+ WHERE r.tenant_id = %(tenant_id)s AND r.agent_id = %(agent_id)s
+   AND r.scenario_id = %(scenario_id)s
+   AND NOT (r.origin = 'extracted' AND EXISTS (
+       SELECT 1 FROM scenario_field_requirements m
+        WHERE m.origin = 'manual' AND m.tenant_id = r.tenant_id
+          AND m.agent_id = r.agent_id AND m.scenario_id = r.scenario_id
+          AND m.field_name = r.field_name
+          AND coalesce(m.step_id, '') = coalesce(r.step_id, '')));
 
 -- name: delete_requirement
 DELETE FROM scenario_field_requirements

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, StringConstraints
 
 from ccvault.api.auth import CurrentCaller
 from ccvault.api.deps import AgentId, VaultDep, json_response
 from ccvault.api.errors import responses
+from ccvault.domain.cursors import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import CALLER_ID_PATTERN
+from ccvault.domain.schema import ReviewQueue
 from ccvault.extraction.models import SourceKind
 
 router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["scenarios"])
@@ -141,3 +144,28 @@ async def delete_rule(
     """Remove the rule and its requirements."""
     await vault.scenarios.delete(SourceKind.rule, caller.tenant_id, agent_id, rule_id)
     return Response(status_code=204)
+
+
+@router.get("/review-queue", response_model=ReviewQueue, responses=responses(422))
+async def review_queue(
+    agent_id: AgentId,
+    vault: VaultDep,
+    caller: CurrentCaller,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
+) -> Response:
+    """Requirements waiting for review, oldest first, each beside its source text."""
+    # The agent is part of the list's name: a cursor of one agent's queue is refused on
+    # another's.
+    list_name = f"review-queue:{agent_id}"
+    after = None
+    if cursor is not None:
+        at, req_id = decode_cursor(caller.secret, list_name, cursor)
+        after = (datetime.fromisoformat(at), UUID(req_id))
+    page = await vault.scenarios.review_queue(caller.tenant_id, agent_id, after, limit + 1)
+    next_cursor = None
+    if len(page) > limit:
+        page = page[:limit]
+        last_at, last_id = page[-1][1]
+        next_cursor = encode_cursor(caller.secret, list_name, [last_at.isoformat(), str(last_id)])
+    return json_response(ReviewQueue(items=[item for item, _ in page], next_cursor=next_cursor))
