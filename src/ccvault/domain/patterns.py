@@ -15,8 +15,10 @@ MAX_PATTERN_LENGTH = 1000
 # RE2's `max_mem` per pattern: its program and its DFA state cache stay within it, and a
 # program that does not fit is refused. A pattern is compiled under the small budget first
 # and gets the large one only when it needs it, so the cache can weigh every entry by the
-# most it can ever use: ordinary patterns are charged 64 KiB, not 1 MiB.
-PATTERN_BUDGETS = (64 * 1024, 1024 * 1024)
+# most it can ever use: ordinary patterns are charged 64 KiB. The large budget also bounds
+# the compile itself, during which google-re2 holds the GIL (the event loop waits): 512 KiB
+# admits `\pL{1,25}` and keeps the longest compile near 10 ms; 1 MiB would double it.
+PATTERN_BUDGETS = (64 * 1024, 512 * 1024)
 MAX_PATTERN_MEMORY = PATTERN_BUDGETS[-1]
 CACHE_ENTRIES = 1024
 CACHE_MEMORY = 64 * 1024 * 1024
