@@ -34,6 +34,7 @@ REFUSED: list[tuple[str, str]] = [
     (r"\p{L}{1,200}", "KiB a pattern may use"),
     (r"[\p{L}\p{N}]{1,100}", "KiB a pattern may use"),
     (r"(\w+)\1", "backreferences"),
+    (r"(?P<n>a)(?P=n)", "named backreferences"),
     (r"(?=a)a", "lookahead"),
     (r"a(?!b)", "negative lookahead"),
     (r"(?<=a)b", "lookbehind"),

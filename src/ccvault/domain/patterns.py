@@ -120,6 +120,7 @@ _OPERATORS = {
     "(?#": "comments (?#...)",
     "(?x": "verbose mode (?x)",
     "(?R": "recursion (?R)",
+    "(?P": "named backreferences (?P=name)",  # RE2 names only this much of (?P=name)
 }
 
 
