@@ -140,7 +140,7 @@ def put_group(bench: Bench) -> Group:
             "PUT, RE2, new id pattern": "compiled on a worker thread",
             "PUT, RE2, cached id pattern": "no thread hop",
             "PUT, old path, new id pattern": "regex.compile on the loop",
-            "PUT, RE2, new \\pL{1,20}": "1 MiB budget; GIL held while compiling",
+            "PUT, RE2, new \\pL{1,20}": "512 KiB budget; GIL held while compiling",
         },
     )
 
