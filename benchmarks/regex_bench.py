@@ -207,8 +207,13 @@ async def loop_stall(action: Callable[[], Awaitable[object]]) -> dict[str, float
 
 
 async def stalls(bench: Bench) -> dict[str, dict[str, float]]:
-    """Loop stalls: 20 PUTs of new near-budget patterns, 20 hostile PUTs, and one old-path
-    compile of `a{1000000}` (the issue's 0.4 s)."""
+    """Loop stalls: 20 PUTs without a pattern (what the machine's own noise looks like), 20
+    of new near-budget patterns, 20 hostile PUTs, and one old-path compile of
+    `a{1000000}` (the issue's 0.4 s)."""
+
+    async def control() -> None:
+        for _ in range(20):
+            await bench.put("stall_plain", None)
 
     async def large() -> None:
         for _ in range(20):
@@ -222,6 +227,7 @@ async def stalls(bench: Bench) -> dict[str, dict[str, float]]:
         regex.compile(unique("a{1000000}"))
 
     return {
+        "20 PUTs without a pattern (control)": await loop_stall(control),
         "20 PUTs of a new \\pL{1,20} (RE2)": await loop_stall(large),
         "20 hostile PUTs (RE2, all 422)": await loop_stall(hostile),
         "old path: regex.compile('a{1000000}') once": await loop_stall(old_huge),
