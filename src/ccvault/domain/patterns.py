@@ -17,7 +17,7 @@ MAX_PATTERN_LENGTH = 1000
 # and gets the large one only when it needs it, so the cache can weigh every entry by the
 # most it can ever use: ordinary patterns are charged 64 KiB. The large budget also bounds
 # the compile itself, during which google-re2 holds the GIL (the event loop waits): 512 KiB
-# admits `\pL{1,25}` and keeps the longest compile near 10 ms; 1 MiB would double it.
+# admits `\pL{1,25}` and keeps the longest compile at 6-20 ms here (by load); 1 MiB doubles it.
 PATTERN_BUDGETS = (64 * 1024, 512 * 1024)
 MAX_PATTERN_MEMORY = PATTERN_BUDGETS[-1]
 CACHE_ENTRIES = 1024

@@ -77,7 +77,7 @@ class DefinitionAttributes(BaseModel):
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     description: Text | None = None
     value_type: ValueType
-    # Compiled (RE2, bounded memory) when the definition is stored, off the event loop.
+    # Compiled (RE2, bounded memory) by SchemaStore.put_definition, not by the parser.
     validation_regex: Annotated[str, StringConstraints(max_length=MAX_PATTERN_LENGTH)] | None = None
     allowed_values: list[Any] | None = Field(default=None, max_length=1000)
     required_verification: bool = False

@@ -39,6 +39,8 @@ def _missing_fields_query(filters: str) -> str:
 async def vet_pattern(pattern: str) -> None:
     """Refuse (422 config_error) a pattern RE2 cannot run within its budget, compiling it
     on a worker thread unless it is cached; a good one stays cached for the writes."""
+    # google-re2 holds the GIL while compiling, so the loop still waits for the compile
+    # itself (bounded by the pattern budget); the thread is for a binding that lets go.
     try:
         if PATTERNS.holds(pattern):
             tenant_pattern(pattern)
