@@ -58,7 +58,7 @@ SyncOp = Callable[[], object]
 Row = dict[str, Any]
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "schema.json"
-PACKAGES = ("psycopg", "pydantic", "email-validator", "phonenumbers", "regex")
+PACKAGES = ("psycopg", "pydantic", "email-validator", "phonenumbers", "google-re2")
 TYPE_TARGET_US = 20.0  # issue #3: check_value p50 per value type
 MISSING_TARGET_RATIO = 2.0  # issue #3: missing fields p50 <= 2x a raw 20-row SELECT
 

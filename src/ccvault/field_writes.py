@@ -3,6 +3,7 @@ check and normalize the value, then store it (or refuse, in strict mode)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -11,7 +12,7 @@ import structlog
 from ccvault.config import ValidationMode
 from ccvault.domain.errors import InvalidInput, Problem
 from ccvault.domain.models import ProfileField
-from ccvault.domain.validation import Rules, check_value
+from ccvault.domain.validation import Rules, check_is_slow, check_value
 from ccvault.domain.values import infer_value_type
 from ccvault.domain.writes import NewField
 from ccvault.storage.profiles import ProfileStore
@@ -50,7 +51,21 @@ async def write_field(
         if new.agent_id and definition is None:
             msg = f"agent {new.agent_id!r} has no enabled definition for {name!r}"
             problems += (Problem(("path", "name"), msg, "unknown_field"),)
-        checked = check_value(value, definition.rules if definition else Rules(value_type))
+        rules = definition.rules if definition else Rules(value_type)
+        if check_is_slow(value, rules):
+            # Compiling a pattern not yet cached, or matching a long text (RE2 lets go of
+            # the GIL while it matches), happens on a worker thread, not on the loop.
+            checked = await asyncio.to_thread(check_value, value, rules)
+        else:
+            checked = check_value(value, rules)
+        if definition and any(p.code == "config_error" for p in checked.problems):
+            log.warning(
+                "stored definition unusable",
+                tenant_id=str(tenant_id),
+                agent_id=new.agent_id,
+                field=name,
+                problem=checked.problems[0].msg,
+            )
         problems += checked.problems
         value = checked.value
     if problems and mode is ValidationMode.strict:

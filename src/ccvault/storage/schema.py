@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from functools import cache
 from typing import Any
@@ -9,8 +10,9 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from ccvault.domain.errors import NotFound
+from ccvault.domain.errors import InvalidInput, NotFound, Problem
 from ccvault.domain.missing import missing_fields
+from ccvault.domain.patterns import PATTERNS, PatternError, tenant_pattern
 from ccvault.domain.schema import (
     CurrentValue,
     DefinitionBody,
@@ -34,6 +36,21 @@ def _missing_fields_query(filters: str) -> str:
     return Q["missing_fields_inputs"].replace("{filters}", filters)
 
 
+async def vet_pattern(pattern: str) -> None:
+    """Refuse (422 config_error) a pattern RE2 cannot run within its budget, compiling it
+    on a worker thread unless it is cached; a good one stays cached for the writes."""
+    # google-re2 holds the GIL while compiling, so the loop still waits for the compile
+    # itself (bounded by the pattern budget); the thread is for a binding that lets go.
+    try:
+        if PATTERNS.holds(pattern):
+            tenant_pattern(pattern)
+        else:
+            await asyncio.to_thread(tenant_pattern, pattern)
+    except PatternError as exc:
+        problem = Problem(("body", "validation_regex"), str(exc), "config_error")
+        raise InvalidInput("the definition's validation_regex cannot be used", [problem]) from None
+
+
 class SchemaStore:
     """Definitions, requirements and the missing-fields question."""
 
@@ -54,6 +71,8 @@ class SchemaStore:
         status: DefinitionStatus = DefinitionStatus.active,
     ) -> tuple[FieldDefinition, bool]:
         """Create or replace a definition; True when it was created."""
+        if body.validation_regex:
+            await vet_pattern(body.validation_regex)
         params: dict[str, Any] = body.model_dump()
         for column in _JSON_COLUMNS:
             params[column] = None if params[column] is None else Jsonb(params[column])
