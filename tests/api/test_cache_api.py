@@ -404,8 +404,10 @@ async def wait_until(condition: Callable[[], bool], what: str, within: float = 1
 async def test_redis_outage_mid_run_fails_no_request_and_hits_resume_after_restart(
     settings: Settings, tenant: Tenant, tmp_path: Path
 ) -> None:
+    """Writes go on while Redis is down, and Redis comes back with the entries it had
+    (a snapshot), which missed them: no read may show a value older than its write."""
     async with (
-        dedicated_valkey(tmp_path / "valkey") as server,
+        dedicated_valkey(tmp_path / "valkey", keep_data=True) as server,
         vault_on(settings, server.url) as vault,
         client_for(vault, tenant[1]) as client,
     ):

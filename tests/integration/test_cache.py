@@ -21,7 +21,7 @@ from cache_support import (
 )
 from ccvault.config import Settings
 from ccvault.runtime import Vault
-from ccvault.storage.cache import Touched, profile_key
+from ccvault.storage.cache import FAILURE_THRESHOLD, Touched, profile_key
 from ccvault.storage.profiles import ProfileStore
 
 from .helpers import fetch, new_field
@@ -287,11 +287,11 @@ async def assert_restarted_with_entry(
     assert json.loads(body)["fields"][name]["value"] == value
 
 
-async def test_breaker_lets_requests_skip_a_dead_redis_until_the_cooldown(
+async def test_breaker_lets_requests_skip_a_dead_redis_once_failures_follow_each_other(
     settings: Settings, tenant_id: UUID, tmp_path: Path
 ) -> None:
-    """After one failure the cache is not asked again before the cooldown: reads during it
-    are counted as skipped errors and cost no round trip."""
+    """After FAILURE_THRESHOLD consecutive failures the cache is not asked again before the
+    cooldown: reads meanwhile are counted as skipped errors and cost no round trip."""
     async with (
         dedicated_valkey(tmp_path / "valkey") as server,
         vault_on(settings, server.url) as vault,
@@ -300,7 +300,8 @@ async def test_breaker_lets_requests_skip_a_dead_redis_until_the_cooldown(
         vault.cache.breaker.cooldown = 30.0
         await vault.profiles.save_field(tenant_id, "c1", "tier", new_field("gold"))
         await server.stop()
-        await vault.profiles.get_profile_json(tenant_id, "c1")  # fails, opens the breaker
+        for _ in range(FAILURE_THRESHOLD):  # one after the other: each counts
+            await vault.profiles.get_profile_json(tenant_id, "c1")
         assert not vault.cache.healthy
         assert not vault.cache.breaker.allow()
 

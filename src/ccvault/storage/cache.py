@@ -20,6 +20,14 @@ JSON bytes as they are, without decoding them.
 Concurrent reads are coalesced: the reads of one event-loop turn go out as one
 `MGET profile:epoch key1 key2 ...`, each read judged on its own as if it had sent it alone.
 Under load that saves most of the client's per-command cost, which dominates a warm read.
+
+Failures (README, "Profile cache", "Fallback"): any Redis error makes its reads PostgreSQL
+reads, retires every pooled socket (a restarted Redis leaves each one dead, and each would
+fail a command of its own), and obliges this process to lift the epoch before it trusts
+an entry again. Only `failure_threshold` consecutive failures open the breaker (one stall
+that times out every call in flight counts once); while it is open, requests skip Redis
+and a background probe PINGs it every PROBE_INTERVAL_SECONDS, closing the breaker as soon
+as Redis answers and lifting the epoch at once.
 """
 
 from __future__ import annotations
@@ -27,14 +35,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 import redis.asyncio as aioredis
 import structlog
 from prometheus_client import Counter
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -48,6 +58,12 @@ INVALIDATIONS = Counter("ccv_cache_invalidations_total", "Profile cache entries 
 
 EPOCH_KEY = "profile:epoch"
 SYNC_INTERVAL_SECONDS = 1.0
+# How often the background task asks a Redis the breaker has given up on (and the syncer's
+# tick): hits come back at most this long (plus one epoch lift) after Redis answers again.
+PROBE_INTERVAL_SECONDS = 0.2
+# Consecutive failures that open the breaker: one timeout under CPU load must not, a dead
+# Redis must cost requests no more than a few timeouts before it does.
+FAILURE_THRESHOLD = 3
 _FAILURES = (RedisError, OSError)
 
 # Store ARGV[2] under KEYS[1] unless the key already holds a newer version of the profile.
@@ -106,32 +122,88 @@ class Touched:
 
 
 class CircuitBreaker:
-    """Stops waiting on a dead Redis: after a failure, skip it for `cooldown` seconds,
-    then let one call try again. Logs once per outage, not per request."""
+    """Stops waiting on a dead Redis without giving up on a merely slow one.
 
-    def __init__(self, cooldown: float = 2.0) -> None:
+    It opens after `threshold` consecutive failures. A call already in flight when a
+    failure was counted does not count again when it fails too: one stall (Redis busy, or
+    this process starved of CPU) times out every call in flight at once, and that is one
+    failure, not a dead server. Any success closes it. While open, requests skip Redis,
+    except one trial call per `cooldown` (the background probe, when running, keeps
+    pushing that back and closes the breaker itself). Logs once per outage, not per
+    request."""
+
+    def __init__(self, cooldown: float = 2.0, threshold: int = FAILURE_THRESHOLD) -> None:
         self.cooldown = cooldown
-        self.open_until = 0.0
-        self.outage = False
+        self.threshold = threshold
+        self.failures = 0  # consecutive, counted as described above
+        self.open = False
+        self.open_until = 0.0  # while open: no trial call before this instant
+        self._counted_at = -1.0  # when the last failure was counted (monotonic)
 
     def allow(self) -> bool:
-        """May we talk to Redis now?"""
-        return time.monotonic() >= self.open_until
-
-    def failed(self, exc: BaseException) -> None:
-        """Record a failure and open the breaker."""
-        self.open_until = time.monotonic() + self.cooldown
-        if not self.outage:
-            self.outage = True
-            log.warning("cache unavailable, serving from PostgreSQL", error=repr(exc)[:200])
-
-    def succeeded(self) -> bool:
-        """Record a success; True when this ends an outage."""
-        if self.outage:
-            self.outage = False
-            log.info("cache available again")
+        """May this call talk to Redis now? While open, True once per cooldown: the trial."""
+        if not self.open:
             return True
-        return False
+        now = time.monotonic()
+        if now < self.open_until:
+            return False
+        self.open_until = now + self.cooldown  # the other callers wait for the trial's verdict
+        return True
+
+    def failed(self, exc: BaseException, started: float) -> None:
+        """Record a failure of a call begun at `started` (monotonic); may open the breaker."""
+        now = time.monotonic()
+        if self.open:
+            self.open_until = now + self.cooldown
+        if started < self._counted_at:
+            return  # in flight when the last failure was counted: the same stall
+        self.failures += 1
+        self._counted_at = now
+        if self.open:
+            return
+        if self.failures >= self.threshold:
+            self.open = True
+            self.open_until = now + self.cooldown
+            log.warning("cache unavailable, serving from PostgreSQL", error=describe(exc))
+        else:
+            log.info("cache call failed", error=describe(exc), consecutive=self.failures)
+
+    def succeeded(self) -> None:
+        """Record a success: Redis answers, so the failure streak (and any outage) ends."""
+        self.failures = 0
+        if self.open:
+            self.open = False
+            self.open_until = 0.0
+            log.info("cache available again")
+
+
+def describe(exc: BaseException) -> str:
+    """A failure for the log (redis-py's own repr names only the error's category)."""
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+class RenewablePool(aioredis.BlockingConnectionPool):
+    """A blocking pool whose connections can all be retired at once: after `renew()`, each
+    one, idle or in use at the time, is closed and opened again before its next command.
+
+    A Redis that restarted leaves every pooled socket dead, and without this each would
+    fail one command of its own, spread over seconds. Retiring is a flag, not a round of
+    closes: nothing can hand out a connection between the decision and the close."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._current: weakref.WeakSet[AbstractConnection] = weakref.WeakSet()
+
+    def renew(self) -> None:
+        """Retire every connection made so far."""
+        self._current = weakref.WeakSet()
+
+    async def ensure_connection(self, connection: AbstractConnection) -> None:
+        """Reopen a retired connection, then let redis-py check it as usual."""
+        if connection not in self._current:
+            await connection.disconnect(nowait=True)
+            self._current.add(connection)
+        await super().ensure_connection(connection)
 
 
 class ProfileCache:
@@ -145,10 +217,11 @@ class ProfileCache:
         durable_epoch: EpochReader,
         raise_durable_epoch: EpochReader,
         cooldown: float = 2.0,
+        failure_threshold: int = FAILURE_THRESHOLD,
     ) -> None:
         self.client = client
         self.ttl_ms = ttl_seconds * 1000
-        self.breaker = CircuitBreaker(cooldown)
+        self.breaker = CircuitBreaker(cooldown, failure_threshold)
         self._store = client.register_script(_STORE_IF_NEWER)
         self._lift = client.register_script(_LIFT_EPOCH)
         self._durable_epoch = durable_epoch
@@ -157,6 +230,11 @@ class ProfileCache:
         self._batch: _Batch | None = None  # the batch reads of this turn join
         self._flushes: set[asyncio.Task[None]] = set()
         self._closing = False
+        # Events after which entries may have missed invalidations (a Redis failure, a
+        # raise of the durable epoch), and how many of them the last epoch lift covers:
+        # while they differ, no entry is trusted before the epoch is lifted again.
+        self._suspect = 0
+        self._lifted = 0
 
     @classmethod
     def from_url(
@@ -170,7 +248,7 @@ class ProfileCache:
     ) -> ProfileCache:
         """A cache over a bounded blocking pool with short timeouts and no retries: a
         slow Redis must cost a request milliseconds, not seconds."""
-        pool = aioredis.BlockingConnectionPool.from_url(
+        pool = RenewablePool.from_url(
             url,
             max_connections=max_connections,
             timeout=0.2,
@@ -205,43 +283,85 @@ class ProfileCache:
     @property
     def healthy(self) -> bool:
         """False while the breaker is open (shown by /readyz)."""
-        return not self.breaker.outage
+        return not self.breaker.open
+
+    @property
+    def lift_owed(self) -> bool:
+        """True while entries must not be trusted before the epoch is lifted again."""
+        return self._lifted != self._suspect
+
+    def _failed(self, exc: BaseException, started: float) -> None:
+        """A Redis call begun at `started` failed: the sockets made before it are retired
+        and entries are suspect until the next lift; the breaker counts it."""
+        self._suspect += 1
+        if isinstance(self.client.connection_pool, RenewablePool):
+            self.client.connection_pool.renew()
+        self.breaker.failed(exc, started)
 
     async def sync_epoch(self) -> bool:
         """Lift Redis's epoch to PostgreSQL's; False when Redis did not answer."""
+        return await self._lift_epoch() is not None
+
+    async def _lift_epoch(self) -> int | None:
+        """Lift Redis's epoch to PostgreSQL's; the epoch in force, None when Redis failed.
+        (A PostgreSQL error propagates: without the durable epoch nothing can be lifted.)"""
+        covers = self._suspect  # taken first: an event during the lift is not covered by it
         durable = await self._durable_epoch()
+        started = time.monotonic()
         try:
-            await self._lift(keys=[EPOCH_KEY], args=[durable])
+            epoch = await self._lift(keys=[EPOCH_KEY], args=[durable])
         except _FAILURES as exc:
-            self.breaker.failed(exc)
+            self._failed(exc, started)
+            return None
+        self.breaker.succeeded()
+        self._lifted = max(self._lifted, covers)
+        return int(epoch)
+
+    async def _answers(self) -> bool:
+        """One PING: does Redis answer right now? (Counted as any other call.)"""
+        started = time.monotonic()
+        try:
+            await self.client.ping()
+        except _FAILURES as exc:
+            self._failed(exc, started)
             return False
         self.breaker.succeeded()
         return True
 
     async def _sync_forever(self) -> None:
+        """Lift the epoch once a second; as soon as a lift is owed, at the next tick; while
+        the breaker is open, PING every tick (no PostgreSQL query per probe) and lift when
+        Redis answers, which closes the breaker."""
+        last_lift = time.monotonic()
         while not self._closing:
-            await asyncio.sleep(SYNC_INTERVAL_SECONDS)
+            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
             if self._closing:
                 return
+            due = time.monotonic() - last_lift >= SYNC_INTERVAL_SECONDS
+            if not (due or self.lift_owed or self.breaker.open):
+                continue
             try:
-                await self.sync_epoch()
-            except Exception:  # PostgreSQL down too: the next tick tries again
+                if self.breaker.open and not await self._answers():
+                    continue
+                if await self.sync_epoch():
+                    last_lift = time.monotonic()
+            except Exception:  # PostgreSQL down too: try again, at the once-a-second pace
                 log.warning("cache epoch sync failed", exc_info=True)
-
-    def _failed(self, exc: BaseException) -> None:
-        self.breaker.failed(exc)
-        ERRORS.inc()
+                await asyncio.sleep(SYNC_INTERVAL_SECONDS)
 
     async def get(self, tenant_id: UUID, customer_id: str) -> tuple[bytes | None, int]:
         """(JSON bytes or None on a miss, current epoch) — one round trip, shared with the
         other reads of this event-loop turn (see `_flush`)."""
-        if not self.breaker.allow():
+        # A read joins a batch already open in this turn even while the breaker is open
+        # (it is the breaker's trial, or a batch begun before it opened): that costs no
+        # round trip of its own.
+        if self._batch is None and not self.breaker.allow():
             ERRORS.inc()
             return None, -1
         try:
             epoch, value = await self._enqueue(profile_key(tenant_id, customer_id))
         except _FAILURES:
-            ERRORS.inc()  # per read; the batch opened the breaker once for all of them
+            ERRORS.inc()  # per read; the batch counted one failure for all of them
             return None, -1
         if value is not None:
             head, _, body = value.partition(b"|")
@@ -289,19 +409,25 @@ class ProfileCache:
 
     async def _fetch(self, keys: list[str]) -> list[_Reply]:
         """(epoch, raw entry) for each key: one MGET of the epoch and all the keys."""
+        started = time.monotonic()
         try:
             replies = await self.client.mget(EPOCH_KEY, *keys)
         except _FAILURES as exc:
-            self.breaker.failed(exc)  # once per batch; each of its reads counts an error
+            self._failed(exc, started)  # once per batch; each of its reads counts an error
             raise
-        if self.breaker.outage:
-            # Back after an outage: entries may have missed invalidations. Sync first and
-            # make every read of this batch a miss rather than trust what it fetched.
-            await self.sync_epoch()
-            return [(-1, None)] * len(keys)
+        self.breaker.succeeded()
         # Raw bytes: the client is built without decode_responses.
         epoch_raw, *values = cast("list[bytes | None]", replies)
         epoch = int(epoch_raw or 0)
+        if self.lift_owed:
+            # Redis failed us since the last lift: it may be back from an outage with
+            # entries that missed invalidations. Lift the epoch first and judge what we
+            # fetched by the epoch now in force (the lift follows the MGET, so an entry of
+            # that epoch was stored after every lost invalidation it could have missed).
+            lifted = await self._lift_epoch()
+            if lifted is None:
+                return [(-1, None)] * len(keys)
+            epoch = lifted
         return [(epoch, value) for value in values]
 
     async def put(
@@ -321,12 +447,16 @@ class ProfileCache:
         if expires_at_ms is not None and expires_at_ms < time.time() * 1000 + self.ttl_ms:
             expiry = ("PXAT", expires_at_ms)
         value = f"{epoch}:{version}|".encode() + body
+        started = time.monotonic()
         try:
             await self._store(
                 keys=[profile_key(tenant_id, customer_id)], args=[version, value, *expiry]
             )
         except _FAILURES as exc:
-            self._failed(exc)
+            self._failed(exc, started)
+            ERRORS.inc()
+            return
+        self.breaker.succeeded()
 
     async def invalidate(self, touched: Iterable[Touched]) -> None:
         """After a commit: tombstone each touched profile at its new version (pipelined).
@@ -335,6 +465,7 @@ class ProfileCache:
         if not items:
             return
         if self.breaker.allow():
+            started = time.monotonic()
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
                     for t in items:
@@ -344,27 +475,49 @@ class ProfileCache:
                             client=pipe,
                         )
                     await pipe.execute()
-                INVALIDATIONS.inc(len(items))
-                if self.breaker.outage:
-                    await self.sync_epoch()
-                return
             except _FAILURES as exc:
-                self._failed(exc)
+                self._failed(exc, started)
+            else:
+                self.breaker.succeeded()
+                INVALIDATIONS.inc(len(items))
+                if self.lift_owed:
+                    await self._lift_after_commit()
+                return
         ERRORS.inc()
         try:
             await self._raise_durable_epoch()
         except Exception:  # the write has committed; say loudly what could not be done
             log.error("cache invalidation lost and epoch not raised", exc_info=True)
             return
+        # A lift that read the durable epoch before this raise does not cover it.
+        self._suspect += 1
+        # And lift Redis's epoch now, whatever the breaker says: Redis may answer (one
+        # slow call; or back from an outage before this process's probe noticed) while
+        # another process already serves from it, and this write must not be
+        # acknowledged while that process could serve an entry it invalidated. If Redis
+        # does not answer now, it is down (a process that reads from it meanwhile fails,
+        # and lifts after this raise before it trusts an entry again) or out of this
+        # process's reach only (the partition gap of the README).
+        await self._lift_after_commit()
         log.warning("cache invalidation lost; epoch raised", profiles=len(items))
 
-    async def ping(self) -> bool:
-        """Is Redis answering right now? (Used by /readyz; syncs after an outage.)"""
+    async def _lift_after_commit(self) -> None:
+        """Lift the epoch for a write that has committed: a failure is logged, not raised
+        (the write stands; the lift is owed and the next one makes up for it)."""
         try:
-            await self.client.ping()
-        except _FAILURES as exc:
-            self.breaker.failed(exc)
+            await self.sync_epoch()
+        except Exception:  # PostgreSQL failed between the write and this read of it
+            log.warning("cache epoch lift after a write failed", exc_info=True)
+
+    async def ping(self) -> bool:
+        """Is Redis answering right now? (Used by /readyz; lifts the epoch if one is owed,
+        and says no until that is done.)"""
+        if not await self._answers():
             return False
-        if self.breaker.outage:
-            return await self.sync_epoch()
+        if self.lift_owed:
+            try:
+                return await self.sync_epoch()
+            except Exception:  # PostgreSQL: the entries cannot be trusted yet either
+                log.warning("cache epoch lift for /readyz failed", exc_info=True)
+                return False
         return True
