@@ -1,8 +1,9 @@
 """The profile list as callers page it: signed cursors around the store's keyset pages.
 
-A cursor names the last profile a page showed (its `updated_at` and `customer_id`) and
-the list it belongs to, `q` included: a cursor minted for another prefix, list or tenant,
-or not minted by the vault, is a 422 (domain/cursors.py).
+A cursor names the last profile a page showed (its sort key: `updated_at` floored to the
+minute, `updated_at`, `customer_id`) and the list it belongs to, `q` included: a cursor
+minted for another prefix, list or tenant, or not minted by the vault, is a 422
+(domain/cursors.py).
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ def _list_name(prefix: str | None) -> str:
 def _position(secret: bytes, name: str, cursor: str) -> ListPosition:
     position = decode_cursor(secret, name, cursor)
     try:
-        updated_at, customer_id = position
-        return ListPosition(datetime.fromisoformat(updated_at), str(customer_id))
+        minute, updated_at, customer_id = position
+        return ListPosition(
+            datetime.fromisoformat(minute), datetime.fromisoformat(updated_at), str(customer_id)
+        )
     except (TypeError, ValueError):  # signed by us, so never; but never a 500 either
         raise InvalidInput(
             "The cursor is not one this list handed out.",
@@ -58,6 +61,10 @@ async def list_profiles(
     next_cursor = (
         None
         if last is None
-        else encode_cursor(caller.secret, name, [last.updated_at.isoformat(), last.customer_id])
+        else encode_cursor(
+            caller.secret,
+            name,
+            [last.list_minute.isoformat(), last.updated_at.isoformat(), last.customer_id],
+        )
     )
     return ProfilePage(items, next_cursor)

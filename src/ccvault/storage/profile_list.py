@@ -12,13 +12,16 @@ from ccvault.storage.queries import load
 
 Q = load("profile_list.sql")
 # The first page starts after everything (see list_profiles in profile_list.sql).
-_START = ("infinity", "")
+_START = ("infinity", "infinity", "")
+_COLUMNS = ("customer_id", "created_at", "updated_at", "verification_level", "active_fields")
 
 
 @dataclass(frozen=True)
 class ListPosition:
-    """Where a page ended: the last profile's sort key, which the next page starts after."""
+    """Where a page ended: the last profile's sort key, which the next page starts after
+    (list_minute is updated_at floored to the minute, as the database computed it)."""
 
+    list_minute: datetime
     updated_at: datetime
     customer_id: str
 
@@ -41,11 +44,16 @@ async def list_profiles(
 ) -> tuple[list[ProfileSummary], ListPosition | None]:
     """One page (at most `limit` profiles after `after`) and where the next page starts,
     None on the last page. One query: one row more than the page tells if there is more."""
-    start = _START if after is None else (after.updated_at.isoformat(), after.customer_id)
+    start = (
+        _START
+        if after is None
+        else (after.list_minute.isoformat(), after.updated_at.isoformat(), after.customer_id)
+    )
     params: dict[str, object] = {
         "tenant_id": tenant_id,
-        "after_updated_at": start[0],
-        "after_customer_id": start[1],
+        "after_minute": start[0],
+        "after_updated_at": start[1],
+        "after_customer_id": start[2],
         "limit": limit + 1,
     }
     query = Q["list_profiles"]
@@ -55,9 +63,10 @@ async def list_profiles(
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)
         rows = await cur.fetchall()
-    keys = ("customer_id", "created_at", "updated_at", "verification_level", "active_fields")
-    items = [ProfileSummary.model_validate(dict(zip(keys, row, strict=True))) for row in rows]
+    items = [
+        ProfileSummary.model_validate(dict(zip(_COLUMNS, row[:-1], strict=True))) for row in rows
+    ]
     if len(items) <= limit:
         return items, None
     last = items[limit - 1]
-    return items[:limit], ListPosition(last.updated_at, last.customer_id)
+    return items[:limit], ListPosition(rows[limit - 1][-1], last.updated_at, last.customer_id)

@@ -5,12 +5,16 @@ management, `written_by` on every version, and `If-Match` checked under the prof
   `unverified` (so does any value outside the vocabulary: no route could set one), and a
   CHECK keeps it. A downgrade keeps the values as they are (the older schema has no
   vocabulary to break).
-- The profile list (`GET /v1/profiles`) pages newest `updated_at` first by keyset over
-  `(tenant_id, updated_at, customer_id)`, and finds an id prefix by a range scan over
-  `customer_id COLLATE "C"` (byte order, where a prefix is one contiguous range). Both
-  indexes leave out merged-away profiles (`deleted_at`), which the list never shows.
-  The cost: `updated_at` now sits in an index, so a write that moves it is no longer a
-  HOT update of its profile row (README: measured).
+- The profile list (`GET /v1/profiles`) pages newest `updated_at` first. `updated_at`
+  itself stays out of every index: each write moves it, and an indexed column would make
+  every write's profile-row update a non-HOT one (measured: 1.4x the WAL per field write,
+  HOT updates from all to 5%). The index holds `list_minute`, `updated_at` floored to
+  the minute (a stored generated column), which a write changes only when the profile was
+  last updated in an earlier minute: a burst of writes to a profile stays HOT after the
+  first. The list walks that index newest minute first and sorts within a minute
+  (an incremental sort). An id prefix is a range scan over `customer_id COLLATE "C"`
+  (byte order, where a prefix is one contiguous range). Both indexes leave out
+  merged-away profiles (`deleted_at`), which the list never shows.
 - API keys get an optional `label` and a `last_used_at` (refreshed at most once a minute,
   when a process re-validates the key: see storage/tenants.sql `caller_for_key`).
 - Field and asset versions record who wrote them (`written_by_key_id`, `..._agent_id`);
@@ -383,9 +387,12 @@ def upgrade() -> None:
         ALTER COLUMN verification_level SET DEFAULT 'unverified',
         ADD CONSTRAINT customer_profiles_verification_level_check
             CHECK (verification_level IN ({_LEVEL_LIST}));
-    -- The list's order, newest first by a backward scan; customer_id breaks ties.
+    -- The list's order, newest minute first by a backward scan (see the docstring).
+    ALTER TABLE customer_profiles ADD COLUMN list_minute timestamptz
+        GENERATED ALWAYS AS (
+            date_bin('1 minute', updated_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')) STORED;
     CREATE INDEX customer_profiles_list_idx
-        ON customer_profiles (tenant_id, updated_at, customer_id) WHERE deleted_at IS NULL;
+        ON customer_profiles (tenant_id, list_minute) WHERE deleted_at IS NULL;
     -- An id prefix is one range in byte order, whatever the database's collation.
     CREATE INDEX customer_profiles_prefix_idx
         ON customer_profiles (tenant_id, customer_id COLLATE "C") WHERE deleted_at IS NULL;
@@ -428,6 +435,7 @@ def downgrade() -> None:
     ALTER TABLE api_keys DROP COLUMN label, DROP COLUMN last_used_at;
     DROP INDEX customer_profiles_prefix_idx, customer_profiles_list_idx;
     ALTER TABLE customer_profiles
+        DROP COLUMN list_minute,
         DROP CONSTRAINT customer_profiles_verification_level_check,
         ALTER COLUMN verification_level SET DEFAULT 'none';
     UPDATE cache_epoch SET epoch = epoch + 1 WHERE id = 1;
