@@ -38,6 +38,8 @@ CallerId = Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)]
 # that would corrupt logs and displays.
 BODY_REF_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]{1,256}$"
 BodyRef = Annotated[str, StringConstraints(pattern=BODY_REF_PATTERN)]
+# What an operator calls an API key ("billing agent", "rotated 2026-12"): text for people.
+KEY_LABEL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]{1,100}$"
 # A provenance attribute: a reference, or a plain number or flag (`"turn": 3`); nothing
 # nested, nothing null.
 MetadataValue = BodyRef | int | float | bool

@@ -15,13 +15,13 @@ from ccvault.api.errors import responses
 from ccvault.config import ValidationMode
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import ApiKey, Tenant
+from ccvault.domain.writes import KEY_LABEL_PATTERN
 from ccvault.jobs.status import job_overview
 from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
 TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")]
-# What an operator calls a key ("billing agent", "rotated 2026-12"): text for people.
-KeyLabel = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f-\x9f]{1,100}$")]
+KeyLabel = Annotated[str, StringConstraints(pattern=KEY_LABEL_PATTERN)]
 
 
 class NewTenant(Input):
