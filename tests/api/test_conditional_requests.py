@@ -311,3 +311,35 @@ async def test_many_writers_with_one_etag_leave_exactly_one_version_written(
     history = (await api.get("/v1/profiles/c1/fields/tier/history")).json()["items"]
     winner = next(r for r in answers if r.status_code == 201).json()
     assert [v["id"] for v in history] == [winner["id"]]
+
+
+# -- the published contract ----------------------------------------------------------------
+
+CONDITIONAL = [
+    ("put", "/v1/profiles/{customer_id}/fields/{name}"),
+    ("delete", "/v1/profiles/{customer_id}/fields/{name}"),
+    ("post", "/v1/profiles/{customer_id}/assets"),
+    ("put", "/v1/profiles/{customer_id}/consents/{consent_type}"),
+    ("post", "/v1/profiles/{customer_id}/channel-identities"),
+    ("patch", "/v1/profiles/{customer_id}"),
+    ("post", "/v1/profiles/{customer_id}/merge"),
+]
+ETAGGED = [
+    ("get", "/v1/profiles/{customer_id}", "200"),
+    ("get", "/v1/profiles/by-channel/{channel}/{channel_user_id}", "200"),
+    ("post", "/v1/profiles", "201"),
+    ("patch", "/v1/profiles/{customer_id}", "200"),
+    ("post", "/v1/profiles/{customer_id}/merge", "200"),
+]
+
+
+async def test_the_openapi_document_declares_if_match_412_and_etags(
+    http: httpx.AsyncClient,
+) -> None:
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    for method, path in CONDITIONAL:
+        op = paths[path][method]
+        assert "If-Match" in [p["name"] for p in op["parameters"] if p["in"] == "header"], path
+        assert "412" in op["responses"], (method, path)
+    for method, path, status in ETAGGED:
+        assert "ETag" in paths[path][method]["responses"][status].get("headers", {}), path

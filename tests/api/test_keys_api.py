@@ -239,3 +239,15 @@ async def test_key_routes_need_the_admin_key(
         assert_problem(await as_tenant.delete(f"{path}/{uuid.uuid4()}"), 403)
     assert_problem(await http.get(path), 401)
     assert await works(http, tenant[1])
+
+
+async def test_the_openapi_document_declares_the_key_routes(http: httpx.AsyncClient) -> None:
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    expected = {
+        ("get", "/admin/tenants"): {"200", "401", "403"},
+        ("post", "/admin/tenants/{tenant_id}/keys"): {"201", "401", "403", "404", "422"},
+        ("get", "/admin/tenants/{tenant_id}/keys"): {"200", "401", "403", "404", "422"},
+        ("delete", "/admin/tenants/{tenant_id}/keys/{key_id}"): {"204", "401", "403", "404"},
+    }
+    for (method, path), statuses in expected.items():
+        assert statuses <= set(paths[path][method]["responses"]), (method, path)
