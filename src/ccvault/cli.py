@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import secrets
-from typing import Annotated
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from ccvault import __version__, migrations
 from ccvault.config import Settings, ValidationMode
+from ccvault.domain.errors import NotFound
+from ccvault.domain.writes import KEY_LABEL_PATTERN
 from ccvault.embedded import EmbeddedServers
+
+if TYPE_CHECKING:
+    from ccvault.domain.models import ApiKey, Tenant
+    from ccvault.storage.tenants import IssuedKey, TenantStore
+
+KEY_LABEL = re.compile(KEY_LABEL_PATTERN)
 
 app = typer.Typer(
     help="Customer Context Vault: verified customer facts for AI agents.",
@@ -21,6 +36,11 @@ app = typer.Typer(
 )
 tenant_app = typer.Typer(help="Manage tenants and their API keys.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
+key_app = typer.Typer(
+    help="Issue, list and revoke a tenant's API keys (the tenant named by its name).",
+    no_args_is_help=True,
+)
+app.add_typer(key_app, name="key")
 out = Console(stderr=True, highlight=False, soft_wrap=True)
 DEFAULT_TENANT = "default"
 
@@ -204,6 +224,133 @@ def tenant_create(
         raise typer.Exit(1) from None
     out.print(f"tenant {name} ({tenant_id}), validation mode {mode}")
     print(key)
+
+
+T = TypeVar("T")
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def _with_tenants(work: Callable[[TenantStore], Awaitable[T]]) -> T:
+    """Run `work` on the configured database's tenant store (the admin routes' own)."""
+    from ccvault.storage.db import open_pool
+    from ccvault.storage.tenants import TenantStore
+
+    settings, _servers = _resolve_servers(Settings(), with_cache=False)
+    assert settings.database_url
+    migrations.upgrade(settings.database_url)
+    url = settings.database_url
+
+    async def run() -> T:
+        pool = await open_pool(url, min_size=1, max_size=1)
+        try:
+            return await work(TenantStore(pool))
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+async def _tenant_named(store: TenantStore, name: str) -> Tenant:
+    tenant = await store.get_by_name(name)
+    if tenant is None:
+        out.print(f"[red]no tenant {name!r}[/]")
+        raise typer.Exit(1)
+    return tenant
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.isoformat(timespec="seconds")
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    table = Table(*columns, title=title, title_justify="left", box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*row)
+    # Piped, the table keeps its natural width: ids must reach a script whole.
+    width = None if sys.stdout.isatty() else 10_000
+    Console(highlight=False, width=width).print(table)
+
+
+@tenant_app.command("list")
+def tenant_list(as_json: AsJson = False) -> None:
+    """List every tenant, oldest first."""
+    tenants = _with_tenants(lambda store: store.list_tenants())
+    if as_json:
+        print(json.dumps([t.model_dump(mode="json") for t in tenants]))
+        return
+    rows = [[t.name, str(t.tenant_id), t.validation_mode, _when(t.created_at)] for t in tenants]
+    _table("tenants", ["name", "tenant_id", "validation_mode", "created_at"], rows)
+
+
+@key_app.command("create")
+def key_create(
+    tenant: Annotated[str, typer.Argument(help="tenant name")],
+    label: Annotated[str | None, typer.Option(help="what the key is for (for people)")] = None,
+) -> None:
+    """Issue another API key for a tenant and print it (shown once; only a hash is kept)."""
+    if label is not None and not KEY_LABEL.fullmatch(label):
+        out.print("[red]a label is 1 to 100 characters without control characters[/]")
+        raise typer.Exit(2)
+
+    async def create(store: TenantStore) -> IssuedKey:
+        found = await _tenant_named(store, tenant)
+        return await store.create_key(found.tenant_id, label)
+
+    issued = _with_tenants(create)
+    out.print(f"key {issued.key_id} for tenant {tenant}" + (f" ({label})" if label else ""))
+    print(issued.api_key)
+
+
+@key_app.command("list")
+def key_list(
+    tenant: Annotated[str, typer.Argument(help="tenant name")], as_json: AsJson = False
+) -> None:
+    """List a tenant's keys, revoked ones included (never the keys themselves)."""
+
+    async def keys(store: TenantStore) -> list[ApiKey]:
+        return await store.list_keys((await _tenant_named(store, tenant)).tenant_id)
+
+    found = _with_tenants(keys)
+    if as_json:
+        print(json.dumps([k.model_dump(mode="json") for k in found]))
+        return
+    rows = [
+        [
+            str(k.key_id),
+            k.label or "-",
+            _when(k.created_at),
+            _when(k.last_used_at),
+            _when(k.revoked_at),
+        ]
+        for k in found
+    ]
+    _table(
+        f"keys of {tenant}", ["key_id", "label", "created_at", "last_used_at", "revoked_at"], rows
+    )
+
+
+@key_app.command("revoke")
+def key_revoke(
+    tenant: Annotated[str, typer.Argument(help="tenant name")],
+    key_id: Annotated[str, typer.Argument(help="the key's id (from `ccv key list`)")],
+) -> None:
+    """Revoke a key; running servers refuse it within CCV_API_KEY_CACHE_SECONDS."""
+    try:
+        key_uuid = uuid.UUID(key_id)
+    except ValueError:
+        out.print(f"[red]not a key id: {key_id!r}[/]")
+        raise typer.Exit(2) from None
+
+    async def revoke(store: TenantStore) -> None:
+        await store.revoke_key((await _tenant_named(store, tenant)).tenant_id, key_uuid)
+
+    try:
+        _with_tenants(revoke)
+    except NotFound:
+        out.print(f"[red]tenant {tenant} has no live key {key_id}[/]")
+        raise typer.Exit(1) from None
+    seconds = Settings().api_key_cache_seconds
+    out.print(f"revoked key {key_id} of tenant {tenant}; servers refuse it within {seconds:g} s")
 
 
 @app.command()

@@ -11,6 +11,7 @@ import structlog
 
 from ccvault.config import ValidationMode
 from ccvault.domain.errors import InvalidInput, Problem
+from ccvault.domain.etags import IfMatch
 from ccvault.domain.models import ProfileField
 from ccvault.domain.validation import Rules, check_is_slow, check_value
 from ccvault.domain.values import infer_value_type
@@ -37,8 +38,12 @@ async def write_field(
     customer_id: str,
     name: str,
     new: NewField,
+    *,
+    key_id: UUID | None = None,
+    if_match: IfMatch | None = None,
 ) -> WrittenField:
-    """Validate (per `mode`) and store a new version of a field."""
+    """Validate (per `mode`) and store a new version of a field, written by `key_id`
+    (None when no key applies) and refused (412) if the profile moved past `if_match`."""
     definition = (
         await schema.definition_for_write(tenant_id, new.agent_id, name) if new.agent_id else None
     )
@@ -87,5 +92,7 @@ async def write_field(
         value_type=value_type,
         retention_days=definition.retention_days if definition else None,
         field_definition_id=definition.id if definition else None,
+        key_id=key_id,
+        if_match=if_match,
     )
     return WrittenField(field, problems)

@@ -153,7 +153,10 @@ BAD_FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("source_item_id", {"source_item_id": "not-a-uuid", "source_item_type": "profile_field"}),
     ("source_item_id", {"source_item_id": str(uuid.uuid4())}),
     ("source_item_type", {"source_item_type": "session"}),
-    ("source_session_id", {"source_session_id": "has space"}),
+    ("source_session_id", {"source_session_id": "has\ttab"}),
+    ("source_session_id", {"source_session_id": "x" * 257}),
+    ("source_metadata", {"source_metadata": {"note": "line\nbreak"}}),
+    ("source_metadata", {"source_metadata": {"nested": {"a": "b"}}}),
     ("source_scenario_id", {"source_scenario_id": ".dot"}),
     ("source_step_id", {"source_step_id": 12}),
     ("agent_id", {"agent_id": "x" * 129}),
@@ -255,7 +258,7 @@ async def test_bad_channel_identity_answers_422_and_links_nothing(
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"granted": "maybe"}, {"granted": None}, {"granted": True, "source_session_id": "a b"}],
+    [{}, {"granted": "maybe"}, {"granted": None}, {"granted": True, "source_session_id": "a\tb"}],
 )
 async def test_bad_consent_answers_422_and_changes_nothing(
     api: httpx.AsyncClient, before: dict[str, Any], body: dict[str, Any]

@@ -373,10 +373,10 @@ async def test_an_unexpected_store_error_answers_the_routes_500(
     monkeypatch: pytest.MonkeyPatch,
     make_error: Callable[[], Exception],
 ) -> None:
-    async def failing(*args: Any) -> bytes:
+    async def failing(*args: Any) -> tuple[bytes, int]:
         raise make_error()
 
-    monkeypatch.setattr(vault.profiles, "get_profile_json", failing)
+    monkeypatch.setattr(vault.profiles, "read_profile_json", failing)
     answers = []
     raised = []
     for app in (create_app(vault=vault), without_fast_path(vault)):

@@ -38,6 +38,7 @@ FIELD_KEYS = {
     "deleted_at",
     "is_orphaned",
     "field_definition_id",
+    "written_by",
 }
 ASSET_KEYS = {
     "id",
@@ -62,6 +63,7 @@ ASSET_KEYS = {
     "deleted_at",
     "is_orphaned",
     "analysis_field_ids",
+    "written_by",
 }
 CHAIN_KEYS = {"depth", "item_id", "item_type", "name", "status", "deleted_at", "source_item_id"}
 

@@ -86,15 +86,15 @@ class Process:
         """Record every read's outcome (passed on unchanged): a hit, a miss, or an error
         (Redis failed or was skipped), and whether the breaker was open after it."""
         cache = self.cache
-        get = cache.get
+        get = cache.get_versioned
 
-        async def watched(tenant_id: UUID, customer_id: str) -> tuple[bytes | None, int]:
-            body, epoch = await get(tenant_id, customer_id)
+        async def watched(tenant_id: UUID, customer_id: str) -> tuple[bytes | None, int, int]:
+            body, epoch, version = await get(tenant_id, customer_id)
             kind = "hit" if body is not None else "error" if epoch < 0 else "miss"
             self.reads.append((time.monotonic(), kind, cache.breaker.open))
-            return body, epoch
+            return body, epoch, version
 
-        monkeypatch.setattr(cache, "get", watched)
+        monkeypatch.setattr(cache, "get_versioned", watched)
 
     def first_hit_after(self, instant: float) -> float | None:
         """When this process first read a hit after `instant`."""

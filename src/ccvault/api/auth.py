@@ -39,6 +39,13 @@ class KeyResolver:
             self._known[digest] = (caller, now + self.ttl)
         return caller
 
+    def forget_key(self, key_id: object) -> None:
+        """Drop a key this process just revoked: refused here at once, elsewhere when
+        their memory of it lapses (`ttl`)."""
+        for digest, (caller, _) in list(self._known.items()):
+            if caller.key_id == key_id:
+                del self._known[digest]
+
     def forget_tenant(self, tenant_id: object) -> None:
         """Drop remembered keys of a tenant whose settings this process just changed."""
         for digest, (caller, _) in list(self._known.items()):

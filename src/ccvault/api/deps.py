@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Path, Request, Response
+from fastapi import Depends, Header, Path, Request, Response
 from pydantic import BaseModel
 
+from ccvault.domain.etags import IfMatch, parse_if_match, profile_etag
 from ccvault.domain.models import CALLER_ID_PATTERN, CHANNEL_PATTERN, FIELD_NAME_PATTERN
 from ccvault.runtime import Vault
 
@@ -18,6 +19,13 @@ class ItemList(BaseModel, Generic[T]):
     """Every list answers {"items": [...]}."""
 
     items: list[T]
+
+
+class Page(BaseModel, Generic[T]):
+    """A paged list (DESIGN §8): `next_cursor` is null on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
 
 
 async def get_vault(request: Request) -> Vault:
@@ -33,12 +41,35 @@ Channel = Annotated[str, Path(pattern=CHANNEL_PATTERN)]
 ChannelUserId = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]{1,256}$")]
 
 
+async def if_match(
+    value: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description="The profile's ETag as read: the write is refused (412) if the "
+            "profile changed since; `*` only requires that it exists.",
+        ),
+    ] = None,
+) -> IfMatch | None:
+    """The If-Match of a write under a profile, checked by the write under its lock."""
+    return None if value is None else parse_if_match(value)
+
+
+IfMatchDep = Annotated[IfMatch | None, Depends(if_match)]
+
+
+def etag_header(version: int) -> dict[str, str]:
+    """The headers naming a profile's version (every profile answer carries them)."""
+    return {"ETag": profile_etag(version)}
+
+
 def json_response(
     model: BaseModel,
     status_code: int = 200,
     *,
     exclude: set[str] | None = None,
     extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """Serialize a model once, in Rust, without FastAPI's second validation pass."""
     if extra:
@@ -46,4 +77,6 @@ def json_response(
         content = json.dumps(body, separators=(",", ":")).encode()
     else:
         content = model.model_dump_json(exclude=exclude).encode()
-    return Response(content, status_code=status_code, media_type="application/json")
+    return Response(
+        content, status_code=status_code, media_type="application/json", headers=headers
+    )

@@ -11,7 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ccvault.domain.errors import Conflict, InvalidInput, NotFound, VaultError
+from ccvault.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    VaultError,
+)
+from ccvault.domain.etags import profile_etag
 
 log = structlog.get_logger("ccvault.api")
 PROBLEM_JSON = "application/problem+json"
@@ -73,6 +80,11 @@ async def _vault_error(request: Request, exc: Exception) -> JSONResponse:
         return problem(404, exc.detail)
     if isinstance(exc, Conflict):
         return problem(409, exc.detail)
+    if isinstance(exc, PreconditionFailed):
+        # The version found, when there is one, so the client can re-read or retry.
+        current = exc.current_version
+        headers = None if current is None else {"ETag": profile_etag(current)}
+        return problem(412, exc.detail, headers=headers)
     if isinstance(exc, InvalidInput):
         errors = [{"loc": list(p.loc), "msg": p.msg, "code": p.code} for p in exc.errors]
         return problem(422, exc.detail, title=exc.title, errors=errors)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccvault.api.auth import parse_bearer
 from ccvault.domain.errors import VaultError
+from ccvault.domain.etags import profile_etag
 from ccvault.domain.models import CALLER_ID_PATTERN
 from ccvault.runtime import Vault
 
@@ -40,24 +41,30 @@ class FastProfileRead:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await self._read(scope) if scope["type"] == "http" else None
-        if body is None:
+        read = await self._read(scope) if scope["type"] == "http" else None
+        if read is None:
             await self.app(scope, receive, send)
             return
-        # The same messages as starlette's Response(body, media_type="application/json").
+        body, version = read
+        # The same messages as starlette's Response(body, media_type="application/json",
+        # headers={"ETag": ...}): the route's headers first, then length and type.
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-length", str(len(body)).encode()), _CONTENT_TYPE],
+                "headers": [
+                    (b"etag", profile_etag(version).encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    _CONTENT_TYPE,
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _read(self, scope: Scope) -> bytes | None:
-        """The profile's JSON when this request is the plain hot read and it succeeds;
-        None to let the app answer (another request, or any error: its status and body
-        are the route's business)."""
+    async def _read(self, scope: Scope) -> tuple[bytes, int] | None:
+        """The profile's JSON and version when this request is the plain hot read and it
+        succeeds; None to let the app answer (another request, or any error: its status
+        and body are the route's business)."""
         if scope["method"] != "GET" or scope.get("query_string") != b"":
             return None
         # Starlette routes on `path` minus `root_path`, both already percent-decoded;
@@ -85,7 +92,7 @@ class FastProfileRead:
         if caller is None:
             return None
         try:
-            return await vault.profiles.get_profile_json(caller.tenant_id, customer_id)
+            return await vault.profiles.read_profile_json(caller.tenant_id, customer_id)
         except VaultError:
             # NotFound (unknown id, another tenant's) and kin: the route raises it again
             # and its handler writes the problem+json. Other exceptions propagate to

@@ -36,6 +36,16 @@ class Conflict(VaultError):
     title = "Conflict"
 
 
+class PreconditionFailed(VaultError):
+    """An If-Match named a version the profile no longer has (or it does not exist)."""
+
+    title = "Precondition failed"
+
+    def __init__(self, detail: str, current_version: int | None = None) -> None:
+        super().__init__(detail)
+        self.current_version = current_version
+
+
 @dataclass
 class InvalidInput(VaultError):
     """The request is well-formed but breaks a rule; nothing was written."""

@@ -64,6 +64,16 @@ class ValueType(StrEnum):
     json = "json"
 
 
+class VerificationLevel(StrEnum):
+    """How far the customer's identity has been verified (DESIGN §8), weakest first."""
+
+    unverified = "unverified"
+    email_verified = "email_verified"
+    phone_verified = "phone_verified"
+    document_verified = "document_verified"
+    kyc_complete = "kyc_complete"
+
+
 class Direction(StrEnum):
     """Which way a lineage traversal walks."""
 
@@ -73,6 +83,14 @@ class Direction(StrEnum):
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class WrittenBy(_Record):
+    """Who wrote a version: the API key (None when no key applied, e.g. a library call)
+    and the agent the request named (None when it named none)."""
+
+    key_id: UUID | None = None
+    agent_id: str | None = None
 
 
 class ProfileField(_Record):
@@ -103,6 +121,7 @@ class ProfileField(_Record):
     deleted_at: datetime | None = None
     is_orphaned: bool
     field_definition_id: UUID | None = None
+    written_by: WrittenBy = Field(default_factory=WrittenBy)
 
 
 class ProfileAsset(_Record):
@@ -130,6 +149,7 @@ class ProfileAsset(_Record):
     deleted_at: datetime | None = None
     is_orphaned: bool
     analysis_field_ids: list[UUID] = Field(default_factory=list)
+    written_by: WrittenBy = Field(default_factory=WrittenBy)
 
 
 class ChannelIdentity(_Record):
@@ -168,13 +188,23 @@ class Profile(_Record):
     customer_id: str
     created_at: datetime
     updated_at: datetime
-    verification_level: str
+    verification_level: VerificationLevel
     channel_identities: list[ChannelIdentity]
     consents: list[Consent]
     fields: dict[str, ProfileField]
     assets: list[ProfileAsset]
     field_status_summary: StatusSummary
     field_history: dict[str, list[ProfileField]] | None = None
+
+
+class ProfileSummary(_Record):
+    """One line of the operators' profile list."""
+
+    customer_id: str
+    created_at: datetime
+    updated_at: datetime
+    verification_level: VerificationLevel
+    active_fields: int
 
 
 class LineageEntry(_Record):
@@ -207,3 +237,13 @@ class Tenant(_Record):
     name: str
     validation_mode: str
     created_at: datetime
+
+
+class ApiKey(_Record):
+    """One of a tenant's API keys as operators see it (never the key itself)."""
+
+    key_id: UUID
+    label: str | None = None
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

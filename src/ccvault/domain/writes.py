@@ -33,6 +33,16 @@ def _assume_utc(value: datetime | None) -> datetime | None:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
 CallerId = Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)]
+# References that only ever travel in bodies (DESIGN §8): any text a caller's own system
+# uses (session ids often hold `/`), short, and without control characters (C0, DEL, C1)
+# that would corrupt logs and displays.
+BODY_REF_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]{1,256}$"
+BodyRef = Annotated[str, StringConstraints(pattern=BODY_REF_PATTERN)]
+# What an operator calls an API key ("billing agent", "rotated 2026-12"): text for people.
+KEY_LABEL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]{1,100}$"
+# A provenance attribute: a reference, or a plain number or flag (`"turn": 3`); nothing
+# nested, nothing null.
+MetadataValue = BodyRef | int | float | bool
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 PathText = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
@@ -72,8 +82,8 @@ class NewField(_SourceLink):
     value: Any
     value_type: ValueType | None = None
     source: Source
-    source_metadata: dict[str, Any] = Field(default_factory=dict)
-    source_session_id: CallerId | None = None
+    source_metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    source_session_id: BodyRef | None = None
     source_scenario_id: CallerId | None = None
     source_step_id: CallerId | None = None
     confidence: float = Field(default=1.0, ge=0.0, le=1.0, allow_inf_nan=False)
@@ -106,6 +116,8 @@ class NewAsset(_SourceLink):
     derived_from_tool: ShortText | None = None
     expires_at: UtcDatetime | None = None
     retention_policy: ShortText = "permanent"
+    # Recorded as the version's written_by.agent_id (as a field write's agent_id is).
+    agent_id: CallerId | None = None
 
 
 class NewIdentity(_Write):
@@ -121,4 +133,4 @@ class ConsentAnswer(_Write):
     """The customer's answer for one consent type."""
 
     granted: bool
-    source_session_id: CallerId | None = None
+    source_session_id: BodyRef | None = None

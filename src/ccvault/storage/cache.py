@@ -352,24 +352,33 @@ class ProfileCache:
     async def get(self, tenant_id: UUID, customer_id: str) -> tuple[bytes | None, int]:
         """(JSON bytes or None on a miss, current epoch) — one round trip, shared with the
         other reads of this event-loop turn (see `_flush`)."""
+        body, epoch, _ = await self.get_versioned(tenant_id, customer_id)
+        return body, epoch
+
+    async def get_versioned(
+        self, tenant_id: UUID, customer_id: str
+    ) -> tuple[bytes | None, int, int]:
+        """As `get`, with the profile version the entry was read at (0 on a miss): the
+        entry carries it, so a hit's ETag costs no query."""
         # A read joins a batch already open in this turn even while the breaker is open
         # (it is the breaker's trial, or a batch begun before it opened): that costs no
         # round trip of its own.
         if self._batch is None and not self.breaker.allow():
             ERRORS.inc()
-            return None, -1
+            return None, -1, 0
         try:
             epoch, value = await self._enqueue(profile_key(tenant_id, customer_id))
         except _FAILURES:
             ERRORS.inc()  # per read; the batch counted one failure for all of them
-            return None, -1
+            return None, -1, 0
         if value is not None:
             head, _, body = value.partition(b"|")
-            if body and int(head.split(b":", 1)[0]) == epoch:
+            entry_epoch, _, version = head.partition(b":")
+            if body and int(entry_epoch) == epoch:
                 HITS.inc()
-                return body, epoch
+                return body, epoch, int(version)
         MISSES.inc()
-        return None, epoch
+        return None, epoch, 0
 
     def _enqueue(self, key: str) -> asyncio.Future[_Reply]:
         """Add a read to the open batch (opening one, and scheduling its flush, if needed)."""

@@ -1,8 +1,9 @@
 -- name: resolve_profiles
 -- Both sides of a merge, aliases followed, locked in id order so two opposite merges
 -- cannot deadlock. After waiting for a lock, p.merged_into_id shows the latest value:
--- non-null means a concurrent merge retired p, and the caller resolves again.
-SELECT p.id, p.customer_id, a.customer_id AS requested, p.merged_into_id
+-- non-null means a concurrent merge retired p, and the caller resolves again. p.version
+-- is read under the lock, for the target's If-Match.
+SELECT p.id, p.customer_id, a.customer_id AS requested, p.version, p.merged_into_id
   FROM customer_profiles a
   JOIN customer_profiles p ON p.id = coalesce(a.merged_into_id, a.id)
  WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = ANY(%(customer_ids)s)

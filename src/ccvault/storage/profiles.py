@@ -19,7 +19,8 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
-from ccvault.domain.errors import Conflict, InvalidInput, NotFound, Problem
+from ccvault.domain.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, Problem
+from ccvault.domain.etags import ANY_VERSION, IfMatch
 from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
@@ -27,6 +28,7 @@ from ccvault.domain.models import (
     ProfileAsset,
     ProfileField,
     ValueType,
+    VerificationLevel,
 )
 from ccvault.domain.values import infer_value_type
 from ccvault.domain.writes import ConsentAnswer, NewAsset, NewField, NewIdentity, _SourceLink
@@ -58,35 +60,55 @@ class ProfileStore:
         With include_history, a second query adds every version of every field.
         """
         if include_history or self.cache is None:
-            doc, *_ = await self._read_profile(tenant_id, customer_id)
-            profile = Profile.model_validate_json(doc)
-            if not include_history:
-                return profile
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(
-                    Q["profile_history"], {"tenant_id": tenant_id, "customer_id": customer_id}
-                )
-                row = await cur.fetchone()
-            assert row is not None
-            history = _HISTORY.validate_json(row[0])
-            return profile.model_copy(update={"field_history": history})
+            profile, _ = await self.get_profile_versioned(
+                tenant_id, customer_id, include_history=include_history
+            )
+            return profile
         return Profile.model_validate_json(await self.get_profile_json(tenant_id, customer_id))
 
+    async def get_profile_versioned(
+        self, tenant_id: UUID, customer_id: str, *, include_history: bool = False
+    ) -> tuple[Profile, int]:
+        """The profile from PostgreSQL with the version it was read at (its ETag).
+
+        The version is the profile's at the first query: a write committing between the
+        two queries of include_history only makes the tag older than the answer, so an
+        If-Match with it is refused, never wrongly accepted.
+        """
+        doc, version, *_ = await self._read_profile(tenant_id, customer_id)
+        profile = Profile.model_validate_json(doc)
+        if not include_history:
+            return profile, version
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                Q["profile_history"], {"tenant_id": tenant_id, "customer_id": customer_id}
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        history = _HISTORY.validate_json(row[0])
+        return profile.model_copy(update={"field_history": history}), version
+
     async def get_profile_json(self, tenant_id: UUID, customer_id: str) -> bytes:
-        """The current profile as API JSON bytes: served from the cache as stored when it
-        is there, else read in one query and cached under the version it was read at."""
+        """The current profile as API JSON bytes (see `read_profile_json`)."""
+        body, _ = await self.read_profile_json(tenant_id, customer_id)
+        return body
+
+    async def read_profile_json(self, tenant_id: UUID, customer_id: str) -> tuple[bytes, int]:
+        """The current profile as API JSON bytes and its version: served from the cache as
+        stored when it is there, else read in one query and cached under the version it
+        was read at. The version is the answer's ETag, so a hit's costs no query."""
         epoch = -1
         if self.cache is not None:
-            body, epoch = await self.cache.get(tenant_id, customer_id)
-            if body is not None:
-                return body
+            cached, epoch, cached_version = await self.cache.get_versioned(tenant_id, customer_id)
+            if cached is not None:
+                return cached, cached_version
         doc, version, via_alias, expires_at_ms = await self._read_profile(tenant_id, customer_id)
         # Through the model once, so every answer has the same JSON form whatever its path.
         body = Profile.model_validate_json(doc).model_dump_json(exclude={"field_history"}).encode()
         # Aliases are read through to PostgreSQL: only the target's key is invalidated.
         if self.cache is not None and not via_alias:
             await self.cache.put(tenant_id, customer_id, version, epoch, body, expires_at_ms)
-        return body
+        return body, version
 
     async def _read_profile(
         self, tenant_id: UUID, customer_id: str
@@ -138,12 +160,17 @@ class ProfileStore:
         return customer_id
 
     async def link_identity(
-        self, tenant_id: UUID, customer_id: str, identity: NewIdentity
+        self,
+        tenant_id: UUID,
+        customer_id: str,
+        identity: NewIdentity,
+        *,
+        if_match: IfMatch | None = None,
     ) -> tuple[ChannelIdentity, bool]:
         """Link a channel identity (created=False when it was already on this profile)."""
         async with self.pool.connection() as conn, conn.transaction():
             profile_id, touched = await self._lock_or_create(
-                conn, tenant_id, customer_id, touch=False
+                conn, tenant_id, customer_id, touch=False, if_match=if_match
             )
             result = await self._link_identity(conn, tenant_id, profile_id, identity)
         await self._invalidate([touched])
@@ -180,11 +207,19 @@ class ProfileStore:
         return identity, bool(created)
 
     async def put_consent(
-        self, tenant_id: UUID, customer_id: str, consent_type: str, answer: ConsentAnswer
+        self,
+        tenant_id: UUID,
+        customer_id: str,
+        consent_type: str,
+        answer: ConsentAnswer,
+        *,
+        if_match: IfMatch | None = None,
     ) -> Consent:
         """Record the customer's current answer for a consent type."""
         async with self.pool.connection() as conn, conn.transaction():
-            profile_id, touched = await self._lock_or_create(conn, tenant_id, customer_id)
+            profile_id, touched = await self._lock_or_create(
+                conn, tenant_id, customer_id, if_match=if_match
+            )
             cur = await conn.execute(
                 Q["put_consent"],
                 {
@@ -201,14 +236,44 @@ class ProfileStore:
         keys = ("consent_type", "granted", "granted_at", "revoked_at", "source_session_id")
         return Consent.model_validate(dict(zip((*keys, "updated_at"), row, strict=True)))
 
-    async def merge(self, tenant_id: UUID, target: str, source: str) -> str:
-        """Fold `source` into `target`; the source id becomes an alias. Returns the target id."""
+    async def set_verification_level(
+        self,
+        tenant_id: UUID,
+        customer_id: str,
+        level: VerificationLevel,
+        *,
+        if_match: IfMatch | None = None,
+    ) -> str:
+        """Record how far the customer is verified (an alias acts on its target); returns
+        the customer id the level now belongs to. NotFound for an unknown profile."""
+        async with self.pool.connection() as conn, conn.transaction():
+            profile_id, touched = await self._lock_or_create(
+                conn, tenant_id, customer_id, touch=False, create=False, if_match=if_match
+            )
+            await conn.execute(
+                Q["set_verification_level"],
+                {"tenant_id": tenant_id, "profile_id": profile_id, "level": level.value},
+            )
+        await self._invalidate([touched])
+        return touched.customer_id
+
+    async def merge(
+        self, tenant_id: UUID, target: str, source: str, *, if_match: IfMatch | None = None
+    ) -> str:
+        """Fold `source` into `target`; the source id becomes an alias. Returns the target id.
+
+        An If-Match is checked against the target, under its lock."""
         async with self.pool.connection() as conn, conn.transaction():
             rows = await self._resolve_for_merge(conn, tenant_id, target, source)
             for wanted in (target, source):
                 if wanted not in rows:
                     raise NotFound(f"no profile {wanted!r}")
-            (target_id, target_customer), (source_id, _) = rows[target], rows[source]
+            (target_id, target_customer, target_version) = rows[target]
+            source_id = rows[source][0]
+            if if_match is not None and not _matches(if_match, target_version):
+                raise PreconditionFailed(
+                    f"profile {target!r} changed since the ETag given", target_version
+                )
             if target_id == source_id:
                 raise InvalidInput(
                     "a profile cannot be merged into itself",
@@ -237,15 +302,15 @@ class ProfileStore:
 
     async def _resolve_for_merge(
         self, conn: AsyncConnection[Any], tenant_id: UUID, target: str, source: str
-    ) -> dict[str, tuple[UUID, str]]:
-        """Both profiles, aliases followed, locked; again if a concurrent merge retired one
-        while we waited for its lock."""
+    ) -> dict[str, tuple[UUID, str, int]]:
+        """Both profiles (id, customer id, version), aliases followed, locked; again if a
+        concurrent merge retired one while we waited for its lock."""
         params = {"tenant_id": tenant_id, "customer_ids": [target, source]}
         for _ in range(_LOCK_ATTEMPTS):
             cur = await conn.execute(M["resolve_profiles"], params)
             found = await cur.fetchall()
             if all(merged_into is None for *_, merged_into in found):
-                return {requested: (pid, cid) for pid, cid, requested, _ in found}
+                return {requested: (pid, cid, version) for pid, cid, requested, version, _ in found}
         raise Conflict("the profiles kept changing during the merge; try again")
 
     # -- fields -----------------------------------------------------------------
@@ -261,11 +326,14 @@ class ProfileStore:
         value_type: ValueType | None = None,
         retention_days: int | None = None,
         field_definition_id: UUID | None = None,
+        key_id: UUID | None = None,
+        if_match: IfMatch | None = None,
     ) -> ProfileField:
         """Write a new active version, superseding the current one in the same transaction.
 
         `value` and `value_type` override the request's once the caller has validated and
         normalized them; `retention_days` dates `expires_at` when the request gives none.
+        `key_id` (the caller's key) and the request's agent_id become its written_by.
         """
         params = {
             **new.model_dump(exclude={"agent_id"}),
@@ -279,6 +347,9 @@ class ProfileStore:
             "source_metadata": Jsonb(new.source_metadata),
             "retention_days": retention_days,
             "field_definition_id": field_definition_id,
+            "written_by_key_id": key_id,
+            "written_by_agent_id": new.agent_id,
+            "if_versions": _versions(if_match),
         }
         doc = await self._write_item(Q["save_field"], params, customer_id, new)
         return ProfileField.model_validate(doc)
@@ -308,10 +379,14 @@ class ProfileStore:
             raise NotFound(f"no profile {customer_id!r}")
         return [ProfileField.model_validate(doc) for doc in row[1]]
 
-    async def delete_field(self, tenant_id: UUID, customer_id: str, name: str) -> UUID:
+    async def delete_field(
+        self, tenant_id: UUID, customer_id: str, name: str, *, if_match: IfMatch | None = None
+    ) -> UUID:
         """Soft-delete the current version and orphan what derives from it."""
         async with self.pool.connection() as conn, conn.transaction():
-            profile_id, touched = await self._lock_existing(conn, tenant_id, customer_id)
+            profile_id, touched = await self._lock_or_create(
+                conn, tenant_id, customer_id, create=False, if_match=if_match
+            )
             cur = await conn.execute(
                 Q["soft_delete_field"],
                 {"tenant_id": tenant_id, "profile_id": profile_id, "name": name},
@@ -325,14 +400,25 @@ class ProfileStore:
 
     # -- assets -----------------------------------------------------------------
 
-    async def save_asset(self, tenant_id: UUID, customer_id: str, new: NewAsset) -> ProfileAsset:
+    async def save_asset(
+        self,
+        tenant_id: UUID,
+        customer_id: str,
+        new: NewAsset,
+        *,
+        key_id: UUID | None = None,
+        if_match: IfMatch | None = None,
+    ) -> ProfileAsset:
         """Add an asset version; a current asset with the same name becomes superseded."""
         params = {
-            **new.model_dump(),
+            **new.model_dump(exclude={"agent_id"}),
             "id": uuid.uuid4(),
             "tenant_id": tenant_id,
             "customer_id": customer_id,
             "source_uuid": new.source_uuid,
+            "written_by_key_id": key_id,
+            "written_by_agent_id": new.agent_id,
+            "if_versions": _versions(if_match),
         }
         doc = await self._write_item(Q["save_asset"], params, customer_id, new)
         return ProfileAsset.model_validate(doc)
@@ -394,15 +480,17 @@ class ProfileStore:
         *,
         touch: bool = True,
         create: bool = True,
+        if_match: IfMatch | None = None,
     ) -> tuple[UUID, Touched]:
         """Lock the profile row (creating it if needed), following an alias to its target;
         bumps its version, and its updated_at when `touch`. One round trip when the
-        profile exists."""
+        profile exists. An If-Match is checked under the lock (PreconditionFailed)."""
         params = {
             "tenant_id": tenant_id,
             "customer_id": customer_id,
             "touch": touch,
             "create": create,
+            "if_versions": _versions(if_match),
         }
         with _write_errors(customer_id):
             cur = await conn.execute(Q["lock_profile"], params)
@@ -424,11 +512,6 @@ class ProfileStore:
         doc, customer, version = row
         await self._invalidate([Touched(params["tenant_id"], customer, version)])
         return doc
-
-    async def _lock_existing(
-        self, conn: AsyncConnection[Any], tenant_id: UUID, customer_id: str
-    ) -> tuple[UUID, Touched]:
-        return await self._lock_or_create(conn, tenant_id, customer_id, create=False)
 
     async def _orphan_dependents(
         self, conn: AsyncConnection[Any], tenant_id: UUID, item_id: UUID
@@ -457,14 +540,30 @@ class ProfileStore:
             return [Touched(t, c, v) for t, c, v in await cur.fetchall()]
 
 
+def _versions(if_match: IfMatch | None) -> list[int] | None:
+    """An If-Match as ccv_lock_profile takes it (migration 0010): NULL for none."""
+    return None if if_match is None else list(if_match.versions)
+
+
+def _matches(if_match: IfMatch, version: int) -> bool:
+    """The Python twin of ccv_lock_profile's check, for writes that lock otherwise."""
+    return version in if_match.versions or ANY_VERSION in if_match.versions
+
+
 @contextlib.contextmanager
 def _write_errors(customer_id: str, link: _SourceLink | None = None) -> Iterator[None]:
-    """The write functions' own SQLSTATEs (migration 0006) as the store's errors."""
+    """The write functions' own SQLSTATEs (migrations 0006, 0010) as the store's errors."""
     try:
         yield
     except psycopg.Error as exc:
         if exc.sqlstate == "CV404":
             raise NotFound(f"no profile {customer_id!r}") from None
+        if exc.sqlstate == "CV412":
+            found = exc.diag.message_detail or ""
+            raise PreconditionFailed(
+                f"profile {customer_id!r} changed since the ETag given (or does not exist)",
+                int(found) if found.isdigit() else None,
+            ) from None
         if exc.sqlstate == "CV409":
             raise Conflict(f"profile {customer_id!r} kept changing; try again") from None
         if exc.sqlstate == "CV422" and link is not None:

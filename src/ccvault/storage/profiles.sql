@@ -89,9 +89,20 @@ SELECT p.customer_id
 
 -- name: lock_profile
 -- Inside a write's transaction: lock the profile row (creating the profile if asked),
--- following an alias; see ccv_lock_profile in migration 0006.
+-- following an alias, and check an If-Match under the lock; see ccv_lock_profile in
+-- migrations 0006 and 0010.
 SELECT profile_id, customer_id, version
-  FROM ccv_lock_profile(%(tenant_id)s, %(customer_id)s, %(touch)s, %(create)s);
+  FROM ccv_lock_profile(%(tenant_id)s, %(customer_id)s, %(touch)s, %(create)s,
+                        %(if_versions)s::bigint[]);
+
+-- name: set_verification_level
+-- With the profile locked (and its version bumped). updated_at moves only when the level
+-- changes: a repeated PATCH does not bring the profile to the top of the list.
+UPDATE customer_profiles
+   SET verification_level = %(level)s,
+       updated_at = CASE WHEN verification_level = %(level)s THEN updated_at
+                         ELSE clock_timestamp() END
+ WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s;
 
 -- name: create_profile
 -- POST /v1/profiles: the inserted row is locked until commit. Nothing returned means the
@@ -113,7 +124,8 @@ UPDATE customer_profiles SET updated_at = clock_timestamp()
  WHERE tenant_id = %(tenant_id)s AND id = %(profile_id)s;
 
 -- name: save_field
--- One call, one transaction: lock, source check, supersede, insert (migration 0006).
+-- One call, one transaction: lock (and If-Match), source check, supersede, insert with
+-- written_by (migrations 0006, 0010).
 -- The casts pick the function's signature whatever types the driver sends.
 SELECT doc, customer_id, version FROM ccv_save_field(
     p_tenant_id => %(tenant_id)s::uuid, p_customer_id => %(customer_id)s::text,
@@ -131,7 +143,10 @@ SELECT doc, customer_id, version FROM ccv_save_field(
     p_requires_confirmation => %(requires_confirmation)s::boolean,
     p_expires_at => %(expires_at)s::timestamptz,
     p_retention_days => %(retention_days)s::integer,
-    p_field_definition_id => %(field_definition_id)s::uuid);
+    p_field_definition_id => %(field_definition_id)s::uuid,
+    p_written_by_key_id => %(written_by_key_id)s::uuid,
+    p_written_by_agent_id => %(written_by_agent_id)s::text,
+    p_if_versions => %(if_versions)s::bigint[]);
 
 -- name: get_field
 SELECT ccv_field_doc(f) AS doc
@@ -210,7 +225,10 @@ SELECT doc, customer_id, version FROM ccv_save_asset(
     p_source_uuid => %(source_uuid)s::uuid,
     p_derived_from_tool => %(derived_from_tool)s::text,
     p_retention_policy => %(retention_policy)s::text,
-    p_expires_at => %(expires_at)s::timestamptz);
+    p_expires_at => %(expires_at)s::timestamptz,
+    p_written_by_key_id => %(written_by_key_id)s::uuid,
+    p_written_by_agent_id => %(written_by_agent_id)s::text,
+    p_if_versions => %(if_versions)s::bigint[]);
 
 -- name: list_assets
 -- Two statements, not one with a flag, so each keeps a generic plan.

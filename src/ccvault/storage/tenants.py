@@ -6,12 +6,15 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from psycopg.errors import UniqueViolation
+from psycopg import AsyncConnection
+from psycopg.errors import ForeignKeyViolation, UniqueViolation
 
 from ccvault.domain.errors import Conflict, NotFound
-from ccvault.domain.models import Tenant
+from ccvault.domain.models import ApiKey, Tenant
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
@@ -36,15 +39,38 @@ class Caller:
     secret: bytes = field(default=b"", repr=False)
 
 
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key just issued: the only time it is known in clear."""
+
+    key_id: UUID
+    label: str | None
+    api_key: str = field(repr=False)
+    created_at: datetime
+
+
+def _tenant(row: Any) -> Tenant:
+    return Tenant(tenant_id=row[0], name=row[1], validation_mode=row[2], created_at=row[3])
+
+
 class TenantStore:
-    """Creates tenants, issues keys, resolves a presented key to its tenant."""
+    """Creates tenants, issues and revokes keys, resolves a presented key to its tenant.
+
+    The admin routes and the `ccv tenant` / `ccv key` commands call the same methods.
+    """
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     async def create(self, name: str, validation_mode: str) -> tuple[Tenant, str]:
         """A new tenant and its first API key (the only time the key is known in clear)."""
-        api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        tenant, issued = await self.create_with_key(name, validation_mode)
+        return tenant, issued.api_key
+
+    async def create_with_key(
+        self, name: str, validation_mode: str, label: str | None = None
+    ) -> tuple[Tenant, IssuedKey]:
+        """A new tenant and its first key, with the key's id, in one transaction."""
         async with self.pool.connection() as conn, conn.transaction():
             try:
                 cur = await conn.execute(
@@ -53,32 +79,70 @@ class TenantStore:
                 )
             except UniqueViolation:
                 raise Conflict(f"tenant {name!r} already exists") from None
-            row = await cur.fetchone()
-            assert row is not None
-            tenant = Tenant(
-                tenant_id=row[0], name=row[1], validation_mode=row[2], created_at=row[3]
-            )
-            await conn.execute(
-                Q["insert_api_key"],
-                {
-                    "id": uuid.uuid4(),
-                    "tenant_id": tenant.tenant_id,
-                    "key_hash": hash_key(api_key),
-                    "key_prefix": api_key[:8],
-                },
-            )
-        return tenant, api_key
+            tenant = _tenant(await cur.fetchone())
+            issued = await self._issue(conn, tenant.tenant_id, label)
+        return tenant, issued
+
+    async def create_key(self, tenant_id: UUID, label: str | None = None) -> IssuedKey:
+        """Another key for a tenant (rotation: issue, switch callers over, revoke the old).
+        NotFound for an unknown tenant."""
+        async with self.pool.connection() as conn:
+            try:
+                return await self._issue(conn, tenant_id, label)
+            except ForeignKeyViolation:
+                raise NotFound(f"no tenant {tenant_id}") from None
+
+    async def _issue(
+        self, conn: AsyncConnection[Any], tenant_id: UUID, label: str | None
+    ) -> IssuedKey:
+        api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        cur = await conn.execute(
+            Q["insert_api_key"],
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": tenant_id,
+                "key_hash": hash_key(api_key),
+                "key_prefix": api_key[:8],
+                "label": label,
+            },
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return IssuedKey(key_id=row[0], label=row[1], api_key=api_key, created_at=row[2])
+
+    async def list_tenants(self) -> list[Tenant]:
+        """Every tenant, oldest first."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q["list_tenants"])
+            return [_tenant(row) for row in await cur.fetchall()]
+
+    async def list_keys(self, tenant_id: UUID) -> list[ApiKey]:
+        """A tenant's keys, revoked ones included, oldest first; NotFound for an unknown
+        tenant."""
+        await self.get(tenant_id)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q["list_api_keys"], {"tenant_id": tenant_id})
+            rows = await cur.fetchall()
+        names = ("key_id", "label", "created_at", "last_used_at", "revoked_at")
+        return [ApiKey.model_validate(dict(zip(names, row, strict=True))) for row in rows]
+
+    async def revoke_key(self, tenant_id: UUID, key_id: UUID) -> None:
+        """Revoke a key for good. NotFound when the tenant has no such live key.
+
+        Other processes stop accepting it when their memory of it lapses
+        (CCV_API_KEY_CACHE_SECONDS); the caller drops it from its own KeyResolver.
+        """
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q["revoke_api_key"], {"tenant_id": tenant_id, "id": key_id})
+            if await cur.fetchone() is None:
+                raise NotFound(f"no live key {key_id} for tenant {tenant_id}")
 
     async def get_by_name(self, name: str) -> Tenant | None:
         """The tenant with that name, if any."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(Q["get_tenant_by_name"], {"name": name})
             row = await cur.fetchone()
-        return (
-            None
-            if row is None
-            else Tenant(tenant_id=row[0], name=row[1], validation_mode=row[2], created_at=row[3])
-        )
+        return None if row is None else _tenant(row)
 
     async def get(self, tenant_id: UUID) -> Tenant:
         """The tenant with that id; NotFound otherwise."""
@@ -87,7 +151,7 @@ class TenantStore:
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no tenant {tenant_id}")
-        return Tenant(tenant_id=row[0], name=row[1], validation_mode=row[2], created_at=row[3])
+        return _tenant(row)
 
     async def set_validation_mode(self, tenant_id: UUID, mode: str) -> Tenant:
         """Change how strictly the tenant's field writes are validated."""
@@ -98,7 +162,7 @@ class TenantStore:
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no tenant {tenant_id}")
-        return Tenant(tenant_id=row[0], name=row[1], validation_mode=row[2], created_at=row[3])
+        return _tenant(row)
 
     async def caller_for_key(self, api_key: str) -> Caller | None:
         """The tenant a presented key belongs to, or None for an unknown or revoked key."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -9,16 +10,18 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, StringConstraints
 
 from ccvault.api.auth import AdminOnly
-from ccvault.api.deps import VaultDep, json_response
+from ccvault.api.deps import ItemList, VaultDep, json_response
 from ccvault.api.errors import responses
 from ccvault.config import ValidationMode
 from ccvault.domain.inputs import Input
-from ccvault.domain.models import Tenant
+from ccvault.domain.models import ApiKey, Tenant
+from ccvault.domain.writes import KEY_LABEL_PATTERN
 from ccvault.jobs.status import job_overview
 from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
 TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")]
+KeyLabel = Annotated[str, StringConstraints(pattern=KEY_LABEL_PATTERN)]
 
 
 class NewTenant(Input):
@@ -41,6 +44,22 @@ class CreatedTenant(BaseModel):
     name: str
     validation_mode: ValidationMode
     api_key: str
+    key_id: UUID
+
+
+class NewKey(Input):
+    """POST /admin/tenants/{tenant_id}/keys body."""
+
+    label: KeyLabel | None = None
+
+
+class CreatedKey(BaseModel):
+    """A new key (shown this once; only its hash is stored)."""
+
+    key_id: UUID
+    label: str | None
+    api_key: str
+    created_at: datetime
 
 
 @router.post(
@@ -49,14 +68,58 @@ class CreatedTenant(BaseModel):
 async def create_tenant(body: NewTenant, vault: VaultDep) -> Response:
     """Create a tenant and its first API key."""
     mode = body.validation_mode or vault.settings.validation_mode
-    tenant, key = await vault.tenants.create(body.name, mode.value)
+    tenant, issued = await vault.tenants.create_with_key(body.name, mode.value)
     created = CreatedTenant(
         tenant_id=tenant.tenant_id,
         name=tenant.name,
         validation_mode=ValidationMode(tenant.validation_mode),
-        api_key=key,
+        api_key=issued.api_key,
+        key_id=issued.key_id,
     )
     return json_response(created, 201)
+
+
+@router.get("/tenants", response_model=ItemList[Tenant], responses=responses(403))
+async def list_tenants(vault: VaultDep) -> Response:
+    """Every tenant, oldest first."""
+    return json_response(ItemList[Tenant](items=await vault.tenants.list_tenants()))
+
+
+@router.post(
+    "/tenants/{tenant_id}/keys",
+    status_code=201,
+    response_model=CreatedKey,
+    responses=responses(403, 404, 422),
+)
+async def create_key(tenant_id: UUID, body: NewKey, vault: VaultDep) -> Response:
+    """Issue another key for a tenant (rotation: issue, move callers over, revoke the old)."""
+    issued = await vault.tenants.create_key(tenant_id, body.label)
+    created = CreatedKey(
+        key_id=issued.key_id,
+        label=issued.label,
+        api_key=issued.api_key,
+        created_at=issued.created_at,
+    )
+    return json_response(created, 201)
+
+
+@router.get(
+    "/tenants/{tenant_id}/keys", response_model=ItemList[ApiKey], responses=responses(403, 404, 422)
+)
+async def list_keys(tenant_id: UUID, vault: VaultDep) -> Response:
+    """A tenant's keys, revoked ones included (never the keys themselves)."""
+    return json_response(ItemList[ApiKey](items=await vault.tenants.list_keys(tenant_id)))
+
+
+@router.delete(
+    "/tenants/{tenant_id}/keys/{key_id}", status_code=204, responses=responses(403, 404, 422)
+)
+async def revoke_key(tenant_id: UUID, key_id: UUID, vault: VaultDep) -> Response:
+    """Revoke a key: refused here at once, on every process within
+    CCV_API_KEY_CACHE_SECONDS. 404 when unknown or already revoked."""
+    await vault.tenants.revoke_key(tenant_id, key_id)
+    vault.keys.forget_key(key_id)
+    return Response(status_code=204)
 
 
 @router.patch("/tenants/{tenant_id}", response_model=Tenant, responses=responses(403, 404, 422))

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import CustomerId, ItemList, VaultDep, json_response
+from ccvault.api.deps import CustomerId, IfMatchDep, ItemList, VaultDep, json_response
 from ccvault.api.errors import responses
 from ccvault.domain.models import ProfileAsset
 from ccvault.domain.writes import NewAsset
@@ -20,13 +20,19 @@ router = APIRouter(tags=["assets"])
     "/v1/profiles/{customer_id}/assets",
     status_code=201,
     response_model=ProfileAsset,
-    responses=responses(422),
+    responses=responses(412, 422),
 )
 async def create_asset(
-    customer_id: CustomerId, body: NewAsset, vault: VaultDep, caller: CurrentCaller
+    customer_id: CustomerId,
+    body: NewAsset,
+    vault: VaultDep,
+    caller: CurrentCaller,
+    if_match: IfMatchDep,
 ) -> Response:
     """Add an asset; a current asset of the same name becomes superseded."""
-    asset = await vault.profiles.save_asset(caller.tenant_id, customer_id, body)
+    asset = await vault.profiles.save_asset(
+        caller.tenant_id, customer_id, body, key_id=caller.key_id, if_match=if_match
+    )
     return json_response(asset, 201)
 
 

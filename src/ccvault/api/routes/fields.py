@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import CustomerId, FieldName, ItemList, VaultDep, json_response
+from ccvault.api.deps import CustomerId, FieldName, IfMatchDep, ItemList, VaultDep, json_response
 from ccvault.api.errors import responses
 from ccvault.config import ValidationMode
 from ccvault.domain.models import ProfileField
@@ -15,13 +15,14 @@ from ccvault.field_writes import write_field
 router = APIRouter(prefix="/v1/profiles/{customer_id}/fields", tags=["fields"])
 
 
-@router.put("/{name}", status_code=201, response_model=ProfileField, responses=responses(422))
+@router.put("/{name}", status_code=201, response_model=ProfileField, responses=responses(412, 422))
 async def put_field(
     customer_id: CustomerId,
     name: FieldName,
     body: NewField,
     vault: VaultDep,
     caller: CurrentCaller,
+    if_match: IfMatchDep,
 ) -> Response:
     """Write a new active version; the previous one becomes superseded atomically.
 
@@ -29,7 +30,15 @@ async def put_field(
     """
     mode = ValidationMode(caller.validation_mode)
     written = await write_field(
-        vault.profiles, vault.schema, mode, caller.tenant_id, customer_id, name, body
+        vault.profiles,
+        vault.schema,
+        mode,
+        caller.tenant_id,
+        customer_id,
+        name,
+        body,
+        key_id=caller.key_id,
+        if_match=if_match,
     )
     if mode is not ValidationMode.warn:
         return json_response(written.field, 201)
@@ -54,10 +63,14 @@ async def field_history(
     return json_response(ItemList[ProfileField](items=versions))
 
 
-@router.delete("/{name}", status_code=204, responses=responses(404, 422))
+@router.delete("/{name}", status_code=204, responses=responses(404, 412, 422))
 async def delete_field(
-    customer_id: CustomerId, name: FieldName, vault: VaultDep, caller: CurrentCaller
+    customer_id: CustomerId,
+    name: FieldName,
+    vault: VaultDep,
+    caller: CurrentCaller,
+    if_match: IfMatchDep,
 ) -> Response:
     """Soft-delete the current version; items derived from it become orphaned."""
-    await vault.profiles.delete_field(caller.tenant_id, customer_id, name)
+    await vault.profiles.delete_field(caller.tenant_id, customer_id, name, if_match=if_match)
     return Response(status_code=204)

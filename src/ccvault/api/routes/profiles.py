@@ -1,4 +1,6 @@
-"""Profiles: create, read (by id or channel identity), identities, consents, merge."""
+"""Profiles: create, list, read (by id or channel identity), verification level,
+identities, consents, merge. Every profile answer carries the profile's ETag; writes
+under a profile take If-Match."""
 
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ from ccvault.api.deps import (
     ChannelUserId,
     CustomerId,
     FieldName,
+    IfMatchDep,
+    Page,
     VaultDep,
+    etag_header,
     json_response,
 )
 from ccvault.api.errors import responses
@@ -23,11 +28,23 @@ from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
     Profile,
+    ProfileSummary,
+    VerificationLevel,
 )
 from ccvault.domain.writes import CallerId, ConsentAnswer, NewIdentity
+from ccvault.profile_listing import list_profiles
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 Include = Annotated[Literal["history"] | None, Query(description="`history` adds field_history")]
+# A prefix of a customer id is itself an id (or empty: no filter).
+Prefix = Annotated[
+    str | None,
+    Query(
+        pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127})?$",
+        description="only customer ids starting with this",
+    ),
+]
+ETAG_HEADER = {"ETag": {"description": "the profile's version", "schema": {"type": "string"}}}
 
 
 class NewProfile(Input):
@@ -43,6 +60,12 @@ class MergeRequest(Input):
     source_customer_id: Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)]
 
 
+class ProfilePatch(Input):
+    """PATCH /v1/profiles/{customer_id} body."""
+
+    verification_level: VerificationLevel
+
+
 async def _profile_response(
     vault: VaultDep,
     caller: CurrentCaller,
@@ -51,16 +74,28 @@ async def _profile_response(
     status_code: int = 200,
 ) -> Response:
     if include == "history":
-        profile = await vault.profiles.get_profile(
+        profile, version = await vault.profiles.get_profile_versioned(
             caller.tenant_id, customer_id, include_history=True
         )
-        return json_response(profile, status_code)
-    # The hot path: cached JSON bytes go out as they are, no decode/encode.
-    body = await vault.profiles.get_profile_json(caller.tenant_id, customer_id)
-    return Response(body, status_code=status_code, media_type="application/json")
+        return json_response(profile, status_code, headers=etag_header(version))
+    # The hot path: cached JSON bytes go out as they are, no decode/encode; the entry
+    # knows its version, so the ETag costs nothing more.
+    body, version = await vault.profiles.read_profile_json(caller.tenant_id, customer_id)
+    return Response(
+        body, status_code=status_code, media_type="application/json", headers=etag_header(version)
+    )
 
 
-@router.post("", status_code=201, response_model=Profile, responses=responses(409, 422))
+def _profile_answer(status: int, description: str) -> dict[int | str, dict[str, object]]:
+    return {status: {"description": description, "headers": ETAG_HEADER}}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=Profile,
+    responses={**_profile_answer(201, "The new profile"), **responses(409, 422)},
+)
 async def create_profile(body: NewProfile, vault: VaultDep, caller: CurrentCaller) -> Response:
     """Create a profile (the customer_id is minted when absent); 409 if it exists."""
     customer_id = await vault.profiles.create_profile(
@@ -69,10 +104,23 @@ async def create_profile(body: NewProfile, vault: VaultDep, caller: CurrentCalle
     return await _profile_response(vault, caller, customer_id, None, 201)
 
 
+@router.get("", response_model=Page[ProfileSummary], responses=responses(422))
+async def list_profiles_route(
+    vault: VaultDep,
+    caller: CurrentCaller,
+    q: Prefix = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> Response:
+    """Live profiles, newest `updated_at` first (operators' search by id prefix)."""
+    page = await list_profiles(vault.pool, caller, q=q, limit=limit, cursor=cursor)
+    return json_response(Page[ProfileSummary](items=page.items, next_cursor=page.next_cursor))
+
+
 @router.get(
     "/by-channel/{channel}/{channel_user_id}",
     response_model=Profile,
-    responses=responses(404, 422),
+    responses={**_profile_answer(200, "The profile"), **responses(404, 422)},
 )
 async def get_profile_by_channel(
     channel: Channel,
@@ -88,12 +136,35 @@ async def get_profile_by_channel(
     return await _profile_response(vault, caller, customer_id, include)
 
 
-@router.get("/{customer_id}", response_model=Profile, responses=responses(404, 422))
+@router.get(
+    "/{customer_id}",
+    response_model=Profile,
+    responses={**_profile_answer(200, "The profile"), **responses(404, 422)},
+)
 async def get_profile(
     customer_id: CustomerId, vault: VaultDep, caller: CurrentCaller, include: Include = None
 ) -> Response:
     """The current profile: active fields and assets, identities, consents, status counts."""
     return await _profile_response(vault, caller, customer_id, include)
+
+
+@router.patch(
+    "/{customer_id}",
+    response_model=Profile,
+    responses={**_profile_answer(200, "The profile"), **responses(404, 412, 422)},
+)
+async def patch_profile(
+    customer_id: CustomerId,
+    body: ProfilePatch,
+    vault: VaultDep,
+    caller: CurrentCaller,
+    if_match: IfMatchDep,
+) -> Response:
+    """Set the profile's verification level (an alias acts on its target)."""
+    target = await vault.profiles.set_verification_level(
+        caller.tenant_id, customer_id, body.verification_level, if_match=if_match
+    )
+    return await _profile_response(vault, caller, target, None)
 
 
 @router.post(
@@ -102,19 +173,27 @@ async def get_profile(
     response_model=ChannelIdentity,
     responses={
         200: {"description": "Already linked to this profile (no change)"},
-        **responses(409, 422),
+        **responses(409, 412, 422),
     },
 )
 async def link_identity(
-    customer_id: CustomerId, body: NewIdentity, vault: VaultDep, caller: CurrentCaller
+    customer_id: CustomerId,
+    body: NewIdentity,
+    vault: VaultDep,
+    caller: CurrentCaller,
+    if_match: IfMatchDep,
 ) -> Response:
     """Link a channel identity; 200 when already linked here, 409 when linked elsewhere."""
-    identity, created = await vault.profiles.link_identity(caller.tenant_id, customer_id, body)
+    identity, created = await vault.profiles.link_identity(
+        caller.tenant_id, customer_id, body, if_match=if_match
+    )
     return json_response(identity, 201 if created else 200)
 
 
 @router.put(
-    "/{customer_id}/consents/{consent_type}", response_model=Consent, responses=responses(422)
+    "/{customer_id}/consents/{consent_type}",
+    response_model=Consent,
+    responses=responses(412, 422),
 )
 async def put_consent(
     customer_id: CustomerId,
@@ -122,16 +201,31 @@ async def put_consent(
     body: ConsentAnswer,
     vault: VaultDep,
     caller: CurrentCaller,
+    if_match: IfMatchDep,
 ) -> Response:
     """Record whether the customer grants a consent type."""
-    consent = await vault.profiles.put_consent(caller.tenant_id, customer_id, consent_type, body)
+    consent = await vault.profiles.put_consent(
+        caller.tenant_id, customer_id, consent_type, body, if_match=if_match
+    )
     return json_response(consent)
 
 
-@router.post("/{customer_id}/merge", response_model=Profile, responses=responses(404, 422))
+@router.post(
+    "/{customer_id}/merge",
+    response_model=Profile,
+    responses={**_profile_answer(200, "The merged profile"), **responses(404, 412, 422)},
+)
 async def merge_profiles(
-    customer_id: CustomerId, body: MergeRequest, vault: VaultDep, caller: CurrentCaller
+    customer_id: CustomerId,
+    body: MergeRequest,
+    vault: VaultDep,
+    caller: CurrentCaller,
+    if_match: IfMatchDep,
 ) -> Response:
-    """Fold another profile into this one; the other id becomes an alias of this one."""
-    target = await vault.profiles.merge(caller.tenant_id, customer_id, body.source_customer_id)
+    """Fold another profile into this one; the other id becomes an alias of this one.
+
+    If-Match names this (the target) profile's version."""
+    target = await vault.profiles.merge(
+        caller.tenant_id, customer_id, body.source_customer_id, if_match=if_match
+    )
     return await _profile_response(vault, caller, target, None)

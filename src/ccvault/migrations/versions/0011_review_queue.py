@@ -5,7 +5,7 @@ extraction looks up whether a name was dismissed (a suggestion deleted while sug
 before suggesting it again. Both are partial indexes: pending and dismissed rows are few.
 
 Revision ID: 0011_review_queue
-Revises: 0009_tenant_secrets
+Revises: 0010_profiles_keys_written_by
 Create Date: 2026-12-03
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0011_review_queue"
-down_revision = "0009_tenant_secrets"
+down_revision = "0010_profiles_keys_written_by"
 branch_labels = None
 depends_on = None
 
