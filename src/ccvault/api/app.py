@@ -14,6 +14,7 @@ from ccvault import __version__
 from ccvault.api.errors import install_error_handlers
 from ccvault.api.fast_read import FastProfileRead
 from ccvault.api.limits import BodyLimitMiddleware
+from ccvault.api.openapi_bounds import install_integer_bounds
 from ccvault.api.routes import (
     admin,
     assets,
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     if vault is not None:
         app.state.vault = vault
     install_error_handlers(app)
+    install_integer_bounds(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Last, so outermost: the hot profile read skips routing (it falls through otherwise).
     app.add_middleware(FastProfileRead)

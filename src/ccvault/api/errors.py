@@ -93,7 +93,11 @@ async def _vault_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", path=request.url.path, method=request.method)
-    return problem(500, "An unexpected error occurred; it has been logged.")
+    # Starlette's ServerErrorMiddleware re-raises after sending this, and the server then
+    # drops the connection: say so, or a keep-alive client reuses a dead connection.
+    return problem(
+        500, "An unexpected error occurred; it has been logged.", headers={"Connection": "close"}
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

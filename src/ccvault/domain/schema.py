@@ -7,9 +7,18 @@ from enum import StrEnum
 from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from ccvault.domain.bounds import INT4_MAX
 from ccvault.domain.conditions import parse_condition
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import CALLER_ID_PATTERN, FIELD_NAME_PATTERN, ValueType
@@ -80,18 +89,19 @@ class DefinitionAttributes(BaseModel):
     # Compiled (RE2, bounded memory) by SchemaStore.put_definition, not by the parser.
     validation_regex: Annotated[str, StringConstraints(max_length=MAX_PATTERN_LENGTH)] | None = None
     allowed_values: list[Any] | None = Field(default=None, max_length=1000)
-    required_verification: bool = False
+    required_verification: StrictBool = False
     verification_methods: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
         default_factory=list, max_length=50
     )
     collection_prompt: Text | None = None
     extraction_examples: list[Text] = Field(default_factory=list, max_length=100)
     extraction_prompt_hint: Text | None = None
-    is_pii: bool = False
-    encryption_required: bool = False
-    retention_days: int | None = Field(default=None, ge=1, le=36500)
-    freshness_seconds: int | None = Field(default=None, ge=1)
-    enabled: bool = True
+    is_pii: StrictBool = False
+    encryption_required: StrictBool = False
+    # A century at most; freshness up to what its integer column holds (about 68 years).
+    retention_days: StrictInt | None = Field(default=None, ge=1, le=36500)
+    freshness_seconds: StrictInt | None = Field(default=None, ge=1, le=INT4_MAX)
+    enabled: StrictBool = True
 
 
 class DefinitionBody(Input, DefinitionAttributes):
@@ -148,7 +158,7 @@ class RequirementBody(Input):
     rule_id: Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)] | None = None
     when_condition: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
     depends_on_fields: list[FieldNameStr] = Field(default_factory=list, max_length=50)
-    collection_order: int = Field(default=0, ge=0, le=1_000_000)
+    collection_order: StrictInt = Field(default=0, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _condition_parses(self) -> Self:

@@ -9,20 +9,24 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from ccvault.domain.bounds import bounded_utc
 from ccvault.domain.errors import Problem
+from ccvault.domain.inputs import unstorable_text
 from ccvault.domain.models import ValueType
 from ccvault.domain.patterns import PATTERNS, MatchTooCostly, PatternError, tenant_pattern
+from ccvault.domain.values import is_json_safe
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# ASCII digits only: Python's float() also reads Arabic-Indic and fullwidth digits.
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 _SPACE = re.compile(r"\s")
 MAX_INT_DIGITS = 4000
 # Below this many characters a cached pattern matches in microseconds: a thread hop costs more.
@@ -85,9 +89,11 @@ def _datetime(value: Any) -> str:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValueRejected("format_error", f"not an ISO 8601 datetime: {exc}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    try:
+        utc = bounded_utc(parsed)
+    except ValueError as exc:
+        raise ValueRejected("format_error", str(exc)) from None
+    return utc.isoformat().replace("+00:00", "Z")
 
 
 def _number(value: Any) -> int | float:
@@ -153,11 +159,19 @@ def _json(value: Any) -> Any:
     if isinstance(value, str):
         try:
             # NaN/Infinity are Python's extensions, not JSON (PostgreSQL refuses them).
-            return json.loads(value, parse_constant=_no_constants)
+            value = json.loads(value, parse_constant=_no_constants)
         except json.JSONDecodeError as exc:
             raise ValueRejected("format_error", f"not JSON text: {exc.msg}") from None
         except (ValueError, RecursionError) as exc:
             raise ValueRejected("format_error", f"not JSON text: {exc}"[:200]) from None
+    # Escapes in JSON text can spell what the request itself could not carry: 1e999 (an
+    # infinity), \u0000 or a lone surrogate (jsonb refuses both), nesting past our depth.
+    if not is_json_safe(value):
+        raise ValueRejected("format_error", "JSON numbers must be finite, nesting at most 64 deep")
+    if unstorable_text(value):
+        raise ValueRejected(
+            "format_error", "JSON text must not hold NUL characters or unpaired surrogates"
+        )
     return value
 
 

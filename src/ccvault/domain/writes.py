@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     StringConstraints,
+    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from ccvault.domain.bounds import JSON_SAFE_INT_MAX, MAX_VALUE_BYTES, Instant, json_size
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import (
     CALLER_ID_PATTERN,
@@ -23,15 +27,6 @@ from ccvault.domain.models import (
 )
 from ccvault.domain.values import is_json_safe
 
-
-def _assume_utc(value: datetime | None) -> datetime | None:
-    """A datetime without an offset is read as UTC (contract), never as server-local time."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
 CallerId = Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)]
 # References that only ever travel in bodies (DESIGN §8): any text a caller's own system
 # uses (session ids often hold `/`), short, and without control characters (C0, DEL, C1)
@@ -86,12 +81,12 @@ class NewField(_SourceLink):
     source_session_id: BodyRef | None = None
     source_scenario_id: CallerId | None = None
     source_step_id: CallerId | None = None
-    confidence: float = Field(default=1.0, ge=0.0, le=1.0, allow_inf_nan=False)
-    verified: bool = False
+    confidence: StrictFloat = Field(default=1.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    verified: StrictBool = False
     verification_method: ShortText | None = None
-    verified_at: UtcDatetime | None = None
-    expires_at: UtcDatetime | None = None
-    requires_confirmation: bool = False
+    verified_at: Instant | None = None
+    expires_at: Instant | None = None
+    requires_confirmation: StrictBool = False
     agent_id: CallerId | None = None
 
     @model_validator(mode="after")
@@ -102,6 +97,18 @@ class NewField(_SourceLink):
             raise ValueError("values must be JSON: finite numbers, at most 64 levels deep")
         return self
 
+    @field_validator("value", "source_metadata")
+    @classmethod
+    def _not_too_large(cls, value: Any) -> Any:
+        """One value must not make a profile heavy to read (the body limit is per request)."""
+        if is_json_safe(value) and json_size(value) > MAX_VALUE_BYTES:
+            raise PydanticCustomError(
+                "too_large",
+                "limited to {limit} bytes as compact JSON",
+                {"limit": MAX_VALUE_BYTES},
+            )
+        return value
+
 
 class NewAsset(_SourceLink):
     """A new version of a document reference (POST /v1/profiles/{customer_id}/assets)."""
@@ -111,10 +118,10 @@ class NewAsset(_SourceLink):
     storage_provider: ShortText
     storage_path: PathText
     mime_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=255)]
-    size_bytes: int = Field(ge=0, le=2**62)
+    size_bytes: StrictInt = Field(ge=0, le=JSON_SAFE_INT_MAX)
     checksum: ShortText
     derived_from_tool: ShortText | None = None
-    expires_at: UtcDatetime | None = None
+    expires_at: Instant | None = None
     retention_policy: ShortText = "permanent"
     # Recorded as the version's written_by.agent_id (as a field write's agent_id is).
     agent_id: CallerId | None = None
@@ -125,12 +132,12 @@ class NewIdentity(_Write):
 
     channel: Annotated[str, StringConstraints(pattern=CHANNEL_PATTERN)]
     channel_user_id: Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,256}$")]
-    verified: bool = False
-    primary: bool = False
+    verified: StrictBool = False
+    primary: StrictBool = False
 
 
 class ConsentAnswer(_Write):
     """The customer's answer for one consent type."""
 
-    granted: bool
+    granted: StrictBool
     source_session_id: BodyRef | None = None

@@ -63,6 +63,12 @@ SELECT count(*) FROM losers;
 UPDATE profile_assets SET profile_id = %(target_id)s
  WHERE tenant_id = %(tenant_id)s AND profile_id = %(source_id)s;
 
+-- name: check_target_limits
+-- The merged profile within the limits of any profile (migration 0012): the moves are
+-- UPDATEs, which the insert triggers do not see.
+SELECT ccv_check_field_limits(%(tenant_id)s, %(target_id)s),
+       ccv_check_asset_limits(%(tenant_id)s, %(target_id)s);
+
 -- name: move_identities
 -- The target keeps its primary identity if it has one.
 UPDATE channel_identities

@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
+from ccvault.domain.bounds import profile_limit_error
 from ccvault.domain.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, Problem
 from ccvault.domain.etags import ANY_VERSION, IfMatch
 from ccvault.domain.models import (
@@ -293,6 +294,11 @@ class ProfileStore:
                 "merge_consents",
             ):
                 await conn.execute(M[step], ids)
+            try:
+                await conn.execute(M["check_target_limits"], ids)
+            except psycopg.Error as exc:
+                _raise_profile_limit(exc)
+                raise
             touched = []
             for step in ("retire_source_profile", "bump_target_profile"):
                 cur = await conn.execute(M[step], ids)
@@ -556,6 +562,7 @@ def _write_errors(customer_id: str, link: _SourceLink | None = None) -> Iterator
     try:
         yield
     except psycopg.Error as exc:
+        _raise_profile_limit(exc)
         if exc.sqlstate == "CV404":
             raise NotFound(f"no profile {customer_id!r}") from None
         if exc.sqlstate == "CV412":
@@ -569,6 +576,14 @@ def _write_errors(customer_id: str, link: _SourceLink | None = None) -> Iterator
         if exc.sqlstate == "CV422" and link is not None:
             raise _source_problem(link, exc.diag.message_primary or "") from None
         raise
+
+
+def _raise_profile_limit(exc: psycopg.Error) -> None:
+    """A profile limit the database refused the write for (migration 0012) as a 422."""
+    if exc.sqlstate == "CV422":
+        refused = profile_limit_error(exc.diag.message_primary or "")
+        if refused is not None:
+            raise refused from None
 
 
 def _source_problem(link: _SourceLink, reason: str) -> InvalidInput:
