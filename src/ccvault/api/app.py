@@ -14,6 +14,7 @@ from ccvault import __version__
 from ccvault.api.errors import install_error_handlers
 from ccvault.api.fast_read import FastProfileRead
 from ccvault.api.limits import BodyLimitMiddleware
+from ccvault.api.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from ccvault.api.routes import (
     admin,
     assets,
@@ -62,12 +63,15 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     app = FastAPI(
         title="Customer Context Vault",
         version=__version__,
-        description="Verified customer facts for AI agents, with lineage and audit history.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     if vault is not None:
         app.state.vault = vault
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Last, so outermost: the hot profile read skips routing (it falls through otherwise).
     app.add_middleware(FastProfileRead)

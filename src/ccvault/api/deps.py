@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Path, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ccvault.domain.models import CALLER_ID_PATTERN, CHANNEL_PATTERN, FIELD_NAME_PATTERN
 from ccvault.runtime import Vault
@@ -17,7 +17,10 @@ T = TypeVar("T")
 class ItemList(BaseModel, Generic[T]):
     """Every list answers {"items": [...]}."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     items: list[T]
+    """The entries."""
 
 
 async def get_vault(request: Request) -> Vault:

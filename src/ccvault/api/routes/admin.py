@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from ccvault.api.auth import AdminOnly
 from ccvault.api.deps import VaultDep, json_response
@@ -25,22 +25,31 @@ class NewTenant(Input):
     """POST /admin/tenants body."""
 
     name: TenantName
+    """The tenant's name (letters, digits, `._ -`; up to 100 characters)."""
     validation_mode: ValidationMode | None = None
+    """How its field writes are validated (default `CCV_VALIDATION_MODE`)."""
 
 
 class TenantPatch(Input):
     """PATCH /admin/tenants/{tenant_id} body."""
 
     validation_mode: ValidationMode
+    """The new validation mode."""
 
 
 class CreatedTenant(BaseModel):
     """The new tenant with its API key (shown this once; only its hash is stored)."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     tenant_id: UUID
+    """The new tenant's id."""
     name: str
+    """Its name."""
     validation_mode: ValidationMode
+    """Its validation mode."""
     api_key: str
+    """Its first API key: shown this once, only a hash is stored."""
 
 
 @router.post(
@@ -70,9 +79,14 @@ async def patch_tenant(tenant_id: UUID, body: TenantPatch, vault: VaultDep) -> R
 class SweepCounts(BaseModel):
     """What a sweep changed: updated = fields + assets."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     updated: int
+    """Items changed: `fields + assets`."""
     fields: int
+    """Field versions changed."""
     assets: int
+    """Asset versions changed."""
 
 
 async def _sweep_scope(vault: VaultDep, tenant_id: UUID | None) -> UUID | None:
@@ -103,10 +117,16 @@ async def detect_orphans(vault: VaultDep, tenant_id: UUID | None = None) -> dict
 class JobsAnswer(BaseModel):
     """GET /admin/jobs: counts per state and the most recent jobs."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     counts: dict[str, int]
+    """How many jobs are in each state."""
     live_workers: int
+    """Workers that sent a heartbeat recently."""
     backlog: int
+    """Jobs due and not yet started."""
     items: list[dict[str, Any]]
+    """The most recent jobs, newest first."""
 
 
 @router.get("/jobs", response_model=JobsAnswer, responses=responses(403, 422))
