@@ -14,6 +14,7 @@ from ccvault import __version__
 from ccvault.api.errors import install_error_handlers
 from ccvault.api.fast_read import FastProfileRead
 from ccvault.api.limits import BodyLimitMiddleware
+from ccvault.api.methods import install_method_handling
 from ccvault.api.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from ccvault.api.routes import (
     admin,
@@ -67,10 +68,14 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         openapi_tags=TAGS,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # A trailing slash is another path (404): the redirect built its Location from the
+        # Host header and answered before any key was checked.
+        redirect_slashes=False,
     )
     if vault is not None:
         app.state.vault = vault
     install_error_handlers(app)
+    install_method_handling(app)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Last, so outermost: the hot profile read skips routing (it falls through otherwise).
