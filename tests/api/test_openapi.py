@@ -396,3 +396,8 @@ def test_list_answers_have_readable_component_names(openapi: dict[str, Any]) -> 
     names = set(openapi["components"]["schemas"])
     assert {"ProfileFieldList", "ProfileAssetList", "RequirementList"} <= names
     assert [n for n in names if not re.fullmatch(r"[A-Z][A-Za-z]+", n)] == []
+
+
+async def test_redoc_is_not_served(http: httpx.AsyncClient) -> None:
+    resp = await http.get("/redoc")
+    assert resp.status_code == 404

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ccvault import __version__
+from ccvault.api.docs import install_docs
 from ccvault.api.errors import install_error_handlers
 from ccvault.api.fast_read import FastProfileRead
 from ccvault.api.limits import BodyLimitMiddleware
@@ -71,12 +72,16 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         # A trailing slash is another path (404): the redirect built its Location from the
         # Host header and answered before any key was checked.
         redirect_slashes=False,
+        # /docs is served by install_docs from packaged files; ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     if vault is not None:
         app.state.vault = vault
     install_error_handlers(app)
     install_method_handling(app)
     install_openapi(app)
+    install_docs(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Last, so outermost: the hot profile read skips routing (it falls through otherwise).
     app.add_middleware(FastProfileRead)
