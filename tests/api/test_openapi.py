@@ -10,6 +10,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from answers_seen import AnswerRecorder
+
 PROBLEM_JSON = "application/problem+json"
 
 # (method, path, status) for every error a route of the contract can answer.
@@ -401,3 +403,19 @@ def test_list_answers_have_readable_component_names(openapi: dict[str, Any]) -> 
 async def test_redoc_is_not_served(http: httpx.AsyncClient) -> None:
     resp = await http.get("/redoc")
     assert resp.status_code == 404
+
+
+def test_the_answer_recorder_names_undeclared_answers(openapi: dict[str, Any]) -> None:
+    recorder = AnswerRecorder(app=None)  # type: ignore[arg-type]
+    recorder.seen = {
+        ("GET", "/v1/profiles/cust-1", 200),
+        ("GET", "/v1/profiles/cust-1", 418),
+        ("PUT", "/v1/profiles/by-channel/fields/email", 201),  # routing picks the field PUT
+        ("PUT", "/v1/profiles/by-channel/fields/email", 409),
+        ("PATCH", "/v1/profiles/cust-1", 405),  # no such operation: not judged here
+        ("GET", "/docs", 200),
+    }
+    assert recorder.undeclared(openapi) == [
+        "GET /v1/profiles/{customer_id} 418",
+        "PUT /v1/profiles/{customer_id}/fields/{name} 409",
+    ]
