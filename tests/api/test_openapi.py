@@ -381,6 +381,20 @@ def test_bodies_and_main_answers_have_examples_that_fit_their_schema(
             assert errors == [], name
 
 
+def test_error_examples_fit_their_schema_and_status(openapi: dict[str, Any]) -> None:
+    checked = 0
+    for method, path, status, response in error_responses(openapi):
+        media = response["content"][PROBLEM_JSON]
+        validator = Draft202012Validator(
+            {**media["schema"], "components": openapi["components"]},
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+        assert [e.message for e in validator.iter_errors(media["example"])] == [], (method, path)
+        assert media["example"]["status"] == int(status)
+        checked += 1
+    assert checked > 100
+
+
 def test_integer_bounds_are_published_as_integers(openapi: dict[str, Any]) -> None:
     size = openapi["components"]["schemas"]["NewAsset"]["properties"]["size_bytes"]
     assert size["maximum"] == 2**62

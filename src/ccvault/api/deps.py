@@ -29,7 +29,7 @@ async def get_vault(request: Request) -> Vault:
 
 
 VaultDep = Annotated[Vault, Depends(get_vault)]
-CustomerId = Annotated[str, Path(pattern=CALLER_ID_PATTERN, description="the caller's id")]
+CustomerId = Annotated[str, Path(pattern=CALLER_ID_PATTERN)]
 AgentId = Annotated[str, Path(pattern=CALLER_ID_PATTERN)]
 FieldName = Annotated[str, Path(pattern=FIELD_NAME_PATTERN)]
 Channel = Annotated[str, Path(pattern=CHANNEL_PATTERN)]

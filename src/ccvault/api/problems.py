@@ -22,6 +22,16 @@ MEANINGS = {
     422: "The request breaks the schema or a rule of the vault; nothing was written.",
     503: "The database cannot be reached; nothing was written. Retry after Retry-After seconds.",
 }
+# What `detail` says in each status's example.
+_EXAMPLE_DETAILS = {
+    400: "The request body is not valid JSON.",
+    401: "Missing bearer API key.",
+    403: "Operator routes need the admin API key, not a tenant key.",
+    404: "no profile 'cust-42'",
+    409: "profile 'cust-42' already exists",
+    413: "Request bodies are limited to 1048576 bytes.",
+    503: "The database is unavailable; retry shortly.",
+}
 # Headers that always come with an error status.
 HEADERS: dict[int, dict[str, Any]] = {
     401: {
@@ -41,8 +51,34 @@ HEADERS: dict[int, dict[str, Any]] = {
 }
 
 
+def _title(status: int) -> str:
+    # limits.py answers 413 before the app, in RFC 9110's words rather than Python 3.11's.
+    return "Content Too Large" if status == 413 else HTTPStatus(status).phrase
+
+
 def _slug(status: int) -> str:
-    return HTTPStatus(status).phrase.lower().replace(" ", "-")
+    return _title(status).lower().replace(" ", "-")
+
+
+_VALIDATION_EXAMPLE: dict[str, Any] = {
+    "type": f"urn:ccvault:problem:{_slug(422)}",
+    "title": HTTPStatus(422).phrase,
+    "status": 422,
+    "detail": "The request does not match the API's schema.",
+    "errors": [{"loc": ["body", "source"], "msg": "Field required", "code": "missing"}],
+}
+
+
+def _example(status: int) -> dict[str, Any]:
+    """The body a client sees for this status, as errors.problem() writes it."""
+    if status == 422:
+        return _VALIDATION_EXAMPLE
+    return {
+        "type": f"urn:ccvault:problem:{_slug(status)}",
+        "title": _title(status),
+        "status": status,
+        "detail": _EXAMPLE_DETAILS.get(status, HTTPStatus(status).description),
+    }
 
 
 class ValidationIssue(BaseModel):
@@ -91,23 +127,7 @@ class ValidationProblem(Problem):
     """A problem that names each offending part of the request (422: nothing was written)."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "type": f"urn:ccvault:problem:{_slug(422)}",
-                    "title": HTTPStatus(422).phrase,
-                    "status": 422,
-                    "detail": "The request does not match the API's schema.",
-                    "errors": [
-                        {
-                            "loc": ["body", "source"],
-                            "msg": "Field required",
-                            "code": "missing",
-                        }
-                    ],
-                }
-            ]
-        },
+        json_schema_extra={"examples": [_VALIDATION_EXAMPLE]},
     )
 
     errors: list[ValidationIssue]
@@ -121,7 +141,9 @@ def problem_response(status: int, description: str | None = None) -> dict[str, A
     schema = "ValidationProblem" if status == 422 else "Problem"
     response: dict[str, Any] = {
         "description": description or MEANINGS.get(status) or HTTPStatus(status).phrase,
-        "content": {PROBLEM_JSON: {"schema": {"$ref": SCHEMAS + schema}}},
+        "content": {
+            PROBLEM_JSON: {"schema": {"$ref": SCHEMAS + schema}, "example": _example(status)}
+        },
     }
     if status in HEADERS:
         response["headers"] = HEADERS[status]
