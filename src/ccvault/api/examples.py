@@ -153,7 +153,7 @@ EXAMPLES: Final[dict[str, dict[str, Any]]] = {
         "customer_id": "cust-42",
         "created_at": _AT,
         "updated_at": _AT,
-        "verification_level": "none",
+        "verification_level": "unverified",
         "channel_identities": [
             {
                 "channel": "whatsapp",
