@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+from answers_seen import AnswerRecorder
 from ccvault import migrations
 from ccvault.api.app import create_app
 from ccvault.config import Settings
@@ -101,11 +102,17 @@ def pool(vault: Vault) -> Pool:
 
 @pytest.fixture(scope="session")
 async def http(vault: Vault) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client speaking to the app in-process (no key set)."""
+    """An HTTP client speaking to the app in-process (no key set). When the session ends,
+    every answer it got must be declared in the OpenAPI document (answers_seen.py)."""
     app = create_app(vault=vault)
-    transport = httpx.ASGITransport(app=app)
+    recorder = AnswerRecorder(app)
+    transport = httpx.ASGITransport(app=recorder)
     async with httpx.AsyncClient(transport=transport, base_url="http://vault") as client:
         yield client
+    undeclared = recorder.undeclared(app.openapi())
+    if undeclared:
+        listed = "\n".join(undeclared)
+        pytest.fail(f"answers the OpenAPI document does not declare:\n{listed}", pytrace=False)
 
 
 @pytest.fixture

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from answers_seen import AnswerRecorder
+from ccvault.domain.writes import NewAsset
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -180,3 +186,252 @@ async def test_success_status_matches_the_contract(
     openapi: dict[str, Any], method: str, path: str, status: str
 ) -> None:
     assert status in operation(openapi, method, path)["responses"]
+
+
+# -- the document as a whole ---------------------------------------------------------------
+
+# The operationIds generated clients were built with: renaming a route function must not
+# change them silently.
+OPERATION_IDS: dict[tuple[str, str], str] = {
+    ("post", "/v1/profiles"): "createProfile",
+    ("get", "/v1/profiles/{customer_id}"): "getProfile",
+    ("get", "/v1/profiles/by-channel/{channel}/{channel_user_id}"): "getProfileByChannel",
+    ("post", "/v1/profiles/{customer_id}/channel-identities"): "linkIdentity",
+    ("put", "/v1/profiles/{customer_id}/consents/{consent_type}"): "putConsent",
+    ("post", "/v1/profiles/{customer_id}/merge"): "mergeProfiles",
+    ("put", "/v1/profiles/{customer_id}/fields/{name}"): "putField",
+    ("get", "/v1/profiles/{customer_id}/fields/{name}"): "getField",
+    ("delete", "/v1/profiles/{customer_id}/fields/{name}"): "deleteField",
+    ("get", "/v1/profiles/{customer_id}/fields/{name}/history"): "listFieldHistory",
+    ("post", "/v1/profiles/{customer_id}/assets"): "createAsset",
+    ("get", "/v1/profiles/{customer_id}/assets"): "listAssets",
+    ("get", "/v1/assets/{asset_id}"): "getAsset",
+    ("delete", "/v1/assets/{asset_id}"): "deleteAsset",
+    ("get", "/v1/lineage/{item_id}"): "getLineage",
+    ("put", "/v1/agents/{agent_id}/field-definitions/{name}"): "putDefinition",
+    ("get", "/v1/agents/{agent_id}/field-definitions/{name}"): "getDefinition",
+    ("delete", "/v1/agents/{agent_id}/field-definitions/{name}"): "deleteDefinition",
+    ("get", "/v1/agents/{agent_id}/field-definitions"): "listDefinitions",
+    ("get", "/v1/agents/{agent_id}/scenarios/{scenario_id}/requirements"): "listRequirements",
+    ("put", "/v1/agents/{agent_id}/scenarios/{scenario_id}/requirements/{field_name}"): (
+        "putRequirement"
+    ),
+    ("delete", "/v1/agents/{agent_id}/scenarios/{scenario_id}/requirements/{field_name}"): (
+        "deleteRequirement"
+    ),
+    ("post", "/v1/agents/{agent_id}/requirements/{requirement_id}/review"): "reviewRequirement",
+    ("put", "/v1/agents/{agent_id}/scenarios/{scenario_id}"): "putScenario",
+    ("get", "/v1/agents/{agent_id}/scenarios/{scenario_id}"): "getScenario",
+    ("delete", "/v1/agents/{agent_id}/scenarios/{scenario_id}"): "deleteScenario",
+    ("put", "/v1/agents/{agent_id}/rules/{rule_id}"): "putRule",
+    ("get", "/v1/agents/{agent_id}/rules/{rule_id}"): "getRule",
+    ("delete", "/v1/agents/{agent_id}/rules/{rule_id}"): "deleteRule",
+    ("get", "/v1/profiles/{customer_id}/missing-fields"): "getMissingFields",
+    ("post", "/admin/tenants"): "createTenant",
+    ("patch", "/admin/tenants/{tenant_id}"): "patchTenant",
+    ("post", "/admin/profiles/expire-stale"): "expireStale",
+    ("post", "/admin/profiles/detect-orphans"): "detectOrphans",
+    ("get", "/admin/jobs"): "listJobs",
+    ("get", "/healthz"): "getHealth",
+    ("get", "/readyz"): "getReadiness",
+    ("get", "/metrics"): "getMetrics",
+}
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path, operation) for every operation of the document."""
+    return [
+        (method, path, op)
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+        if method in {"get", "put", "post", "patch", "delete"}
+    ]
+
+
+def component(document: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The component a local `$ref` names."""
+    assert ref.startswith("#/components/schemas/"), ref
+    schema: dict[str, Any] = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return schema
+
+
+def test_the_document_is_valid_openapi(openapi: dict[str, Any]) -> None:
+    validate(openapi)
+
+
+def test_operation_ids_are_short_unique_camel_case(openapi: dict[str, Any]) -> None:
+    ids = [op["operationId"] for _, _, op in operations(openapi)]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert [i for i in ids if not re.fullmatch(r"[a-z][a-zA-Z]{2,39}", i)] == []
+
+
+def test_published_operation_ids_do_not_change(openapi: dict[str, Any]) -> None:
+    published = {(m, p): op["operationId"] for m, p, op in operations(openapi)}
+    assert {key: published.get(key) for key in OPERATION_IDS} == OPERATION_IDS
+
+
+def test_every_error_refers_to_the_one_problem_schema(openapi: dict[str, Any]) -> None:
+    inlined = [
+        f"{method.upper()} {path} {status}"
+        for method, path, status, response in error_responses(openapi)
+        if response["content"][PROBLEM_JSON]["schema"].get("$ref")
+        != "#/components/schemas/" + ("ValidationProblem" if status == "422" else "Problem")
+    ]
+    assert inlined == []
+    problem = openapi["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}
+    validation = openapi["components"]["schemas"]["ValidationProblem"]
+    assert "errors" in validation["required"]
+    item = component(openapi, validation["properties"]["errors"]["items"]["$ref"])
+    assert set(item["required"]) == {"loc", "msg", "code"}
+
+
+def test_operations_with_a_body_declare_400_413_and_422(openapi: dict[str, Any]) -> None:
+    missing = [
+        f"{method.upper()} {path} {status}"
+        for method, path, op in operations(openapi)
+        if "requestBody" in op
+        for status in ("400", "413", "422")
+        if status not in op["responses"]
+    ]
+    assert missing == []
+
+
+def test_keyed_operations_declare_503_with_retry_after(openapi: dict[str, Any]) -> None:
+    keyed = [(m, p, op) for m, p, op in operations(openapi) if op.get("security")]
+    assert len(keyed) >= 35
+    for method, path, op in keyed:
+        unavailable = op["responses"].get("503")
+        assert unavailable is not None, f"{method.upper()} {path}"
+        assert unavailable["headers"]["Retry-After"]["required"] is True
+        assert op["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
+
+
+def test_keys_are_declared_as_bearer_schemes_per_route_family(openapi: dict[str, Any]) -> None:
+    schemes = openapi["components"]["securitySchemes"]
+    assert schemes["tenantKey"] == {**schemes["tenantKey"], "type": "http", "scheme": "bearer"}
+    assert schemes["adminKey"] == {**schemes["adminKey"], "type": "http", "scheme": "bearer"}
+    wrong = []
+    for method, path, op in operations(openapi):
+        if path.startswith("/v1/"):
+            expected: list[dict[str, list[str]]] | None = [{"tenantKey": []}]
+        elif path.startswith("/admin/"):
+            expected = [{"adminKey": []}]
+        else:
+            expected = None
+        if op.get("security") != expected:
+            wrong.append(f"{method.upper()} {path}: {op.get('security')}")
+    assert wrong == []
+
+
+def schema_properties(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(Component.property, schema) for every property of every component, nested too."""
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(where: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for name, prop in node.get("properties", {}).items():
+                found.append((f"{where}.{name}", prop))
+                walk(f"{where}.{name}", prop)
+            for key in ("items", "additionalProperties"):
+                walk(where, node.get(key))
+            for key in ("anyOf", "oneOf", "allOf"):
+                for branch in node.get(key, ()):
+                    walk(where, branch)
+
+    for name, schema in document["components"]["schemas"].items():
+        walk(name, schema)
+    return found
+
+
+def test_every_schema_property_has_a_description(openapi: dict[str, Any]) -> None:
+    properties = schema_properties(openapi)
+    assert len(properties) > 200
+    assert [where for where, prop in properties if not prop.get("description")] == []
+
+
+def test_every_parameter_has_a_description(openapi: dict[str, Any]) -> None:
+    undescribed = [
+        f"{method.upper()} {path} {param['name']}"
+        for method, path, op in operations(openapi)
+        for param in op.get("parameters", ())
+        if not param.get("description")
+    ]
+    assert undescribed == []
+
+
+def test_bodies_and_main_answers_have_examples_that_fit_their_schema(
+    openapi: dict[str, Any],
+) -> None:
+    schemas = openapi["components"]["schemas"]
+    with_examples = {name for name, schema in schemas.items() if schema.get("examples")}
+    bodies = {
+        op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        for _, _, op in operations(openapi)
+        if "requestBody" in op
+    }
+    assert bodies <= with_examples
+    assert {"Profile", "ProfileField", "WrittenField", "ProfileAsset", "Problem"} <= with_examples
+    for name in with_examples:
+        validator = Draft202012Validator(
+            {"$ref": f"#/components/schemas/{name}", "components": openapi["components"]},
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+        for example in schemas[name]["examples"]:
+            errors = [e.message for e in validator.iter_errors(example)]
+            assert errors == [], name
+
+
+def test_error_examples_fit_their_schema_and_status(openapi: dict[str, Any]) -> None:
+    checked = 0
+    for method, path, status, response in error_responses(openapi):
+        media = response["content"][PROBLEM_JSON]
+        validator = Draft202012Validator(
+            {**media["schema"], "components": openapi["components"]},
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+        assert [e.message for e in validator.iter_errors(media["example"])] == [], (method, path)
+        assert media["example"]["status"] == int(status)
+        checked += 1
+    assert checked > 100
+
+
+def test_integer_bounds_are_published_as_integers(openapi: dict[str, Any]) -> None:
+    size = openapi["components"]["schemas"]["NewAsset"]["properties"]["size_bytes"]
+    declared = NewAsset.model_json_schema()["properties"]["size_bytes"]["maximum"]
+    assert size["maximum"] == declared
+    assert isinstance(size["maximum"], int)
+    floats = [
+        where
+        for where, prop in schema_properties(openapi)
+        if prop.get("type") == "integer"
+        and any(isinstance(prop.get(k), float) for k in ("minimum", "maximum"))
+    ]
+    assert floats == []
+
+
+def test_list_answers_have_readable_component_names(openapi: dict[str, Any]) -> None:
+    names = set(openapi["components"]["schemas"])
+    assert {"ProfileFieldList", "ProfileAssetList", "RequirementList"} <= names
+    assert [n for n in names if not re.fullmatch(r"[A-Z][A-Za-z]+", n)] == []
+
+
+async def test_redoc_is_not_served(http: httpx.AsyncClient) -> None:
+    resp = await http.get("/redoc")
+    assert resp.status_code == 404
+
+
+def test_the_answer_recorder_names_undeclared_answers(openapi: dict[str, Any]) -> None:
+    recorder = AnswerRecorder(app=None)  # type: ignore[arg-type]
+    recorder.seen = {
+        ("GET", "/v1/profiles/cust-1", 200),
+        ("GET", "/v1/profiles/cust-1", 418),
+        ("PUT", "/v1/profiles/by-channel/fields/email", 201),  # routing picks the field PUT
+        ("PUT", "/v1/profiles/by-channel/fields/email", 409),
+        ("DELETE", "/v1/profiles/cust-1", 405),  # no such operation: not judged here
+        ("GET", "/docs", 200),
+    }
+    assert recorder.undeclared(openapi) == [
+        "GET /v1/profiles/{customer_id} 418",
+        "PUT /v1/profiles/{customer_id}/fields/{name} 409",
+    ]

@@ -11,10 +11,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ccvault import __version__
+from ccvault.api.docs import install_docs
 from ccvault.api.errors import install_error_handlers
 from ccvault.api.fast_read import FastProfileRead
 from ccvault.api.limits import BodyLimitMiddleware
-from ccvault.api.openapi_bounds import install_integer_bounds
+from ccvault.api.methods import install_method_handling
+from ccvault.api.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from ccvault.api.routes import (
     admin,
     assets,
@@ -63,13 +65,23 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     app = FastAPI(
         title="Customer Context Vault",
         version=__version__,
-        description="Verified customer facts for AI agents, with lineage and audit history.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        # A trailing slash is another path (404): the redirect built its Location from the
+        # Host header and answered before any key was checked.
+        redirect_slashes=False,
+        # /docs is served by install_docs from packaged files; ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     if vault is not None:
         app.state.vault = vault
     install_error_handlers(app)
-    install_integer_bounds(app)
+    install_method_handling(app)
+    install_openapi(app)
+    install_docs(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Last, so outermost: the hot profile read skips routing (it falls through otherwise).
     app.add_middleware(FastProfileRead)

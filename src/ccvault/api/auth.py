@@ -6,11 +6,25 @@ import secrets
 import time
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ccvault.storage.tenants import Caller, TenantStore, hash_key
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# Declared on the dependencies below only so OpenAPI names the schemes (and /docs gets an
+# Authorize button); with auto_error off they never answer, the functions still decide.
+_TENANT_SCHEME = HTTPBearer(
+    scheme_name="tenantKey",
+    description="A tenant's API key (`ccv tenant create` or `POST /admin/tenants` shows it once).",
+    auto_error=False,
+)
+_ADMIN_SCHEME = HTTPBearer(
+    scheme_name="adminKey",
+    description="The operator key set in `CCV_ADMIN_API_KEY`.",
+    auto_error=False,
+)
+_Declared = HTTPAuthorizationCredentials | None
 
 
 class KeyResolver:
@@ -72,7 +86,9 @@ def parse_bearer(header: str | None) -> str | None:
     return key.strip()
 
 
-async def current_caller(request: Request) -> Caller:
+async def current_caller(
+    request: Request, _scheme: Annotated[_Declared, Security(_TENANT_SCHEME)]
+) -> Caller:
     """The tenant making the request; 401 without a valid key."""
     key = bearer_key(request)
     if key is None:
@@ -83,7 +99,9 @@ async def current_caller(request: Request) -> Caller:
     return caller  # type: ignore[no-any-return]
 
 
-async def require_admin(request: Request) -> None:
+async def require_admin(
+    request: Request, _scheme: Annotated[_Declared, Security(_ADMIN_SCHEME)]
+) -> None:
     """Operator routes: the admin key passes, a tenant key gets 403, anything else 401."""
     key = bearer_key(request)
     if key is None:

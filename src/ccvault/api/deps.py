@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, Path, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ccvault.domain.etags import IfMatch, parse_if_match, profile_etag
 from ccvault.domain.models import CALLER_ID_PATTERN, CHANNEL_PATTERN, FIELD_NAME_PATTERN
@@ -18,14 +18,21 @@ T = TypeVar("T")
 class ItemList(BaseModel, Generic[T]):
     """Every list answers {"items": [...]}."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     items: list[T]
+    """The entries."""
 
 
 class Page(BaseModel, Generic[T]):
     """A paged list (DESIGN §8): `next_cursor` is null on the last page."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     items: list[T]
+    """The entries of this page."""
     next_cursor: str | None
+    """Pass it as `cursor` for the next page; null on the last page."""
 
 
 async def get_vault(request: Request) -> Vault:
@@ -34,7 +41,7 @@ async def get_vault(request: Request) -> Vault:
 
 
 VaultDep = Annotated[Vault, Depends(get_vault)]
-CustomerId = Annotated[str, Path(pattern=CALLER_ID_PATTERN, description="the caller's id")]
+CustomerId = Annotated[str, Path(pattern=CALLER_ID_PATTERN)]
 AgentId = Annotated[str, Path(pattern=CALLER_ID_PATTERN)]
 FieldName = Annotated[str, Path(pattern=FIELD_NAME_PATTERN)]
 Channel = Annotated[str, Path(pattern=CHANNEL_PATTERN)]

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ccvault.api.problems import PROBLEM_JSON, problem_response
 from ccvault.domain.errors import (
     Conflict,
     InvalidInput,
@@ -21,7 +22,6 @@ from ccvault.domain.errors import (
 from ccvault.domain.etags import profile_etag
 
 log = structlog.get_logger("ccvault.api")
-PROBLEM_JSON = "application/problem+json"
 
 
 def problem(
@@ -108,37 +108,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-# Declared on routes so /docs shows the error shapes callers must handle.
-PROBLEM_SCHEMA = {
-    "content": {
-        PROBLEM_JSON: {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                    "status": {"type": "integer"},
-                    "detail": {"type": "string"},
-                    "errors": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "loc": {"type": "array", "items": {}},
-                                "msg": {"type": "string"},
-                                "code": {"type": "string"},
-                            },
-                        },
-                    },
-                },
-            }
-        }
-    }
-}
-
-
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the given error codes."""
-    return {
-        code: {"description": HTTPStatus(code).phrase, **PROBLEM_SCHEMA} for code in (401, *codes)
-    }
+    """OpenAPI `responses` entries for a route's error codes (401 always), each referring to
+    the shared Problem schema; openapi.py adds the answers every route shares."""
+    return {code: problem_response(code) for code in (401, *codes)}

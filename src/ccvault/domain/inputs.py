@@ -29,7 +29,8 @@ def unstorable_text(value: Any, depth: int = 0) -> bool:
 class Input(BaseModel):
     """A request body."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Attribute docstrings become the fields' descriptions in the OpenAPI document.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -81,27 +81,42 @@ class MissingReason(StrEnum):
 class DefinitionAttributes(BaseModel):
     """Everything a definition says about its field."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    """The field's name for people (shown with missing fields)."""
     description: Text | None = None
+    """What the field means."""
     value_type: ValueType
+    """The type values must have; it wins over a write's own `value_type`."""
     # Compiled (RE2, bounded memory) by SchemaStore.put_definition, not by the parser.
     validation_regex: Annotated[str, StringConstraints(max_length=MAX_PATTERN_LENGTH)] | None = None
+    """A pattern the whole value must match (checked on write; RE2 syntax)."""
     allowed_values: list[Any] | None = Field(default=None, max_length=1000)
+    """The only values accepted, normalized to `value_type` when saved."""
     required_verification: StrictBool = False
+    """Whether missing-fields counts an unverified value as missing (`unverified`)."""
     verification_methods: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
         default_factory=list, max_length=50
     )
+    """The verification methods that count for this field."""
     collection_prompt: Text | None = None
+    """What the agent should ask to collect the value."""
     extraction_examples: list[Text] = Field(default_factory=list, max_length=100)
+    """Example phrasings an extractor can learn the field from."""
     extraction_prompt_hint: Text | None = None
+    """A hint for the LLM extractor about this field."""
     is_pii: StrictBool = False
+    """Whether values are personal data."""
     encryption_required: StrictBool = False
+    """Whether values must be encrypted at rest."""
     # A century at most; freshness up to what its integer column holds (about 68 years).
     retention_days: StrictInt | None = Field(default=None, ge=1, le=36500)
+    """Writes naming this agent without `expires_at` expire this many days after collection."""
     freshness_seconds: StrictInt | None = Field(default=None, ge=1, le=INT4_MAX)
+    """Values older than this count as `stale` in missing-fields (they stay active)."""
     enabled: StrictBool = True
+    """A disabled definition counts as absent for validation and missing-fields."""
 
 
 class DefinitionBody(Input, DefinitionAttributes):
@@ -138,11 +153,17 @@ class FieldDefinition(DefinitionAttributes):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: UUID
+    """The definition's id."""
     agent_id: str
+    """The agent the definition belongs to."""
     name: str
+    """The field name it defines."""
     status: DefinitionStatus
+    """`active`, or `suggested` by the extractor until a caller PUTs it."""
     created_at: datetime
+    """When the definition was created."""
     updated_at: datetime
+    """When it last changed."""
 
     @property
     def rules(self) -> Rules:
@@ -154,11 +175,18 @@ class RequirementBody(Input):
     """PUT .../requirements/{field_name} body (a manual requirement)."""
 
     required_level: RequiredLevel = RequiredLevel.hard
+    """`hard` requirements can block the scenario; `soft` ones only inform (default `hard`)."""
     fallback_action: FallbackAction = FallbackAction.ask
+    """What the agent should do while the field is missing (default `ask`)."""
     rule_id: Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)] | None = None
+    """The rule this requirement comes from, if any."""
     when_condition: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    """A condition over the profile's field values (e.g. `order_type == "international"`); the
+    requirement applies only when it holds. Checked when saved."""
     depends_on_fields: list[FieldNameStr] = Field(default_factory=list, max_length=50)
+    """Fields that must be present before this one applies."""
     collection_order: StrictInt = Field(default=0, ge=0, le=1_000_000)
+    """The order to collect fields in (lower first)."""
 
     @model_validator(mode="after")
     def _condition_parses(self) -> Self:
@@ -170,39 +198,60 @@ class RequirementBody(Input):
 class Requirement(BaseModel):
     """A field a scenario (or a step, or a rule) needs."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
 
     id: UUID
+    """The requirement's id."""
     field_name: str
+    """The field required."""
     step_id: str | None = None
+    """The step it applies to; null means scenario-wide."""
     rule_id: str | None = None
+    """The rule it comes from, if any."""
     required_level: RequiredLevel
+    """`hard` requirements can block the scenario; `soft` ones only inform."""
     fallback_action: FallbackAction
+    """What the agent should do while the field is missing: ask, skip, block or extract."""
     when_condition: str | None = None
+    """The condition under which the requirement applies."""
     depends_on_fields: list[str] = Field(default_factory=list)
+    """Fields that must be present before this one applies."""
     collection_order: int
+    """The order to collect fields in (lower first)."""
     confidence: float | None = None
+    """The extractor's confidence (null for manual requirements)."""
     needs_human_review: bool
+    """True for extracted requirements below 0.8 confidence until approved."""
     review_status: ReviewStatus
+    """`none`, `pending`, `approved` or `rejected` (rejected ones are listed but not enforced)."""
     origin: Origin
+    """`manual` (PUT by a caller) or `extracted` (proposed by the extractor)."""
 
 
 class ReviewItem(BaseModel):
     """A requirement waiting for a person's decision, beside the text it came from."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     requirement: Requirement
+    """The requirement waiting for a decision."""
     scenario_id: str | None = None
+    """The scenario it belongs to (null for a rule without a scenario)."""
     rule_id: str | None = None
-    source_text: str = Field(description="the scenario's or rule's text, as the extractor read it")
+    """The rule it was extracted from (null when it came from the scenario's text)."""
+    source_text: str
+    """The scenario's or rule's text, as the extractor read it."""
 
 
 class ReviewQueue(BaseModel):
     """A page of the review queue; `next_cursor` is null on the last page."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     items: list[ReviewItem]
+    """Pending requirements, oldest first."""
     next_cursor: str | None = None
+    """Pass it as `cursor` for the next page; null on the last page."""
 
 
 class DefinitionHints(BaseModel):
@@ -233,21 +282,30 @@ class CurrentValue(BaseModel):
 class MissingField(BaseModel):
     """One thing the agent still has to collect, with how to ask for it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     field_name: str
+    """The field to collect."""
     required_level: RequiredLevel
+    """`hard` or `soft`."""
     fallback_action: FallbackAction
+    """What the agent should do about it."""
     reason: MissingReason
+    """Why it counts as missing: absent, expired, orphaned, stale or unverified."""
     collection_prompt: str | None = None
+    """What to ask, from the field's definition."""
     display_name: str | None = None
+    """The field's name for people, from its definition."""
     collection_order: int
+    """The order to collect fields in (lower first)."""
 
 
 class MissingFields(BaseModel):
     """The answer to "can this scenario run, and what do I ask next?"."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     can_proceed: bool
+    """False when an unmet `hard` requirement has fallback `block` or `ask`."""
     missing: list[MissingField]
+    """Unmet requirements in collection order."""

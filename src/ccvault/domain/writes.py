@@ -48,7 +48,11 @@ class _Write(Input):
 
 class _SourceLink(_Write):
     source_item_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    """What this derives from: the UUID of a field or asset of this vault (`profile_field`,
+    `profile_asset`: checked to exist in this tenant), or an outside reference (`session`,
+    `tool`, `external`). Give it with `source_item_type`."""
     source_item_type: SourceItemType | None = None
+    """What `source_item_id` refers to; given together with it."""
 
     @model_validator(mode="after")
     def _link_is_complete(self) -> Self:
@@ -75,19 +79,39 @@ class NewField(_SourceLink):
     """A new version of a field value (PUT /v1/profiles/{customer_id}/fields/{name})."""
 
     value: Any
+    """The value (not null: DELETE the field to remove it). Stored normalized to its type; see
+    ProfileField.value."""
     value_type: ValueType | None = None
+    """The type to check the value as; without it the agent's definition decides, else the JSON
+    type of the value (string, number, boolean, json)."""
     source: Source
+    """Where the value came from."""
     source_metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    """Free-form details about the source: an object of strings (1..256 characters, no
+    control characters), numbers or booleans."""
     source_session_id: BodyRef | None = None
+    """The conversation or session the value was collected in (1..256 characters, no
+    control characters)."""
     source_scenario_id: CallerId | None = None
+    """The scenario that asked for the value."""
     source_step_id: CallerId | None = None
+    """The step of that scenario."""
     confidence: StrictFloat = Field(default=1.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    """How sure the writer is, from 0 to 1 (default 1)."""
     verified: StrictBool = False
+    """Whether the value has been verified."""
     verification_method: ShortText | None = None
+    """How it was verified (e.g. `otp`)."""
     verified_at: Instant | None = None
+    """When it was verified; defaults to now when `verified` is true. Without an offset it is read
+    as UTC."""
     expires_at: Instant | None = None
+    """When the value stops counting as current; without an offset it is read as UTC. Defaults to
+    the definition's `retention_days` when `agent_id` names one."""
     requires_confirmation: StrictBool = False
+    """Whether the agent should confirm the value with the customer before relying on it."""
     agent_id: CallerId | None = None
+    """Validate against this agent's definition of the field (and apply its retention)."""
 
     @model_validator(mode="after")
     def _value_present(self) -> Self:
@@ -114,30 +138,48 @@ class NewAsset(_SourceLink):
     """A new version of a document reference (POST /v1/profiles/{customer_id}/assets)."""
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    """The asset's name in the profile; a current asset of the same name becomes superseded."""
     asset_type: ShortText
+    """The kind of document (e.g. `document`, `image`)."""
     storage_provider: ShortText
+    """Where the bytes are kept (e.g. `s3`)."""
     storage_path: PathText
+    """The location of the bytes with that provider."""
     mime_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=255)]
+    """The media type of the bytes (`type/subtype`)."""
     size_bytes: StrictInt = Field(ge=0, le=JSON_SAFE_INT_MAX)
+    """The size of the bytes."""
     checksum: ShortText
+    """The checksum of the bytes (e.g. `sha256:...`)."""
     derived_from_tool: ShortText | None = None
+    """The tool that produced the asset, if a tool did."""
     expires_at: Instant | None = None
+    """When the asset stops counting as current; without an offset it is read as UTC."""
     retention_policy: ShortText = "permanent"
+    """How long the document is to be kept (default `permanent`)."""
     # Recorded as the version's written_by.agent_id (as a field write's agent_id is).
     agent_id: CallerId | None = None
+    """The agent on whose behalf the asset is added (recorded in `written_by`)."""
 
 
 class NewIdentity(_Write):
     """A channel handle to link to a profile."""
 
     channel: Annotated[str, StringConstraints(pattern=CHANNEL_PATTERN)]
+    """The channel (`^[a-z][a-z0-9_]{0,31}$`, e.g. `whatsapp`)."""
     channel_user_id: Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,256}$")]
+    """The customer's handle on that channel (no control characters)."""
     verified: StrictBool = False
+    """Whether the customer has proven they own the handle."""
     primary: StrictBool = False
+    """Whether this is the customer's preferred handle on that channel."""
 
 
 class ConsentAnswer(_Write):
     """The customer's answer for one consent type."""
 
     granted: StrictBool
+    """Whether the customer grants this kind of consent."""
     source_session_id: BodyRef | None = None
+    """The session in which the customer answered (1..256 characters, no control
+    characters)."""

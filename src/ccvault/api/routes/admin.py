@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from ccvault.api.auth import AdminOnly
 from ccvault.api.deps import ItemList, VaultDep, json_response
@@ -28,38 +28,55 @@ class NewTenant(Input):
     """POST /admin/tenants body."""
 
     name: TenantName
+    """The tenant's name (letters, digits, `._ -`; up to 100 characters)."""
     validation_mode: ValidationMode | None = None
+    """How its field writes are validated (default `CCV_VALIDATION_MODE`)."""
 
 
 class TenantPatch(Input):
     """PATCH /admin/tenants/{tenant_id} body."""
 
     validation_mode: ValidationMode
+    """The new validation mode."""
 
 
 class CreatedTenant(BaseModel):
     """The new tenant with its API key (shown this once; only its hash is stored)."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     tenant_id: UUID
+    """The new tenant's id."""
     name: str
+    """Its name."""
     validation_mode: ValidationMode
+    """Its validation mode."""
     api_key: str
+    """Its first API key: shown this once, only a hash is stored."""
     key_id: UUID
+    """The id of that key (to list or revoke it later)."""
 
 
 class NewKey(Input):
     """POST /admin/tenants/{tenant_id}/keys body."""
 
     label: KeyLabel | None = None
+    """A name for the key, to tell keys apart in lists (e.g. the service that uses it)."""
 
 
 class CreatedKey(BaseModel):
     """A new key (shown this once; only its hash is stored)."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     key_id: UUID
+    """The key's id."""
     label: str | None
+    """The label given at creation, if any."""
     api_key: str
+    """The key itself: shown this once, only a hash is stored."""
     created_at: datetime
+    """When the key was created."""
 
 
 @router.post(
@@ -133,9 +150,14 @@ async def patch_tenant(tenant_id: UUID, body: TenantPatch, vault: VaultDep) -> R
 class SweepCounts(BaseModel):
     """What a sweep changed: updated = fields + assets."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     updated: int
+    """Items changed: `fields + assets`."""
     fields: int
+    """Field versions changed."""
     assets: int
+    """Asset versions changed."""
 
 
 async def _sweep_scope(vault: VaultDep, tenant_id: UUID | None) -> UUID | None:
@@ -166,10 +188,16 @@ async def detect_orphans(vault: VaultDep, tenant_id: UUID | None = None) -> dict
 class JobsAnswer(BaseModel):
     """GET /admin/jobs: counts per state and the most recent jobs."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     counts: dict[str, int]
+    """How many jobs are in each state."""
     live_workers: int
+    """Workers that sent a heartbeat recently."""
     backlog: int
+    """Jobs due and not yet started."""
     items: list[dict[str, Any]]
+    """The most recent jobs, newest first."""
 
 
 @router.get("/jobs", response_model=JobsAnswer, responses=responses(403, 422))

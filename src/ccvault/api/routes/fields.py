@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from ccvault.api.auth import CurrentCaller
 from ccvault.api.deps import CustomerId, FieldName, IfMatchDep, ItemList, VaultDep, json_response
 from ccvault.api.errors import responses
+from ccvault.api.problems import ValidationIssue
 from ccvault.config import ValidationMode
 from ccvault.domain.models import ProfileField
 from ccvault.domain.writes import NewField
@@ -15,7 +16,15 @@ from ccvault.field_writes import write_field
 router = APIRouter(prefix="/v1/profiles/{customer_id}/fields", tags=["fields"])
 
 
-@router.put("/{name}", status_code=201, response_model=ProfileField, responses=responses(412, 422))
+class WrittenField(ProfileField):
+    """The new active version, with the validation warnings in warn mode."""
+
+    validation_warnings: list[ValidationIssue] | None = None
+    """Only in the tenant's warn mode: what failed validation (the value was stored anyway);
+    empty when all is well."""
+
+
+@router.put("/{name}", status_code=201, response_model=WrittenField, responses=responses(412, 422))
 async def put_field(
     customer_id: CustomerId,
     name: FieldName,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict
 
 from ccvault.api.deps import VaultDep
 from ccvault.config import JobsBackend
@@ -14,9 +16,56 @@ from ccvault.jobs.status import job_overview
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT = 1.0
+State = Literal["ok", "degraded", "down"]
 
 
-@router.get("/healthz")
+class Health(BaseModel):
+    """The process answers."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    status: Literal["ok"]
+    """Always `ok`: an answer at all is the news."""
+
+
+class Checks(BaseModel):
+    """The state of each dependency."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    database: State
+    """PostgreSQL: `ok` or `down`."""
+    cache: State
+    """Redis: `degraded` while unreachable (reads fall back to PostgreSQL)."""
+    jobs: State
+    """The job queue: `degraded` when no worker has sent a heartbeat lately."""
+
+
+class Readiness(BaseModel):
+    """Whether the process can serve requests, and what is impaired."""
+
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "degraded",
+                    "checks": {"database": "ok", "cache": "degraded", "jobs": "ok"},
+                    "details": {"cache": "cache unreachable: serving from PostgreSQL"},
+                }
+            ]
+        },
+    )
+
+    status: State
+    """`down` when the database is, `degraded` when another check is, else `ok`."""
+    checks: Checks
+    """Each check's state."""
+    details: dict[str, str]
+    """Why a check is not `ok`, by check name."""
+
+
+@router.get("/healthz", response_model=Health)
 async def healthz() -> dict[str, str]:
     """The process is up and serving."""
     return {"status": "ok"}
@@ -66,7 +115,8 @@ async def _jobs(vault: VaultDep) -> tuple[str, str | None]:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "The database is down", "content": {"application/json": {}}}},
+    response_model=Readiness,
+    responses={503: {"description": "The database is down.", "model": Readiness}},
 )
 async def readyz(vault: VaultDep) -> JSONResponse:
     """200 while the database answers (cache/jobs may be degraded); 503 when it does not."""

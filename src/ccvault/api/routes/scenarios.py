@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ccvault.api.auth import CurrentCaller
 from ccvault.api.deps import AgentId, VaultDep, json_response
@@ -28,62 +28,101 @@ class Step(Input):
     """One step of a scenario."""
 
     step_id: CallerIdStr
+    """The caller's id for the step."""
     description: Text | None = None
+    """What happens in this step."""
     conditions: list[Text] = Field(default_factory=list, max_length=50)
+    """Conditions of this step, in plain language (the extractor reads them)."""
 
 
 class ScenarioBody(Input):
     """PUT /v1/agents/{agent_id}/scenarios/{scenario_id} body."""
 
     name: Name
+    """The scenario's name."""
     description: Text | None = None
+    """What the scenario is for, in plain language."""
     conditions: list[Text] = Field(default_factory=list, max_length=50)
+    """Conditions of the whole scenario, in plain language."""
     steps: list[Step] = Field(default_factory=list, max_length=100)
+    """The scenario's steps, in order."""
 
 
 class RuleBody(Input):
     """PUT /v1/agents/{agent_id}/rules/{rule_id} body."""
 
     name: Name
+    """The rule's name."""
     condition: Text
+    """When the rule applies, in plain language."""
     action: Text | None = None
+    """What the agent must do then."""
     scenario_id: CallerIdStr | None = None
+    """The scenario the rule belongs to; without one, `missing-fields?rule_id=` checks its
+    requirements."""
 
 
 class Extraction(BaseModel):
     """The last extraction run of a scenario or rule."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     status: Literal["queued", "running", "done", "failed"]
+    """`queued`, `running`, `done` or `failed`."""
     error: str | None = None
+    """Why the last run failed."""
     finished_at: datetime | None = None
+    """When the last run ended."""
 
 
 class Scenario(BaseModel):
     """A stored scenario with its extraction status."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     agent_id: str
+    """The agent the scenario belongs to."""
     scenario_id: str
+    """The caller's id for the scenario."""
     name: str
+    """The scenario's name."""
     description: str | None
+    """What the scenario is for."""
     conditions: list[str]
+    """Conditions of the whole scenario."""
     steps: list[dict[str, Any]]
+    """The scenario's steps as stored (`step_id`, `description`, `conditions`)."""
     created_at: datetime
+    """When the scenario was first stored."""
     updated_at: datetime
+    """When it was last replaced."""
     extraction: Extraction
+    """The state of its requirement extraction."""
 
 
 class Rule(BaseModel):
     """A stored rule with its extraction status."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     agent_id: str
+    """The agent the rule belongs to."""
     rule_id: str
+    """The caller's id for the rule."""
     name: str
+    """The rule's name."""
     condition: str
+    """When the rule applies."""
     action: str | None
+    """What the agent must do then."""
     scenario_id: str | None
+    """The scenario the rule belongs to, if any."""
     created_at: datetime
+    """When the rule was first stored."""
     updated_at: datetime
+    """When it was last replaced."""
     extraction: Extraction
+    """The state of its requirement extraction."""
 
 
 @router.put("/scenarios/{scenario_id}", response_model=Scenario, responses=responses(422))

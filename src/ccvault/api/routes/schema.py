@@ -28,6 +28,8 @@ class ReviewDecision(Input):
     """POST .../requirements/{id}/review body."""
 
     decision: Literal["approve", "reject"]
+    """`approve` clears `needs_human_review`; `reject` keeps the requirement listed but no longer
+    enforced."""
 
 
 @router.put(
