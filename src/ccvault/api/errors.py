@@ -5,6 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,9 @@ from ccvault.domain.errors import Conflict, InvalidInput, NotFound, VaultError
 
 log = structlog.get_logger("ccvault.api")
 PROBLEM_JSON = "application/problem+json"
+# What a 503 asks clients to wait: outages last seconds at least, and the pool serves
+# again within a second of the database's return.
+RETRY_AFTER_SECONDS = 2
 
 
 def problem(
@@ -71,6 +75,20 @@ async def _vault_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(400, exc.detail)
 
 
+def database_unavailable() -> JSONResponse:
+    """503 for a database that did not answer in time (psycopg's OperationalError, the
+    pool's PoolTimeout among them): a retry later can succeed, a 500 would say it cannot."""
+    return problem(
+        503,
+        "The database is not available right now; retry after the delay in Retry-After.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return database_unavailable()
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", path=request.url.path, method=request.method)
     return problem(500, "An unexpected error occurred; it has been logged.")
@@ -81,6 +99,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(VaultError, _vault_error)
+    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 
