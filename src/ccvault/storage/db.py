@@ -9,9 +9,9 @@
 - A connection the server closed (a restart, a crash) is noticed at checkout for the
   cost of one non-blocking poll, and its siblings are replaced with it, so a restart
   costs no failed request per stale connection.
-- Lost connections are reconnected on demand: psycopg_pool would otherwise retry on a
-  doubling schedule (1, 2, 4, 8 s...), and after a long outage the first request could
-  wait many seconds past the server's return.
+- Lost connections are reconnected every 0.2 s while the pool has none to give:
+  psycopg_pool would otherwise retry on a doubling schedule (1, 2, 4, 8 s...), and after
+  a long outage the first request could wait many seconds past the server's return.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
-# A failed reconnection is tried once more after this long, then left to the next request
-# that needs a connection (psycopg_pool would keep a doubling schedule for 5 minutes).
-RECONNECT_GIVE_UP_SECONDS = 0.3
+# A failed reconnection is tried once more after this long and then started afresh
+# (psycopg_pool would keep a doubling schedule: 1, 2, 4, 8 s... for 5 minutes).
+RECONNECT_GIVE_UP_SECONDS = 0.2
 # libpq's own bound on one connection attempt (its minimum is 2 s): an unreachable host
 # must not hold the pool's one growing slot for the OS's TCP timeout.
 CONNECT_TIMEOUT_SECONDS = 3
@@ -89,7 +89,13 @@ class VaultPool(Pool):
         self.outage.end()
 
     async def _reconnect_failed(self, pool: Pool) -> None:
+        """A reconnection gave up (twice refused): try again at once while the pool has
+        no connection to give, so the first one is ready within RECONNECT_GIVE_UP_SECONDS
+        of the server's return, whether or not requests arrive meanwhile."""
         self.outage.begin("cannot connect to the database")
+        if not self.closed and self.get_stats()["pool_available"] == 0:
+            # check() with nothing idle only starts the pool growing again (public API).
+            await self.check()
 
     async def putconn(self, conn: AsyncConnection[TupleRow]) -> None:
         """Return a connection; one broken in use (server gone) opens an outage."""
