@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from api_support import ASSET, assert_problem
 from ccvault.api.app import create_app
 from ccvault.config import Settings
+from ccvault.jobs.sweeps import EXPIRE_LOCK, expire_stale_fields
 from ccvault.runtime import Vault, open_vault
 from ccvault.storage.tenants import TenantStore
 from pg_support import DedicatedPostgres, dedicated_postgres
@@ -265,3 +266,32 @@ async def test_a_write_stuck_past_the_statement_timeout_answers_503_and_is_not_a
     profile = after_release.json()
     assert profile["fields"] == {}
     assert profile["consents"] == []
+
+
+async def test_a_sweep_waits_for_a_running_one_longer_than_the_statement_timeout(
+    server_settings: Settings,
+) -> None:
+    """The statement timeout bounds a sweep's windows, not its wait for the sweep that
+    holds the lock (a manual run waits for the periodic one, however long that runs)."""
+    settings = server_settings.model_copy(update={"db_statement_timeout_seconds": 0.3})
+    vault = await open_vault(settings)
+    try:
+        assert settings.database_url
+        async with await psycopg.AsyncConnection.connect(
+            settings.database_url, autocommit=True
+        ) as holder:
+            await holder.execute("SELECT pg_advisory_lock(%s)", (EXPIRE_LOCK,))
+            sweep = asyncio.create_task(expire_stale_fields(vault.profiles))
+            await asyncio.sleep(1.0)
+            waited = not sweep.done()
+            await holder.execute("SELECT pg_advisory_unlock(%s)", (EXPIRE_LOCK,))
+            result = await asyncio.wait_for(sweep, 10)
+        async with vault.pool.connection() as conn:
+            cur = await conn.execute("SHOW statement_timeout")
+            timeout_after = await cur.fetchone()
+    finally:
+        await vault.close()
+
+    assert waited
+    assert result.updated == 0
+    assert timeout_after == ("300ms",)
