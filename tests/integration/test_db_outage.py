@@ -146,6 +146,35 @@ async def test_a_burst_of_requests_during_the_outage_all_answer_503_within_two_s
         assert_unavailable(resp, took)
 
 
+async def test_a_cached_profile_is_still_served_while_postgres_is_down(
+    server: DedicatedPostgres, server_settings: Settings, redis_url: str
+) -> None:
+    """With the cache on and the key remembered, a warm read needs no database."""
+    vault = await open_vault(
+        server_settings.model_copy(update={"cache": True, "redis_url": redis_url})
+    )
+    try:
+        _, key = await TenantStore(vault.pool).create(f"t-{uuid.uuid4().hex}", "warn")
+        transport = httpx.ASGITransport(app=create_app(vault=vault))
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://vault", headers=headers
+        ) as api:
+            written = await api.put("/v1/profiles/c1/fields/email", json=FIELD)
+            warm = await api.get("/v1/profiles/c1")
+            await server.stop()
+            during = await api.get("/v1/profiles/c1")
+            uncached, took = await timed(api.get("/v1/profiles/c2"))
+    finally:
+        await vault.close()
+        await server.start()
+
+    assert written.status_code == 201, written.text
+    assert warm.status_code == 200
+    assert (during.status_code, during.content) == (200, warm.content)
+    assert_unavailable(uncached, took)
+
+
 async def test_readyz_answers_503_quickly_while_postgres_is_down_and_200_once_it_is_back(
     server: DedicatedPostgres, client: httpx.AsyncClient
 ) -> None:
