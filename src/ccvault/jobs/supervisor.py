@@ -106,9 +106,15 @@ class _Stopping:
     def on_signals(self) -> Iterator[None]:
         """SIGTERM and SIGINT request a graceful stop while the block runs."""
         loop = asyncio.get_running_loop()
-        for sig in _STOP_SIGNALS:
-            self._previous[sig] = signal.getsignal(sig)
-            loop.add_signal_handler(sig, self._signalled, sig)
+        try:
+            for sig in _STOP_SIGNALS:
+                previous = signal.getsignal(sig)
+                loop.add_signal_handler(sig, self._signalled, sig)
+                self._previous[sig] = previous
+        except (ValueError, RuntimeError, NotImplementedError) as exc:
+            # Not the main thread, or no loop signal support: stop by cancelling instead.
+            log.warning("stop signals not handled by the job worker", error=str(exc))
+            self._restore_handlers()
         try:
             yield
         finally:
