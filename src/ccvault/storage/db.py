@@ -57,7 +57,7 @@ PROBE_MAX_INTERVAL_SECONDS = 1.0
 
 class VaultPool(Pool):
     """psycopg's pool with outage handling: dead connections are found at checkout, lost
-    ones are reconnected on demand, and an outage is logged once."""
+    ones are reconnected every 0.2 s while none is left, and an outage is logged once."""
 
     def __init__(self, conninfo: str, **kwargs: Any) -> None:
         self.outage = Outage(log, down="database unavailable", up="database available again")
