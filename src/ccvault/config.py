@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     validation_mode: ValidationMode = ValidationMode.warn
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+    db_pool_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="longest wait for a database connection; then 503 with Retry-After",
+    )
+    db_statement_timeout_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="the server aborts a statement (or ends an idle transaction) after this;"
+        " 0: the server's default",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     api_key_cache_seconds: float = Field(
         default=30.0, ge=0, description="how long a resolved API key is trusted in memory"

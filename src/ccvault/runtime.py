@@ -41,7 +41,11 @@ async def open_vault(settings: Settings) -> Vault:
     if not settings.database_url:
         raise RuntimeError("CCV_DATABASE_URL is not set (ccv serve sets it for embedded mode)")
     pool = await open_pool(
-        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        settings.database_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        statement_timeout=settings.db_statement_timeout_seconds or None,
     )
     cache = None
     if settings.cache and settings.redis_url:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +23,9 @@ from ccvault.domain.errors import (
 from ccvault.domain.etags import profile_etag
 
 log = structlog.get_logger("ccvault.api")
+# What a 503 asks clients to wait: outages last seconds at least, and the pool serves
+# again within a second of the database's return.
+RETRY_AFTER_SECONDS = 2
 
 
 def problem(
@@ -91,6 +95,20 @@ async def _vault_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(400, exc.detail)
 
 
+def database_unavailable() -> JSONResponse:
+    """503 for a database that did not answer in time (psycopg's OperationalError, the
+    pool's PoolTimeout among them): a retry later can succeed, a 500 would say it cannot."""
+    return problem(
+        503,
+        "The database is not available right now; retry after the delay in Retry-After.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return database_unavailable()
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", path=request.url.path, method=request.method)
     # Starlette's ServerErrorMiddleware re-raises after sending this, and the server then
@@ -105,6 +123,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(VaultError, _vault_error)
+    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 

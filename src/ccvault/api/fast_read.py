@@ -14,9 +14,11 @@ from __future__ import annotations
 import re
 from typing import Final
 
+import psycopg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccvault.api.auth import parse_bearer
+from ccvault.api.errors import database_unavailable
 from ccvault.domain.errors import VaultError
 from ccvault.domain.etags import profile_etag
 from ccvault.domain.models import CALLER_ID_PATTERN
@@ -41,7 +43,13 @@ class FastProfileRead:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        read = await self._read(scope) if scope["type"] == "http" else None
+        try:
+            read = await self._read(scope) if scope["type"] == "http" else None
+        except psycopg.OperationalError:
+            # The database did not answer in time. Falling through would make the route
+            # wait for it a second time; answer the route's 503 here instead.
+            await database_unavailable()(scope, receive, send)
+            return
         if read is None:
             await self.app(scope, receive, send)
             return

@@ -22,6 +22,7 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from ccvault.config import JobsBackend, Settings
 from ccvault.extraction.models import SourceKind
 from ccvault.extraction.run import make_extractor, run_extraction
+from ccvault.jobs.supervisor import supervise
 from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
 from ccvault.runtime import Vault
 from ccvault.storage.scenarios import EXTRACT_TASK, ScenarioStore
@@ -34,6 +35,7 @@ ORPHAN_TASK = "ccv.detect_orphaned_items"
 JANITOR_TASK = "ccv.retry_stalled_jobs"
 PRUNE_TASK = "ccv.prune_finished_jobs"
 STALLED_AFTER_SECONDS = 30
+WORKER_POOL_TIMEOUT_SECONDS = 2.0
 
 
 class ExponentialBackoff(BaseRetryStrategy):
@@ -140,6 +142,9 @@ def build_app(settings: Settings, *, periodic: bool = True) -> procrastinate.App
         conninfo=libpq_url(settings.database_url),
         min_size=1,
         max_size=settings.worker_concurrency + 3,
+        # Not psycopg_pool's 30 s: a worker that lost the database spends this long
+        # failing to unregister before it ends (and is restarted, or stops when asked).
+        timeout=WORKER_POOL_TIMEOUT_SECONDS,
         kwargs={"options": "-c TimeZone=UTC"},
     )
     app = procrastinate.App(connector=connector)
@@ -170,8 +175,9 @@ async def run_worker(
     name: str = "ccv-worker",
     app: procrastinate.App | None = None,
 ) -> None:
-    """Run jobs until stopped. On SIGTERM (with signal handlers) the job in hand finishes
-    first; cancelling the task stops the same way.
+    """Run jobs until stopped. On SIGTERM or SIGINT (with signal handlers) the job in hand
+    finishes first; cancelling the task stops the same way. A worker that loses the
+    database starts again once it answers (jobs/supervisor.py).
 
     With the Hatchet backend and its engine reachable, the engine runs the schedules and
     this worker serves it too; otherwise everything runs from the PostgreSQL queue.
@@ -187,9 +193,15 @@ async def run_worker(
                 "hatchet engine unreachable: running every job from the PostgreSQL queue",
                 engine=vault.settings.hatchet_host_port,
             )
-    app = app or build_app(vault.settings, periodic=hatchet is None)
+    procrastinate_app = app or build_app(vault.settings, periodic=hatchet is None)
+    assert vault.settings.database_url
     try:
-        await _run_procrastinate(vault, app, concurrency, install_signal_handlers, name)
+        await supervise(
+            lambda: _run_procrastinate(vault, procrastinate_app, concurrency, name),
+            database_url=vault.settings.database_url,
+            name=name,
+            install_signal_handlers=install_signal_handlers,
+        )
     finally:
         if hatchet is not None:
             hatchet.cancel()
@@ -198,12 +210,9 @@ async def run_worker(
 
 
 async def _run_procrastinate(
-    vault: Vault,
-    app: procrastinate.App,
-    concurrency: int | None,
-    install_signal_handlers: bool,
-    name: str,
+    vault: Vault, app: procrastinate.App, concurrency: int | None, name: str
 ) -> None:
+    """One life of the worker: open the queue's pool, work until stopped or broken."""
     async with app.open_async():
         log.info(
             "worker started",
@@ -215,7 +224,8 @@ async def _run_procrastinate(
             queues=["ccv"],
             concurrency=concurrency or vault.settings.worker_concurrency,
             additional_context={"vault": vault, "extractor": make_extractor(vault.settings)},
-            install_signal_handlers=install_signal_handlers,
+            # Signals are the supervisor's: it stops this worker by cancelling it.
+            install_signal_handlers=False,
             update_heartbeat_interval=5,
             # Retried jobs are not announced by NOTIFY; poll often enough that a retry
             # starts close to its due time.

@@ -168,8 +168,13 @@ async def _run(
         profiles += len(touched)
 
     async with store.pool.connection() as conn:
-        # Session-level lock on this connection: a second runner waits for the first.
-        await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
+        # Session-level lock on this connection: a second runner waits for the first, for
+        # as long as that runs (the vault's statement timeout bounds the windows, not this).
+        await conn.execute("SET statement_timeout = 0")
+        try:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
+        finally:
+            await conn.execute("RESET statement_timeout")
         # Windows walk an index in order and stop after `batch` rows. How many rows are
         # due is hard to estimate, and past a few thousand the planner may prefer to
         # collect every due row (a bitmap or sequential scan) and sort them: seen here
