@@ -3,6 +3,7 @@ taken port. Each test checks the process table for servers left on its data dir.
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -71,14 +72,33 @@ def _valkeys(data_dir: Path) -> list[psutil.Process]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_stop_signal_stops_uvicorn_then_the_embedded_servers(
+def test_a_stop_signal_answers_the_request_in_hand_then_stops_the_embedded_servers(
     data_dir: Path, serve: list[Served], sig: signal.Signals
 ) -> None:
     served = _start(serve, data_dir)
+    key = KEY.search(served.output())
+    assert key, served.output()
     assert _postmasters(data_dir) and _valkeys(data_dir), "the embedded servers run"
+    body = json.dumps({"value": "ada@example.com", "source": "user_provided"}).encode()
+    head = (
+        "PUT /v1/profiles/c1/fields/email HTTP/1.1\r\nHost: vault\r\n"
+        f"Authorization: Bearer {key.group(1)}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
 
-    assert served.send(sig) == 0, served.output()
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as client:
+        client.sendall(head + body[:10])  # in hand: the app waits for the rest of the body
+        time.sleep(0.5)
+        served.proc.send_signal(sig)
+        time.sleep(1)
+        assert served.proc.poll() is None, "a request in hand holds the stop"
+        client.sendall(body[10:])
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
 
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
+    assert served.proc.wait(timeout=60) == 0, served.output()
     assert not (left := wait_no_leftovers(data_dir)), describe(left)
     assert "Application shutdown complete" in served.output(), "uvicorn stopped gracefully"
 
