@@ -219,3 +219,37 @@ def test_a_stop_during_start_up_leaves_nothing_running(data_dir: Path, serve: li
     assert served.send(signal.SIGTERM) == 0, served.output()
 
     assert not (left := wait_no_leftovers(data_dir)), describe(left)
+
+
+def test_a_worker_on_the_same_data_dir_shares_its_servers_and_leaves_them_running(
+    data_dir: Path, serve: list[Served]
+) -> None:
+    served = _start(serve, data_dir)
+    log = data_dir.parent / "worker.log"
+    with log.open("w") as handle:
+        worker = subprocess.Popen(
+            [CCV, "worker"],
+            env=clean_env(CCV_DATA_DIR=str(data_dir), CCV_LOG_JSON="true"),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "Starting worker on queues" not in log.read_text():
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert len(_postmasters(data_dir)) == 1
+        assert len(_valkeys(data_dir)) == 1, "the worker joined the running Valkey"
+
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+    assert httpx.get(f"{served.base}/readyz").json()["checks"]["cache"] == "ok"
+    assert len(_postmasters(data_dir)) == 1 and len(_valkeys(data_dir)) == 1
+    assert served.send(signal.SIGTERM) == 0, served.output()
+    assert not (left := wait_no_leftovers(data_dir)), describe(left)
