@@ -55,10 +55,12 @@ def _redact(url: str) -> str:
     return f"{scheme}://{user}@{host}" if ":" in creds else url
 
 
-def _resolve_servers(settings: Settings, *, with_cache: bool) -> tuple[Settings, EmbeddedServers]:
+def _resolve_servers(
+    settings: Settings, *, with_cache: bool, servers: EmbeddedServers | None = None
+) -> tuple[Settings, EmbeddedServers]:
     """Fill in embedded server URLs for whatever is not configured, and export them so
     worker processes see the same servers."""
-    servers = EmbeddedServers(settings.data_dir)
+    servers = servers or EmbeddedServers(settings.data_dir)
     updates: dict[str, str] = {}
     if not settings.database_url:
         out.print(f"[dim]starting embedded PostgreSQL in {settings.data_dir / 'postgres'}[/]")
@@ -101,26 +103,60 @@ def serve(
         ),
     ] = True,
 ) -> None:
-    """Run the HTTP API; with nothing configured, on embedded PostgreSQL and Valkey."""
+    """Run the HTTP API; with nothing configured, on embedded PostgreSQL and Valkey.
+    SIGTERM or SIGINT: requests in hand are answered, then the embedded servers stop."""
     from ccvault.logs import configure_logging
+    from ccvault.serve import Interrupted, StopSignals, listen_socket, run_uvicorn, uvicorn_config
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
-    settings, _servers = _resolve_servers(settings, with_cache=True)
-    assert settings.database_url
-    out.print("[dim]applying migrations[/]")
-    migrations.upgrade(settings.database_url)
-    new_key = asyncio.run(_ensure_default_tenant(settings))
-    if settings.admin_api_key is None:
-        admin_key = "ccv_admin_" + secrets.token_urlsafe(24)
-        os.environ["CCV_ADMIN_API_KEY"] = admin_key
-    else:
-        admin_key = None
-    os.environ["CCV_IN_PROCESS_WORKER"] = "1" if worker else "0"
     bind_host = host or settings.host
-    bind_port = port or settings.port
+    bind_port = settings.port if port is None else port
+    # The port first: when it is taken nothing is started, created or printed.
+    try:
+        sock = listen_socket(bind_host, bind_port)
+    except OSError as exc:
+        out.print(f"[red]ccv serve: cannot listen on {bind_host}:{bind_port}: {exc.strerror}[/]")
+        raise typer.Exit(1) from None
+    servers = EmbeddedServers(settings.data_dir)
+    with StopSignals() as stop:
+        try:
+            settings, _ = _resolve_servers(settings, with_cache=True, servers=servers)
+            assert settings.database_url
+            stop.check()
+            out.print("[dim]applying migrations[/]")
+            migrations.upgrade(settings.database_url)
+            stop.check()
+            new_key = asyncio.run(_ensure_default_tenant(settings))
+            admin_key = None
+            if settings.admin_api_key is None:
+                admin_key = "ccv_admin_" + secrets.token_urlsafe(24)
+                os.environ["CCV_ADMIN_API_KEY"] = admin_key
+            port_bound = sock.getsockname()[1]
+            _print_banner(settings, bind_host, port_bound, workers, worker, new_key, admin_key)
+            os.environ["CCV_IN_PROCESS_WORKER"] = "1" if worker else "0"
+            config = uvicorn_config(settings, bind_host, bind_port, workers)
+            run_uvicorn(config, sock, stop)
+        except Interrupted as why:
+            out.print(f"[dim]stopped by {why} while starting[/]")
+        finally:
+            sock.close()
+            servers.stop()
+
+
+def _print_banner(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    worker: bool,
+    new_key: str | None,
+    admin_key: str | None,
+) -> None:
+    """What `ccv serve` runs on; the default tenant's key on its first start."""
+    assert settings.database_url
     out.print(f"[bold]Customer Context Vault {__version__}[/]")
-    out.print(f"  listening on  http://{bind_host}:{bind_port}  (docs at /docs)")
+    out.print(f"  listening on  http://{host}:{port}  (docs at /docs)")
     out.print(f"  database      {_redact(settings.database_url)}")
     cache = _redact(settings.redis_url) if settings.cache and settings.redis_url else "off"
     out.print(f"  cache         {cache}")
@@ -133,19 +169,6 @@ def serve(
         out.print(f"  [bold green]default tenant API key (shown once): {new_key}[/]")
     if admin_key:
         out.print(f"  admin API key for this run (set CCV_ADMIN_API_KEY to fix one): {admin_key}")
-
-    import uvicorn
-
-    uvicorn.run(
-        "ccvault.api.app:create_app",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-    )
 
 
 @app.command("worker")

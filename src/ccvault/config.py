@@ -68,6 +68,23 @@ class Settings(BaseSettings):
         " 0: the server's default",
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="request line and headers, in bytes; more answers 431 (414 for the target)",
+    )
+    max_headers: int = Field(default=100, ge=1, description="headers per request; more answers 431")
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="time from connecting (or a request's first byte) to its last header; "
+        "slower answers 408",
+    )
+    shutdown_timeout_seconds: int = Field(
+        default=15,
+        ge=1,
+        description="on SIGTERM/SIGINT, how long requests in hand may take before they are cut",
+    )
     api_key_cache_seconds: float = Field(
         default=30.0, ge=0, description="how long a resolved API key is trusted in memory"
     )

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from ccvault.cli import app
 from ccvault.config import Settings
+from serve_support import own_data_dir
 
 CCV = str(Path(sys.executable).with_name("ccv"))
 KEY = re.compile(r"default tenant API key \(shown once\): (ccv_\S+)")
@@ -71,8 +72,10 @@ class Served:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "ccv-data"
+def data_dir() -> Iterator[Path]:
+    """Outside pytest's basetemp (see own_data_dir); its servers are killed at the end."""
+    with own_data_dir() as path:
+        yield path
 
 
 def test_serve_with_nothing_configured_starts_embedded_servers_and_prints_a_working_key(
