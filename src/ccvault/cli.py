@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from ccvault import __version__, migrations
-from ccvault.config import Settings, ValidationMode
-from ccvault.embedded import EmbeddedServers
+from ccvault.config import Settings, SettingsError, ValidationMode, load_settings
+from ccvault.embedded import EmbeddedServers, EmbeddedUnavailable
 
 app = typer.Typer(
     help="Customer Context Vault: verified customer facts for AI agents.",
@@ -23,6 +24,36 @@ tenant_app = typer.Typer(help="Manage tenants and their API keys.", no_args_is_h
 app.add_typer(tenant_app, name="tenant")
 out = Console(stderr=True, highlight=False, soft_wrap=True)
 DEFAULT_TENANT = "default"
+# Exit status for a configuration the service cannot start with (as for a usage error).
+BAD_CONFIGURATION = 2
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Customer Context Vault: verified customer facts for AI agents."""
+
+
+def _settings() -> Settings:
+    """The settings, or one line per problem on stderr and exit status 2 (not a traceback)."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise typer.Exit(BAD_CONFIGURATION) from None
 
 
 def _redact(url: str) -> str:
@@ -40,12 +71,17 @@ def _resolve_servers(settings: Settings, *, with_cache: bool) -> tuple[Settings,
     worker processes see the same servers."""
     servers = EmbeddedServers(settings.data_dir)
     updates: dict[str, str] = {}
-    if not settings.database_url:
-        out.print(f"[dim]starting embedded PostgreSQL in {settings.data_dir / 'postgres'}[/]")
-        updates["database_url"] = servers.start_postgres()
-    if with_cache and settings.cache and not settings.redis_url:
-        out.print(f"[dim]starting embedded Valkey in {settings.data_dir / 'valkey'}[/]")
-        updates["redis_url"] = servers.start_valkey()
+    try:
+        if not settings.database_url:
+            out.print(f"[dim]starting embedded PostgreSQL in {settings.data_dir / 'postgres'}[/]")
+            updates["database_url"] = servers.start_postgres()
+        if with_cache and settings.cache and not settings.redis_url:
+            out.print(f"[dim]starting embedded Valkey in {settings.data_dir / 'valkey'}[/]")
+            updates["redis_url"] = servers.start_valkey()
+    except EmbeddedUnavailable as exc:
+        servers.stop()
+        print(exc, file=sys.stderr)
+        raise typer.Exit(BAD_CONFIGURATION) from None
     for key, value in updates.items():
         os.environ[f"CCV_{key.upper()}"] = value
     return settings.model_copy(update=updates), servers
@@ -84,8 +120,8 @@ def serve(
     """Run the HTTP API; with nothing configured, on embedded PostgreSQL and Valkey."""
     from ccvault.logs import configure_logging
 
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
     settings, _servers = _resolve_servers(settings, with_cache=True)
     assert settings.database_url
     out.print("[dim]applying migrations[/]")
@@ -117,7 +153,7 @@ def serve(
     import uvicorn
 
     uvicorn.run(
-        "ccvault.api.app:create_app",
+        "ccvault.api.app:create_server_app",
         factory=True,
         host=bind_host,
         port=bind_port,
@@ -140,8 +176,8 @@ def worker_command(
     from ccvault.logs import configure_logging
     from ccvault.runtime import open_vault
 
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
     settings, _servers = _resolve_servers(settings, with_cache=True)
     assert settings.database_url
     migrations.upgrade(settings.database_url)
@@ -165,7 +201,7 @@ def migrate(
     revision: Annotated[str, typer.Argument(help="target revision")] = "head",
 ) -> None:
     """Apply database migrations (embedded PostgreSQL when CCV_DATABASE_URL is unset)."""
-    settings, _servers = _resolve_servers(Settings(), with_cache=False)
+    settings, _servers = _resolve_servers(_settings(), with_cache=False)
     assert settings.database_url
     migrations.upgrade(settings.database_url, revision)
     out.print(f"migrated {_redact(settings.database_url)} to {revision}")
@@ -183,7 +219,7 @@ def tenant_create(
     from ccvault.storage.db import open_pool
     from ccvault.storage.tenants import TenantStore
 
-    settings, _servers = _resolve_servers(Settings(), with_cache=False)
+    settings, _servers = _resolve_servers(_settings(), with_cache=False)
     assert settings.database_url
     migrations.upgrade(settings.database_url)
     mode = (validation_mode or settings.validation_mode).value

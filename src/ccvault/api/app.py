@@ -29,6 +29,16 @@ from ccvault.config import Settings
 from ccvault.runtime import Vault, open_vault
 
 
+def create_server_app() -> FastAPI:
+    """The app `ccv serve` runs in each API process: logging is configured here because
+    `--workers N` starts processes that inherit none of the parent's set-up."""
+    from ccvault.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
 def create_app(settings: Settings | None = None, vault: Vault | None = None) -> FastAPI:
     """Build the app; with no `vault` it opens (and later closes) its own from settings."""
     settings = settings or (vault.settings if vault else Settings())
