@@ -37,11 +37,18 @@ def without_fast_path(vault: Vault) -> FastAPI:
     return app
 
 
+# Sent with every request, so that both apps echo the same X-Request-Id (a minted one
+# would differ between two answers that are otherwise the same).
+REQUEST_ID = "fast-read-test"
+
+
 @asynccontextmanager
 async def client_on(app: FastAPI, *, raise_errors: bool = True) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process client on `app`, with no default headers."""
+    """An in-process client on `app`; its one default header is a fixed request id."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_errors)
-    async with httpx.AsyncClient(transport=transport, base_url="http://vault") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://vault", headers={"X-Request-Id": REQUEST_ID}
+    ) as client:
         yield client
 
 
@@ -162,7 +169,11 @@ async def test_fast_path_sends_the_routes_exact_asgi_messages(vault: Vault, tena
             "raw_path": b"/v1/profiles/c1",
             "root_path": "",
             "query_string": b"",
-            "headers": [(b"host", b"vault"), (b"authorization", f"Bearer {tenant[1]}".encode())],
+            "headers": [
+                (b"host", b"vault"),
+                (b"authorization", f"Bearer {tenant[1]}".encode()),
+                (b"x-request-id", REQUEST_ID.encode()),
+            ],
             "client": ("127.0.0.1", 50000),
             "server": ("vault", 80),
             "state": {},

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from ccvault import __version__
 from ccvault.api.errors import install_error_handlers
 from ccvault.api.fast_read import FastProfileRead
 from ccvault.api.limits import BodyLimitMiddleware
+from ccvault.api.observe import RequestObserver, RouteGuesser
 from ccvault.api.routes import (
     admin,
     assets,
@@ -27,6 +29,27 @@ from ccvault.api.routes import (
 )
 from ccvault.config import Settings
 from ccvault.runtime import Vault, open_vault
+
+
+class VaultApp(FastAPI):
+    """FastAPI with the request observer around everything, ServerErrorMiddleware included.
+
+    Middleware added with `add_middleware` runs inside ServerErrorMiddleware, which sends
+    500s itself: an observer there would see the exception but not the answer, and the
+    answer would go out without its X-Request-Id.
+    """
+
+    access_log: bool = True
+    http_metrics: bool = True
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack, wrapped by the observer."""
+        return RequestObserver(
+            super().build_middleware_stack(),
+            access_log=self.access_log,
+            metrics=self.http_metrics,
+            guess_route=RouteGuesser(lambda: self.routes),
+        )
 
 
 def create_server_app() -> FastAPI:
@@ -69,12 +92,14 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
                     await worker
             await own.close()
 
-    app = FastAPI(
+    app = VaultApp(
         title="Customer Context Vault",
         version=__version__,
         description="Verified customer facts for AI agents, with lineage and audit history.",
         lifespan=lifespan,
     )
+    app.access_log = settings.access_log
+    app.http_metrics = settings.http_metrics
     if vault is not None:
         app.state.vault = vault
     install_error_handlers(app)

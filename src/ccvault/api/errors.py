@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ccvault.api.observe import route_template
 from ccvault.domain.errors import Conflict, InvalidInput, NotFound, VaultError
 
 log = structlog.get_logger("ccvault.api")
@@ -72,7 +73,8 @@ async def _vault_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", path=request.url.path, method=request.method)
+    # The route template, not the path: paths hold customer ids.
+    log.exception("unhandled error", route=route_template(request.scope), method=request.method)
     return problem(500, "An unexpected error occurred; it has been logged.")
 
 

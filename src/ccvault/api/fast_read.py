@@ -17,11 +17,14 @@ from typing import Final
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccvault.api.auth import parse_bearer
+from ccvault.api.observe import ROUTE_KEY
 from ccvault.domain.errors import VaultError
 from ccvault.domain.models import CALLER_ID_PATTERN
 from ccvault.runtime import Vault
 
 PREFIX: Final = "/v1/profiles/"
+# The route this middleware answers for, named in the access log and metrics.
+ROUTE: Final = PREFIX + "{customer_id}"
 # fullmatch, not match: `$` alone would accept a trailing newline (`%0A`), which the
 # route's pydantic check (Rust regex, `$` = end of text) refuses with a 422.
 _CUSTOMER_ID: Final = re.compile(CALLER_ID_PATTERN)
@@ -68,6 +71,9 @@ class FastProfileRead:
         customer_id = path[len(PREFIX) :]
         if _CUSTOMER_ID.fullmatch(customer_id) is None:  # also refuses a second segment
             return None
+        # The route's name in the access log and metrics, also when the read below fails
+        # (routing, when it runs after a fall-through, names the request itself).
+        scope[ROUTE_KEY] = ROUTE
         authorization: str | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -84,6 +90,7 @@ class FastProfileRead:
         caller = await vault.keys.resolve(key)
         if caller is None:
             return None
+        scope.setdefault("state", {})["caller"] = caller  # as current_caller does
         try:
             return await vault.profiles.get_profile_json(caller.tenant_id, customer_id)
         except VaultError:

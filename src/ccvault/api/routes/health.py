@@ -6,11 +6,12 @@ import asyncio
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ccvault.api.deps import VaultDep
 from ccvault.config import JobsBackend
 from ccvault.jobs.status import job_overview
+from ccvault.metrics import exposition
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT = 1.0
@@ -89,6 +90,6 @@ async def readyz(vault: VaultDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics() -> Response:
-    """Prometheus text exposition."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(vault: VaultDep) -> Response:
+    """Prometheus text exposition, the pool and the job queue read now."""
+    return Response(await exposition(vault.pool), media_type=CONTENT_TYPE_LATEST)

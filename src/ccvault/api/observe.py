@@ -1,0 +1,201 @@
+"""Every HTTP request, observed as plain ASGI: its request id, one access log line and the
+`ccv_http_*` metrics.
+
+It wraps the whole application (outside Starlette's ServerErrorMiddleware, see
+`app.VaultApp`), so the fast profile read (fast_read.py), 404s, 413s and 500s are seen
+like any routed request. A pure-ASGI class rather than BaseHTTPMiddleware: that one runs
+each request in an extra task with memory streams, several times this cost.
+
+What is recorded never holds a value: no bodies, no query strings and no raw paths (a
+path holds customer ids): a request is named by its route template, e.g.
+`/v1/profiles/{customer_id}`, and one that matched no route by `unmatched`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final
+
+import structlog
+from prometheus_client import Counter, Histogram
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ccvault.logs import bound_logger
+
+REQUEST_ID_HEADER: Final = b"x-request-id"
+# A caller's id is kept when it is short and made of characters that are safe in a log
+# line and a header (no spaces, quotes or control characters); anything else is replaced.
+_SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+# Set by a middleware that answers before routing (fast_read.py) to name its route.
+ROUTE_KEY: Final = "ccv.route"
+UNMATCHED: Final = "unmatched"
+# Probes and scrapes every few seconds would drown the log: at DEBUG unless they fail.
+_PROBES: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+# The method is the client's word; anything unusual gets one label, not a series each.
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# From a warm cache read (~0.2 ms) to a request held by an outage (seconds).
+BUCKETS: Final = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+REQUESTS = Counter(
+    "ccv_http_requests_total",
+    "HTTP requests answered, by method, route template and status",
+    ["method", "route", "status"],
+)
+DURATION = Histogram(
+    "ccv_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer, by method and route template",
+    ["method", "route"],
+    buckets=BUCKETS,
+)
+
+
+def request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The caller's X-Request-Id when it is sane, else a new one (32 hex digits)."""
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            text = value.decode("latin-1")
+            if _SANE_REQUEST_ID.fullmatch(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def route_template(scope: Scope, root_path: str = "") -> str:
+    """The template of the route that answered (`unmatched` when routing found none or
+    did not run).
+
+    `root_path` is the one the request arrived with: a mounted app's routes are relative
+    to its mount, whose prefix routing appended to root_path.
+    """
+    path: str | None = getattr(scope.get("route"), "path", None)
+    if path is None:
+        named: str = scope.get(ROUTE_KEY, UNMATCHED)
+        return named
+    mount = scope.get("root_path", "")[len(root_path) :]
+    return mount + path if mount else path
+
+
+def route_templates(routes: Iterable[Any]) -> Iterator[str]:
+    """Every route's template, through included routers (recent FastAPI keeps them
+    nested instead of copying their routes into the app's)."""
+    for route in routes:
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            yield path
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from route_templates(nested.routes)
+
+
+class RouteGuesser:
+    """Names a request that was answered before routing (a 413 from the body limit) by
+    the first route template its path fits, method aside."""
+
+    def __init__(self, routes: Callable[[], Iterable[Any]]) -> None:
+        self._routes = routes
+        self._compiled: list[tuple[re.Pattern[str], str]] | None = None
+
+    def __call__(self, path: str) -> str:
+        """The template, or `unmatched`."""
+        if self._compiled is None:  # routes are all added once the first request comes
+            self._compiled = [(compile_path(t)[0], t) for t in route_templates(self._routes())]
+        for pattern, template in self._compiled:
+            if pattern.match(path):
+                return template
+        return UNMATCHED
+
+
+class RequestObserver:
+    """Mint or keep the request id, echo it, log the request and count it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool = True,
+        metrics: bool = True,
+        guess_route: Callable[[str], str] | None = None,
+    ) -> None:
+        self.app = app
+        self.access_log = access_log
+        self.metrics = metrics
+        self.guess_route = guess_route
+        self._log = bound_logger("ccvault.access")
+        # (method, route, status) -> its counter and histogram children: labels() costs
+        # more than the increment itself.
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = request_id(scope["headers"])
+        echoed = (REQUEST_ID_HEADER, rid.encode())
+        # Routes read the id (and leave the caller for this log) in request.state, which
+        # is this dict: created here so that a copied scope still shares it.
+        state: dict[str, Any] | None = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["request_id"] = rid
+        root_path: str = scope.get("root_path", "")
+        status = 500  # what uvicorn answers when nothing was sent
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), echoed]}
+            await send(message)
+
+        tokens = structlog.contextvars.bind_contextvars(request_id=rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            try:
+                self._record(scope, root_path, status, time.perf_counter() - started, state)
+            finally:
+                structlog.contextvars.reset_contextvars(**tokens)
+
+    def _record(
+        self, scope: Scope, root_path: str, status: int, seconds: float, state: dict[str, Any]
+    ) -> None:
+        """The access line and the metrics of one answered request."""
+        route = route_template(scope, root_path)
+        if route == UNMATCHED and status != 404 and self.guess_route is not None:
+            route = self.guess_route(scope["path"])
+        method: str = scope["method"]
+        if method not in _METHODS:
+            method = "other"
+        if self.metrics:
+            key = (method, route, str(status))
+            series = self._series.get(key)
+            if series is None:
+                if len(self._series) > 10_000:  # routes are few; this is only a backstop
+                    self._series.clear()
+                series = self._series[key] = (
+                    REQUESTS.labels(*key),
+                    DURATION.labels(method, route),
+                )
+            series[0].inc()
+            series[1].observe(seconds)
+        if self.access_log:
+            caller = state.get("caller")
+            tenant = getattr(caller, "tenant_id", None)
+            key_id = getattr(caller, "key_id", None)
+            emit = self._log.debug if route in _PROBES and status < 400 else self._log.info
+            emit(
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(seconds * 1000, 3),
+                tenant=str(tenant) if tenant is not None else None,
+                key_id=str(key_id) if key_id is not None else None,
+            )
