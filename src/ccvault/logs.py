@@ -87,10 +87,16 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(number)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # Ours (api/observe.py) replaces uvicorn's access log, which writes raw paths and
+    # query strings (customer ids). uvicorn logs access lines while this logger has a
+    # handler anywhere up its chain, so it must not reach the root's.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(number if number <= logging.DEBUG else logging.WARNING)
 

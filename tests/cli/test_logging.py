@@ -124,6 +124,14 @@ def test_ccv_serve_writes_json_when_stderr_is_a_file(tmp_path: Path) -> None:
     assert json.loads(line)["event"] == "started"
 
 
+def test_uvicorns_own_access_log_stays_off() -> None:
+    """It would write raw paths and query strings; uvicorn logs it when its logger has
+    a handler up its chain, so the root's must not count."""
+    with captured_logs("DEBUG"):
+        assert not logging.getLogger("uvicorn.access").hasHandlers()
+        assert logging.getLogger("uvicorn.error").hasHandlers()
+
+
 @pytest.mark.parametrize(("level", "chatty_shown"), [("INFO", False), ("DEBUG", True)])
 def test_procrastinates_routine_lines_show_only_at_debug(level: str, chatty_shown: bool) -> None:
     with captured_logs(level) as stream:
