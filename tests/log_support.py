@@ -7,12 +7,38 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
+from ccvault import logs
 from ccvault.config import LogFormat
-from ccvault.logs import CHATTY_LOGGERS, configure_logging
+from ccvault.logs import CHATTY_LOGGERS, configure_logging, flush_access_logs
+
+
+@contextmanager
+def logging_configured(level: str, log_format: LogFormat, stream: TextIO) -> Iterator[None]:
+    """configure_logging onto `stream` for a while; everything it set is put back after
+    (module-level loggers are not cached meanwhile, so they see the change)."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, root_level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in CHATTY_LOGGERS}
+    access = logging.getLogger("uvicorn.access")
+    access_state = access.handlers[:], access.propagate
+    output = logs._output
+    configure_logging(level, log_format, stream, cache=False)
+    try:
+        yield
+    finally:
+        flush_access_logs()
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(root_level)
+        for name, chatty_level in levels.items():
+            logging.getLogger(name).setLevel(chatty_level)
+        access.handlers[:], access.propagate = access_state
+        logs._output = output
 
 
 @contextmanager
@@ -20,24 +46,14 @@ def captured_logs(
     level: str = "INFO", log_format: LogFormat = LogFormat.json
 ) -> Iterator[io.StringIO]:
     """Every log line into a string buffer for a while; the previous set-up afterwards."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, root_level = root.handlers[:], root.level
-    chatty = {name: logging.getLogger(name).level for name in CHATTY_LOGGERS}
     stream = io.StringIO()
-    configure_logging(level, log_format, stream, cache=False)
-    try:
+    with logging_configured(level, log_format, stream):
         yield stream
-    finally:
-        structlog.configure(**saved)
-        root.handlers[:] = handlers
-        root.setLevel(root_level)
-        for name, chatty_level in chatty.items():
-            logging.getLogger(name).setLevel(chatty_level)
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     """The captured lines, each parsed (each must be one JSON object)."""
+    flush_access_logs()  # access lines go out when the event loop's turn ends
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 

@@ -4,6 +4,7 @@ metrics.py): what an operator sees of each request, and that it never holds a va
 from __future__ import annotations
 
 import io
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from api_support import assert_problem
 from ccvault.api.app import create_app
-from ccvault.api.observe import route_templates
+from ccvault.api.observe import HttpMetrics, route_templates
 from ccvault.api.routes import profiles as profile_routes
 from ccvault.config import Settings
 from ccvault.runtime import Vault
@@ -120,9 +121,7 @@ async def test_the_log_holds_no_customer_id_value_query_or_body(
     await client.get(f"/v1/profiles/{CUSTOMER}/nothing-here/{VALUE}", headers=bearer(tenant[1]))
     await client.post("/v1/profiles", content=f'{{"customer_id": "{VALUE}"', headers=bearer("x"))
     # Everything the server logged (httpx's lines are the test client's own).
-    text = "\n".join(
-        line for line in logs.getvalue().splitlines() if '"logger": "httpx"' not in line
-    )
+    text = "\n".join(json.dumps(line) for line in json_lines(logs) if line["logger"] != "httpx")
     assert len(access_lines(logs)) == 6
     for secret in (CUSTOMER, VALUE, QUERY_VALUE, tenant[1]):
         assert secret not in text
@@ -351,3 +350,23 @@ async def test_metric_labels_hold_no_tenant_or_customer(
     templates = set(route_templates(create_app(vault=vault).routes))
     routes = set(re.findall(r'route="([^"]*)"', text))
     assert routes <= templates | {"unmatched"}, routes - templates
+
+
+def test_the_latency_histogram_counts_each_request_in_its_bucket() -> None:
+    metrics = HttpMetrics()
+    for seconds in (0.0001, 0.005, 0.0051, 11.0):
+        metrics.observe("GET", "/r", 200, seconds)
+    metrics.observe("GET", "/r", 404, 0.001)
+    families = {family.name: family for family in metrics.collect()}
+    counts = {(s.labels["status"], s.value) for s in families["ccv_http_requests"].samples}
+    assert counts == {("200", 4.0), ("404", 1.0)}
+    samples = families["ccv_http_request_duration_seconds"].samples
+    buckets = {s.labels["le"]: s.value for s in samples if s.name.endswith("_bucket")}
+    assert buckets["0.0005"] == 1  # 0.1 ms
+    assert buckets["0.001"] == 2  # + the 404's 1 ms: a bound is inclusive
+    assert buckets["0.005"] == 3  # + 5 ms
+    assert buckets["0.01"] == 4  # + 5.1 ms
+    assert buckets["10.0"] == 4
+    assert buckets["+Inf"] == 5  # + 11 s, above the last bound
+    [total] = [s.value for s in samples if s.name.endswith("_sum")]
+    assert total == pytest.approx(0.0001 + 0.005 + 0.0051 + 11.0 + 0.001)

@@ -3,10 +3,12 @@ in files), and quiet at INFO while nothing happens."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import os
+import re
 import select
 import subprocess
 import sys
@@ -21,26 +23,18 @@ import structlog
 
 from ccvault.config import LogFormat
 from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
-from ccvault.logs import configure_logging
+from ccvault.logs import AccessLog, flush_access_logs
 from ccvault.runtime import Vault
-from log_support import captured_logs, json_lines
+from log_support import captured_logs, json_lines, logging_configured
 
 ANSI_ESCAPE = "\x1b["
 
 
 @contextmanager
 def logging_to(stream: TextIO, log_format: LogFormat = LogFormat.auto) -> Iterator[None]:
-    """Logging configured on `stream` for a while (the previous set-up afterwards)."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure_logging("INFO", log_format, stream, cache=False)
-    try:
+    """Logging configured on `stream` at INFO for a while."""
+    with logging_configured("INFO", log_format, stream):
         yield
-    finally:
-        structlog.configure(**saved)
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def log_both_kinds(request_id: str) -> None:
@@ -177,3 +171,74 @@ def _strip_ansi(text: str) -> str:
         elif not skipping:
             out.append(char)
     return "".join(out).replace("\r", "")
+
+
+class RecordingStream(io.StringIO):
+    """A stream that remembers each write it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+ACCESS = {
+    "method": "GET",
+    "route": "/v1/profiles/{customer_id}",
+    "status": 200,
+    "duration_ms": 0.25,
+    "tenant": "5f8e2c1a-0000-4000-8000-000000000000",
+    "key_id": None,
+}
+
+
+def test_the_access_line_is_written_as_structlog_would_write_it() -> None:
+    stream = io.StringIO()
+    with logging_to(stream, LogFormat.json):
+        structlog.contextvars.bind_contextvars(request_id="rid-same")
+        try:
+            structlog.get_logger("ccvault.access").info("request", **ACCESS)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+        AccessLog().request(logging.INFO, **ACCESS, request_id="rid-same")
+        flush_access_logs()
+    generic, direct = stream.getvalue().splitlines()
+    as_structlog, ours = json.loads(generic), json.loads(direct)
+    assert list(ours) == list(as_structlog), "same keys in the same order"
+    assert ours.pop("timestamp")[:19] == as_structlog.pop("timestamp")[:19]
+    assert ours == as_structlog
+    assert re.fullmatch(r'.*"timestamp": "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"\}', direct)
+
+
+async def test_access_lines_of_one_loop_turn_go_out_in_writes_a_pipe_keeps_whole() -> None:
+    stream = RecordingStream()
+    with logging_to(stream, LogFormat.json):
+        access = AccessLog()
+        for n in range(40):
+            access.request(logging.INFO, **ACCESS, request_id=f"rid-{n:02d}")
+        assert stream.writes == [], "nothing is written before the loop's turn ends"
+        await asyncio.sleep(0)
+    assert 1 < len(stream.writes) < 40
+    assert all(len(w) <= select.PIPE_BUF and w.endswith("\n") for w in stream.writes)
+    ids = [json.loads(line)["request_id"] for line in stream.getvalue().splitlines()]
+    assert ids == [f"rid-{n:02d}" for n in range(40)]
+
+
+def test_access_lines_outside_an_event_loop_are_written_at_once() -> None:
+    stream = RecordingStream()
+    with logging_to(stream, LogFormat.json):
+        AccessLog().request(logging.INFO, **ACCESS, request_id="rid-sync")
+        assert len(stream.writes) == 1
+
+
+def test_access_lines_below_the_level_are_not_written() -> None:
+    stream = io.StringIO()
+    with logging_to(stream, LogFormat.json):
+        access = AccessLog()
+        assert not access.enabled(logging.DEBUG)
+        access.request(logging.DEBUG, **ACCESS, request_id="rid-debug")
+        flush_access_logs()
+    assert stream.getvalue() == ""

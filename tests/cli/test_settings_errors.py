@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,16 @@ CCV = str(Path(sys.executable).with_name("ccv"))
 
 
 @pytest.fixture(autouse=True)
-def no_ccv_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start every test from an environment without CCV_* variables."""
+def no_ccv_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Start every test from an environment without CCV_* variables, and leave none of
+    the test's own behind (monkeypatch then puts the original ones back)."""
     for name in list(os.environ):
         if name.upper().startswith("CCV_"):
             monkeypatch.delenv(name)
+    yield
+    for name in list(os.environ):
+        if name.upper().startswith("CCV_"):
+            del os.environ[name]
 
 
 def run_ccv(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
