@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import structlog
 
 from ccvault import logs
+from ccvault.api.observe import drain_observers
 from ccvault.config import LogFormat
 from ccvault.logs import CHATTY_LOGGERS, configure_logging, flush_access_logs
 
@@ -31,6 +32,7 @@ def logging_configured(level: str, log_format: LogFormat, stream: TextIO) -> Ite
     try:
         yield
     finally:
+        drain_observers()
         flush_access_logs()
         structlog.configure(**saved)
         root.handlers[:] = handlers
@@ -53,7 +55,8 @@ def captured_logs(
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     """The captured lines, each parsed (each must be one JSON object)."""
-    flush_access_logs()  # access lines go out when the event loop's turn ends
+    drain_observers()  # requests are logged when the event loop's turn ends
+    flush_access_logs()
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
 import select
+import stat
 import sys
 import time
 import weakref
+from contextvars import ContextVar
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
@@ -50,9 +53,32 @@ class Output:
     stream: TextIO
     human: bool
     level: int
+    pipe: bool  # a pipe or a socket: writes above PIPE_BUF bytes may interleave
 
 
 _output: Output | None = None
+
+
+# The id of the HTTP request being answered (api/observe.py sets it around each one):
+# one context variable costs a request a fifth of structlog's bind/reset pair.
+REQUEST_ID: ContextVar[str | None] = ContextVar("ccv_request_id", default=None)
+
+
+def add_request_id(logger: Any, method_name: str, event_dict: Any) -> Any:
+    """structlog processor: every line written while a request is answered names it."""
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+def _is_pipe(stream: TextIO) -> bool:
+    """Whether writes to `stream` share a pipe or socket with other writers' lines."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a StringIO)
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def is_human(log_format: LogFormat, stream: TextIO) -> bool:
@@ -79,9 +105,10 @@ def configure_logging(
     out = stream or sys.stderr
     human = is_human(log_format, out)
     number = logging.getLevelNamesMapping()[level.upper()]
-    _output = Output(out, human, number)
+    _output = Output(out, human, number, _is_pipe(out))
     shared: list[structlog.types.Processor] = [
-        structlog.contextvars.merge_contextvars,  # the request id, bound per request
+        structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.processors.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -122,6 +149,11 @@ def configure_logging(
         logging.getLogger(name).setLevel(number if number <= logging.DEBUG else logging.WARNING)
 
 
+# One request as the access log takes it: (time.time() it was answered, level, method,
+# route template, status, duration in ms, tenant id, key id, request id).
+AccessEntry = tuple[float, int, str, str, int, float, object | None, object | None, str]
+
+
 class AccessLog:
     """The access log's writer: one line per request, which JSON output writes directly.
 
@@ -140,7 +172,7 @@ class AccessLog:
         self._direct = output if output is not None and not output.human else None
         self._level = output.level if output is not None else logging.DEBUG
         self._name_json = encode_basestring_ascii(name)
-        self._pending: list[tuple[float, tuple[Any, ...]]] = []
+        self._pending: list[AccessEntry] = []
         self._heads: dict[tuple[str, str, int], str] = {}
         self._callers: dict[tuple[object, object], str] = {}
         _access_logs.add(self)
@@ -160,55 +192,63 @@ class AccessLog:
         tenant: object | None,
         key_id: object | None,
         request_id: str,
+        at: float | None = None,
     ) -> None:
-        """Write one access line for a request (`tenant` and `key_id` as the caller holds
-        them, ids or None; the request id is also bound in structlog's context)."""
-        if level < self._level:
-            return
+        """Write one access line for a request: `tenant` and `key_id` as the caller holds
+        them (ids or None), `at` the time.time() it was answered (default now)."""
+        when = time.time() if at is None else at
+        self.add([(when, level, method, route, status, duration_ms, tenant, key_id, request_id)])
+
+    def add(self, entries: list[AccessEntry]) -> None:
+        """Write the access lines of several requests, as `request` takes them."""
         if self._direct is None:
-            log = self._logger.info if level >= logging.INFO else self._logger.debug
-            log(
-                "request",
-                method=method,
-                route=route,
-                status=status,
-                duration_ms=round(duration_ms, 3),
-                tenant=None if tenant is None else str(tenant),
-                key_id=None if key_id is None else str(key_id),
-            )
+            for _at, level, method, route, status, ms, tenant, key_id, rid in entries:
+                if level < self._level:
+                    continue
+                log = self._logger.info if level >= logging.INFO else self._logger.debug
+                log(
+                    "request",
+                    method=method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(ms, 3),
+                    tenant=None if tenant is None else str(tenant),
+                    key_id=None if key_id is None else str(key_id),
+                    request_id=rid,
+                )
             return
-        # Kept as they are and rendered when the event loop's turn ends, together with
-        # the turn's other requests: a busy worker answers several a turn, and one tight
-        # loop over their lines, then one write, costs far less than a line and a system
-        # call in the middle of each request's own work.
-        entry = (level, method, route, status, duration_ms, tenant, key_id, request_id)
+        # Rendered when the event loop's turn ends, with the turn's other lines, and
+        # written in one go: see flush.
         if not self._pending:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
             except RuntimeError:  # no loop: nothing would flush later
-                self._pending.append((time.time(), entry))
+                self._pending.extend(e for e in entries if e[1] >= self._level)
                 self.flush()
                 return
-        self._pending.append((time.time(), entry))
+        self._pending.extend(e for e in entries if e[1] >= self._level)
 
     def flush(self) -> None:
-        """Render and write the pending lines, in writes of at most PIPE_BUF bytes (a write
-        that size is atomic on a pipe, so the lines of two workers sharing stderr never
-        mix)."""
+        """Render the pending lines and write them at once; to a pipe or a socket, in
+        writes of at most PIPE_BUF bytes (that much is written whole, so the lines of two
+        workers sharing stderr never mix; a file's offset keeps each write whole)."""
         if not self._pending or self._direct is None:
             return
         pending, self._pending = self._pending, []
+        lines = [self._render(*entry) for entry in pending]  # ASCII: characters are bytes
         chunks: list[str] = []
-        chunk: list[str] = []
-        size = 0
-        for at, entry in pending:
-            line = self._render(at, *entry)  # ASCII only: characters are bytes
-            if chunk and size + len(line) > select.PIPE_BUF:
-                chunks.append("".join(chunk))
-                chunk, size = [], 0
-            chunk.append(line)
-            size += len(line)
-        chunks.append("".join(chunk))
+        if self._direct.pipe:
+            chunk: list[str] = []
+            size = 0
+            for line in lines:
+                if chunk and size + len(line) > select.PIPE_BUF:
+                    chunks.append("".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            chunks.append("".join(chunk))
+        else:
+            chunks.append("".join(lines))
         stream = self._direct.stream
         try:
             for text in chunks:
@@ -242,7 +282,7 @@ class AccessLog:
             who = f' "tenant": {_json_or_null(tenant)}, "key_id": {_json_or_null(key_id)},'
             _remember(self._callers, (tenant, key_id), who)
         return (
-            f'{head} "duration_ms": {round(duration_ms, 3)!r},{who} "event": "request",'
+            f'{head} "duration_ms": {duration_ms:.3f},{who} "event": "request",'
             f' "request_id": {encode_basestring_ascii(request_id)},'
             f' "level": "{"info" if level >= logging.INFO else "debug"}",'
             f' "logger": {self._name_json}, "timestamp": "{iso_utc(at)}"}}\n'

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from api_support import assert_problem
 from ccvault.api.app import create_app
-from ccvault.api.observe import HttpMetrics, route_templates
+from ccvault.api.observe import HttpMetrics, drain_observers, route_templates
 from ccvault.api.routes import profiles as profile_routes
 from ccvault.config import Settings
 from ccvault.runtime import Vault
@@ -58,12 +58,14 @@ def bearer(key: str) -> dict[str, str]:
 
 def requests_total(method: str, route: str, status: int) -> float:
     """ccv_http_requests_total for one series (0 before its first request)."""
+    drain_observers()  # requests are counted when the event loop's turn ends
     labels = {"method": method, "route": route, "status": str(status)}
     return REGISTRY.get_sample_value("ccv_http_requests_total", labels) or 0.0
 
 
 def duration_count(method: str, route: str) -> float:
     """How many requests the latency histogram holds for one series."""
+    drain_observers()
     labels = {"method": method, "route": route}
     return REGISTRY.get_sample_value("ccv_http_request_duration_seconds_count", labels) or 0.0
 

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ccvault.api.deps import VaultDep
+from ccvault.api.observe import drain_observers
 from ccvault.config import JobsBackend
 from ccvault.jobs.status import job_overview
 from ccvault.metrics import exposition
@@ -92,4 +93,5 @@ async def readyz(vault: VaultDep) -> JSONResponse:
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(vault: VaultDep) -> Response:
     """Prometheus text exposition, the pool and the job queue read now."""
+    drain_observers()  # requests answered earlier in this loop turn count too
     return Response(await exposition(vault.pool), media_type=CONTENT_TYPE_LATEST)
