@@ -615,7 +615,14 @@ async def load_once(
 
 
 async def prepare_vault_server(
-    vault: Vault, database_url: str, redis_url: str, cfg: Config, workdir: Path
+    vault: Vault,
+    database_url: str,
+    redis_url: str,
+    cfg: Config,
+    workdir: Path,
+    *,
+    name: str = "ccv-serve",
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[ServerProcess, Target, bytes, UUID]:
     """`ccv serve --workers N` on our servers; a tenant made over HTTP, a profile seeded
     and warmed. Returns the server, its load target, the profile's JSON and the tenant."""
@@ -626,7 +633,10 @@ async def prepare_vault_server(
         "CCV_REDIS_URL": redis_url,
         "CCV_ADMIN_API_KEY": admin_key,
         "CCV_DATA_DIR": str(workdir / "ccv-data"),
-        "CCV_LOG_LEVEL": "INFO",  # no per-request lines; cache events are INFO/WARNING
+        # As deployed: an access line per request (JSON into the log file), cache events
+        # at INFO/WARNING.
+        "CCV_LOG_LEVEL": "INFO",
+        **(extra_env or {}),
     }
     ccv = Path(sys.executable).with_name("ccv")
     entry = (
@@ -634,7 +644,7 @@ async def prepare_vault_server(
     )
     cmd = [*entry, "serve", "--host", "127.0.0.1", "--port", str(free_port())]
     cmd += ["--workers", str(cfg.workers)]
-    server = start_server("ccv-serve", cmd, env, workdir)
+    server = start_server(name, cmd, env, workdir)
     await wait_ready(server, "/healthz", {})
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
         created = await client.post(

@@ -50,7 +50,7 @@ class Served:
         with self.log.open("w") as handle:
             self.proc = subprocess.Popen(
                 [CCV, "serve", "--port", str(port), *args],
-                env=env or clean_env(CCV_DATA_DIR=str(data_dir), CCV_LOG_JSON="true"),
+                env=env or clean_env(CCV_DATA_DIR=str(data_dir), CCV_LOG_FORMAT="json"),
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

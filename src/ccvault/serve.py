@@ -93,7 +93,7 @@ def uvicorn_config(settings: Settings, host: str, port: int, workers: int) -> uv
     # A partial of a module-level class pickles, so --workers N children get it too.
     protocol = functools.partial(LimitedHttpToolsProtocol, limits=limits)
     return uvicorn.Config(
-        "ccvault.serve:create_worker_app" if workers > 1 else "ccvault.api.app:create_app",
+        "ccvault.serve:create_worker_app" if workers > 1 else "ccvault.api.app:create_server_app",
         factory=True,
         host=host,
         port=port,
@@ -124,10 +124,10 @@ def run_uvicorn(config: uvicorn.Config, sock: socket.socket, stop: StopSignals) 
 def create_worker_app() -> FastAPI:
     """The app in a --workers child, which stops when its parent dies (a killed parent
     left its children serving, holding the port and using the embedded servers)."""
-    from ccvault.api.app import create_app
+    from ccvault.api.app import create_server_app
 
     _exit_with_parent()
-    return create_app()
+    return create_server_app()
 
 
 def _exit_with_parent() -> None:

@@ -39,7 +39,7 @@ def _serve(settings: Settings, data_dir: Path) -> Iterator[Served]:
         CCV_REDIS_URL=settings.redis_url,
         CCV_ADMIN_API_KEY=secrets.token_urlsafe(16),
         CCV_HEADER_TIMEOUT_SECONDS=str(HEAD_TIMEOUT),
-        CCV_LOG_JSON="true",
+        CCV_LOG_FORMAT="json",
     )
     server = Served(data_dir, free_port(), "--no-worker", env=env)
     try:

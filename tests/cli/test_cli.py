@@ -44,7 +44,7 @@ class Served:
         self.handle = self.log.open("w")
         self.proc = subprocess.Popen(
             [CCV, "serve", "--port", str(port)],
-            env=_clean_env(CCV_DATA_DIR=str(data_dir), CCV_LOG_JSON="true"),
+            env=_clean_env(CCV_DATA_DIR=str(data_dir), CCV_LOG_FORMAT="json"),
             stdout=self.handle,
             stderr=subprocess.STDOUT,
         )

@@ -229,14 +229,14 @@ def test_a_worker_on_the_same_data_dir_shares_its_servers_and_leaves_them_runnin
     with log.open("w") as handle:
         worker = subprocess.Popen(
             [CCV, "worker"],
-            env=clean_env(CCV_DATA_DIR=str(data_dir), CCV_LOG_JSON="true"),
+            env=clean_env(CCV_DATA_DIR=str(data_dir), CCV_LOG_FORMAT="json"),
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 60
-        while "Starting worker on queues" not in log.read_text():
+        while "worker started" not in log.read_text():
             assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         assert len(_postmasters(data_dir)) == 1

@@ -191,7 +191,7 @@ async def ccv_worker(settings: Settings, log: Path) -> AsyncIterator[asyncio.sub
         "CCV_CACHE": "off",
         "CCV_EXPIRE_CRON": NEVER,
         "CCV_ORPHAN_CRON": NEVER,
-        "CCV_LOG_JSON": "true",
+        "CCV_LOG_FORMAT": "json",
     }
     for name in ("CCV_CONFIG", "CCV_LLM_BASE_URL", "CCV_LLM_MODEL"):
         env.pop(name, None)

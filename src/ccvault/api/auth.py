@@ -96,6 +96,7 @@ async def current_caller(
     caller = await request.app.state.vault.keys.resolve(key)
     if caller is None:
         raise HTTPException(401, "Unknown or revoked API key.", headers=_CHALLENGE)
+    request.state.caller = caller  # for the access log (api/observe.py)
     return caller  # type: ignore[no-any-return]
 
 

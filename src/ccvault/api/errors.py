@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ccvault.api.observe import route_template
 from ccvault.api.problems import PROBLEM_JSON, problem_response
 from ccvault.domain.errors import (
     Conflict,
@@ -110,7 +111,8 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", path=request.url.path, method=request.method)
+    # The route template, not the path: paths hold customer ids.
+    log.exception("unhandled error", route=route_template(request.scope), method=request.method)
     # Starlette's ServerErrorMiddleware re-raises after sending this, and the server then
     # drops the connection: say so, or a keep-alive client reuses a dead connection.
     return problem(

@@ -7,6 +7,10 @@ with the bytes and headers the FastAPI route sends, and hands anything else, inc
 every failure, to the app unchanged, so the route stays the one place that decides
 statuses, problem+json bodies and the OpenAPI document. A fall-through repeats the work
 (key lookup, read), which only error paths pay.
+
+It sits in front of Starlette's whole stack, ServerErrorMiddleware included (see
+`app.VaultApp`), so an unexpected error here is not answered here either: it falls
+through, and the route meets it again and answers the 500 as for any other request.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ccvault.api.auth import parse_bearer
 from ccvault.api.errors import database_unavailable
-from ccvault.domain.errors import VaultError
+from ccvault.api.observe import ROUTE_KEY
 from ccvault.domain.etags import profile_etag
 from ccvault.domain.models import CALLER_ID_PATTERN
 from ccvault.runtime import Vault
 
 PREFIX: Final = "/v1/profiles/"
+# The route this middleware answers for, named in the access log and metrics.
+ROUTE: Final = PREFIX + "{customer_id}"
 # fullmatch, not match: `$` alone would accept a trailing newline (`%0A`), which the
 # route's pydantic check (Rust regex, `$` = end of text) refuses with a 422.
 _CUSTOMER_ID: Final = re.compile(CALLER_ID_PATTERN)
@@ -34,9 +40,9 @@ _CONTENT_TYPE: Final = (b"content-type", b"application/json")
 class FastProfileRead:
     """Serve warm `GET /v1/profiles/{customer_id}` reads without FastAPI's routing.
 
-    Added last in `create_app`, so it is the outermost user middleware: in front of
-    BodyLimitMiddleware, which is why a request declaring a body falls through (the limit
-    must still answer 413 for it, as it does on the route).
+    In front of every middleware but the request observer, BodyLimitMiddleware included,
+    which is why a request declaring a body falls through (the limit must still answer
+    413 for it, as it does on the route).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -83,6 +89,9 @@ class FastProfileRead:
         customer_id = path[len(PREFIX) :]
         if _CUSTOMER_ID.fullmatch(customer_id) is None:  # also refuses a second segment
             return None
+        # The route's name in the access log and metrics, also when the read below fails
+        # (routing, when it runs after a fall-through, names the request itself).
+        scope[ROUTE_KEY] = ROUTE
         authorization: str | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -96,13 +105,16 @@ class FastProfileRead:
         vault: Vault | None = getattr(getattr(scope.get("app"), "state", None), "vault", None)
         if vault is None:
             return None
-        caller = await vault.keys.resolve(key)
-        if caller is None:
-            return None
         try:
+            caller = await vault.keys.resolve(key)
+            if caller is None:
+                return None
+            scope.setdefault("state", {})["caller"] = caller  # as current_caller does
             return await vault.profiles.read_profile_json(caller.tenant_id, customer_id)
-        except VaultError:
+        except psycopg.OperationalError:
+            raise  # the database did not answer: __call__ answers the route's 503
+        except Exception:
             # NotFound (unknown id, another tenant's) and kin: the route raises it again
-            # and its handler writes the problem+json. Other exceptions propagate to
-            # ServerErrorMiddleware, the same 500 the route's would get.
+            # and its handler writes the problem+json. Anything unexpected: the route
+            # meets it again, and ServerErrorMiddleware answers and logs the 500.
             return None

@@ -188,7 +188,9 @@ async def _run(
             await conn.execute("RESET enable_seqscan; RESET enable_bitmapscan")
             await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
     result = SweepResult(fields, assets)
-    log.info(
+    # Periodic runs that change nothing are most runs: keep them out of an INFO log.
+    emit = log.info if fields or assets else log.debug
+    emit(
         f"{name} finished",
         tenant_id=str(tenant_id) if tenant_id else None,
         fields=fields,

@@ -7,12 +7,14 @@ from typing import Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict
 
 from ccvault.api.deps import VaultDep
+from ccvault.api.observe import drain_observers
 from ccvault.config import JobsBackend
 from ccvault.jobs.status import job_overview
+from ccvault.metrics import exposition
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT = 1.0
@@ -139,6 +141,7 @@ async def readyz(vault: VaultDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics() -> Response:
-    """Prometheus text exposition."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(vault: VaultDep) -> Response:
+    """Prometheus text exposition, the pool and the job queue read now."""
+    drain_observers()  # requests answered earlier in this loop turn count too
+    return Response(await exposition(vault.pool), media_type=CONTENT_TYPE_LATEST)
