@@ -139,6 +139,8 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+        # CCV_LOG_LEVEL decides, not a level a uvicorn.Config(log_level=...) left here.
+        logger.setLevel(logging.NOTSET)
     # Ours (api/observe.py) replaces uvicorn's access log, which writes raw paths and
     # query strings (customer ids). uvicorn logs access lines while this logger has a
     # handler anywhere up its chain, so it must not reach the root's.
