@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import psycopg
@@ -18,7 +17,6 @@ from ccvault.domain.bounds import MAX_INSTANT, MAX_PROFILE_FIELDS, MIN_INSTANT
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.tenants import TenantStore
-from ccvault.storage.urls import libpq_url, with_database
 
 from .helpers import fetch, new_asset, new_field, profile_row_id
 
@@ -73,22 +71,6 @@ async def test_a_raw_insert_past_the_field_limit_is_refused(
 
 
 # -- the repair of rows stored before the bounds ----------------------------------------------
-
-
-@pytest.fixture
-def fresh_database_url(database_server_url: str) -> Iterator[str]:
-    """An empty database on the suite's server, dropped afterwards."""
-    name = f"ccv_bounds_{uuid.uuid4().hex[:10]}"
-    server = libpq_url(database_server_url)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(database_server_url, name)
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 async def test_the_migration_repairs_unreadable_timestamps_stored_before_it(

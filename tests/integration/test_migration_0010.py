@@ -5,36 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
-from psycopg import sql
 
 from ccvault import migrations
 from ccvault.storage.db import open_pool
 from ccvault.storage.profiles import ProfileStore
-from ccvault.storage.urls import libpq_url, with_database
+from ccvault.storage.urls import libpq_url
 
 from .helpers import new_field
 
 BEFORE = "0009_tenant_secrets"
-
-
-@pytest.fixture
-def fresh_database_url(database_server_url: str) -> Iterator[str]:
-    """An empty database on the suite's server, dropped afterwards."""
-    name = f"ccv_m0010_{uuid.uuid4().hex[:10]}"
-    server = libpq_url(database_server_url)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(database_server_url, name)
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 async def test_upgrading_keeps_profiles_and_versions_in_the_new_vocabulary(

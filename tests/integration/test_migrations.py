@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -23,7 +23,7 @@ from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.lineage import lineage
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.tenants import TenantStore
-from ccvault.storage.urls import libpq_url, with_database
+from ccvault.storage.urls import libpq_url
 
 from .helpers import new_asset, new_field
 
@@ -39,22 +39,6 @@ class Table(NamedTuple):
 
 
 Snapshot = dict[str, Table]
-
-
-@pytest.fixture
-def fresh_database_url(database_server_url: str) -> Iterator[str]:
-    """An empty database on the suite's server, dropped afterwards."""
-    name = f"ccv_migrations_{uuid.uuid4().hex[:10]}"
-    server = libpq_url(database_server_url)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(database_server_url, name)
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 async def _upgrade(url: str, revision: str = "head") -> None:
