@@ -8,10 +8,8 @@ of writes and sweeps touch no other test's data) and its own app, whose lifespan
 Schemathesis runs on its event-loop thread. The tenant and admin keys reach it through
 the document's own security schemes. Bounded to about 3,000 requests (CCV_FUZZ_EXAMPLES
 per operation in the fuzzing phase; the other phases add their own) and the same seed
-every run unless CCV_FUZZ_SEED says otherwise, so what it finds reproduces.
-
-Problems that other pieces of issue 11 fix are listed in ELSEWHERE: while the run shows
-only those, the test is an xfail that names them; any other problem fails it.
+every run unless CCV_FUZZ_SEED says otherwise, so what it finds reproduces. Any problem
+it finds fails the test.
 """
 
 from __future__ import annotations
@@ -209,24 +207,9 @@ def run(schema: Any) -> Outcome:
     return outcome
 
 
-# Problems another piece of work is known to be fixing, by the start of their key: while
-# only these show, the test is an xfail naming them; anything else fails it. Empty now
-# that the input bounds and strictness of issue 11 have landed.
-ELSEWHERE: dict[str, str] = {}
-
-
-def _elsewhere(key: str) -> str | None:
-    """Why a problem is another piece's to fix, or None when it is not known to be."""
-    return next((why for start, why in ELSEWHERE.items() if key.startswith(start)), None)
-
-
 @pytest.mark.timeout(900)
 def test_generated_requests_get_only_documented_answers(fuzz_schema: Any) -> None:
     outcome = run(fuzz_schema)
     print(outcome.report())
     assert "stateful" in outcome.phases, outcome.report()
-    unexplained = [key for key in outcome.problems if _elsewhere(key) is None]
-    assert unexplained == [], outcome.report()
-    if outcome.problems:
-        reasons = sorted(f"{key} ({_elsewhere(key)})" for key in outcome.problems)
-        pytest.xfail("only problems another piece of issue 11 fixes: " + "; ".join(reasons))
+    assert list(outcome.problems) == [], outcome.report()
