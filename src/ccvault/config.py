@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=30.0, ge=0, description="how long a resolved API key is trusted in memory"
     )
+    mcp_schema_check_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="how often an MCP session looks whether its agent's definitions changed"
+        " (and sends tools/list_changed)",
+    )
     expire_cron: str = Field(default="*/5 * * * *", description="expiry sweep schedule")
     orphan_cron: str = Field(default="*/15 * * * *", description="orphan sweep schedule")
     orphan_pause: float = Field(

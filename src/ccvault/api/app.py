@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ccvault import __version__
@@ -31,6 +32,7 @@ from ccvault.api.routes import (
     schema,
 )
 from ccvault.config import Settings
+from ccvault.mcp.http import McpHttp
 from ccvault.runtime import Vault, open_vault
 
 
@@ -84,9 +86,15 @@ def create_server_app() -> FastAPI:
 def create_app(settings: Settings | None = None, vault: Vault | None = None) -> FastAPI:
     """Build the app; with no `vault` it opens (and later closes) its own from settings."""
     settings = settings or (vault.settings if vault else Settings())
+    mcp = McpHttp(check_seconds=settings.mcp_schema_check_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with mcp.running(), _vault_lifespan(app):
+            yield
+
+    @asynccontextmanager
+    async def _vault_lifespan(app: FastAPI) -> AsyncIterator[None]:
         if vault is not None:
             _attach(app, vault)
             yield
@@ -137,4 +145,6 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     for module in (profiles, fields, assets, lineage, schema, scenarios, missing, admin, health):
         app.include_router(module.router)
+    # MCP over streamable HTTP (DESIGN §8); the SDK's transport answers GET, POST, DELETE.
+    app.router.routes.append(Route("/mcp", mcp, include_in_schema=False))
     return app
