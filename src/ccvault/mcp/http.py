@@ -20,7 +20,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import JSONResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ccvault.domain.caller import Caller
 from ccvault.domain.models import CALLER_ID_PATTERN
@@ -116,12 +116,27 @@ class McpHttp:
                 scope, receive, send
             )
             return
-        request_id = (scope.get("state") or {}).get("request_id")
-        caller = caller.acting_as(agent_id=agent_id, purpose=agent_id, request_id=request_id)
+        state = scope.setdefault("state", {})
+        caller = caller.acting_as(
+            agent_id=agent_id, purpose=agent_id, request_id=state.get("request_id")
+        )
+        state["caller"] = caller  # for the access log, as current_caller leaves it
         scope = dict(scope)
         scope[_CALLER] = caller
         # Binds the session to the key and agent that opened it (the SDK compares them).
         principal = f"{caller.key_id}/{agent_id or ''}"
         scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=principal, scopes=[]))
         # Mounted at /mcp by a plain route: the transport serves the whole path.
-        await manager.handle_request(scope, receive, send)
+        await manager.handle_request(scope, receive, _plain_status(send))
+
+
+def _plain_status(send: Send) -> Send:
+    """The SDK answers some requests with an `HTTPStatus` member; logs and metrics want
+    the number."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "status": int(message["status"])}
+        await send(message)
+
+    return sending
