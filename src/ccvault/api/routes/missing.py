@@ -11,7 +11,7 @@ from ccvault.api.deps import CustomerId, VaultDep, json_response
 from ccvault.api.errors import responses
 from ccvault.domain.errors import InvalidInput, Problem
 from ccvault.domain.models import CALLER_ID_PATTERN
-from ccvault.domain.schema import MissingFields
+from ccvault.domain.schema import MissingFields, MissingFieldsRequest
 
 router = APIRouter(tags=["schema"])
 IdQuery = Annotated[str | None, Query(pattern=CALLER_ID_PATTERN)]
@@ -47,5 +47,22 @@ async def get_missing_fields(
         scenario_id=scenario_id,
         rule_id=rule_id,
         step_id=step_id,
+    )
+    return json_response(result)
+
+
+@router.post(
+    "/v1/profiles/{customer_id}/missing-fields",
+    response_model=MissingFields,
+    responses=responses(422),
+)
+async def post_missing_fields(
+    customer_id: CustomerId, body: MissingFieldsRequest, vault: VaultDep, caller: CurrentCaller
+) -> Response:
+    """The GET's answer, with facts of the conversation (`context`) that requirements'
+    conditions may read, such as `transfer_amount > 1000`. Reads only: nothing is stored."""
+    query = body.model_dump(exclude={"context"})
+    result = await vault.schema.missing_fields(
+        caller.tenant_id, customer_id, context=body.context, **query
     )
     return json_response(result)
