@@ -35,11 +35,24 @@ Text = Annotated[str, StringConstraints(max_length=4000)]
 # Keep MAX_AGE equal to migration 0013's CHECK.
 MAX_AGE = 200
 Age = Annotated[StrictInt, Field(ge=0, le=MAX_AGE)]
-# A JSON number, finite; integers within 64 bits so that a bound is never a costly number.
+_INT64 = 2**63
+
+
+def _bound(value: int | float) -> int | float:
+    """A bound a 64-bit integer could hold: exact when stored (numeric) and read back."""
+    if not -_INT64 < value < _INT64:
+        raise PydanticCustomError(
+            "bound_range", "bounds are limited to ±{limit}", {"limit": _INT64 - 1}
+        )
+    return value
+
+
+# A finite JSON number (an integer stays an integer).
 Bound = Annotated[
-    Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
-    | Annotated[StrictFloat, Field(allow_inf_nan=False)],
+    StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)],
     Field(union_mode="left_to_right"),
+    AfterValidator(_bound),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": -_INT64, "exclusiveMaximum": _INT64}),
 ]
 
 
@@ -410,7 +423,6 @@ class MissingFields(BaseModel):
 # Context is a handful of facts of the conversation, not a document.
 MAX_CONTEXT_KEYS = 50
 MAX_CONTEXT_TEXT = 1000
-_INT64 = 2**63
 
 
 def _context_value(value: Any) -> Any:

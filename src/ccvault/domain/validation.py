@@ -70,6 +70,8 @@ def _email(value: Any) -> str:
         msg = "an email address needs a name before the @, like name@example.com"
     elif "." not in domain:
         msg = "an email address needs a domain with a dot after the @, like name@example.com"
+    elif len(local) > 64 or len(text) > 254:
+        msg = "an email address has at most 64 characters before the @ and 254 in all"
     else:
         msg = "not a valid email address (expected something like name@example.com)"
     raise ValueRejected("format_error", msg)
@@ -92,7 +94,8 @@ def _phone(value: Any, region: str | None = None) -> str:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-            msg = _INTERNATIONAL if region is None else "the country code is not known"
+            known_form = text.strip().startswith("+") or region is not None
+            msg = "the country code is not known" if known_form else _INTERNATIONAL
         else:
             msg = _PHONE_PARSE.get(exc.error_type, "not a phone number")
         raise ValueRejected("format_error", msg) from None
