@@ -33,7 +33,9 @@ async def get_missing_fields(
 ) -> Response:
     """Unmet requirements in collection order and whether the scenario can proceed.
 
-    An unknown profile is a new customer: it is missing everything.
+    An unknown profile is a new customer: it is missing everything. A requirement with a
+    `rule_id` applies only when that rule is asked for (`rule_id` beside `scenario_id`
+    adds the rule's requirements; `rule_id` alone checks only them).
     """
     if scenario_id is None and rule_id is None:
         raise InvalidInput(
