@@ -23,6 +23,7 @@ from ccvault.api.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from ccvault.api.routes import (
     admin,
     assets,
+    context,
     fields,
     health,
     lineage,
@@ -143,7 +144,18 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     install_openapi(app)
     install_docs(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for module in (profiles, fields, assets, lineage, schema, scenarios, missing, admin, health):
+    for module in (
+        profiles,
+        context,
+        fields,
+        assets,
+        lineage,
+        schema,
+        scenarios,
+        missing,
+        admin,
+        health,
+    ):
         app.include_router(module.router)
     # MCP over streamable HTTP (DESIGN §8); the SDK's transport answers GET, POST, DELETE.
     app.router.routes.append(Route("/mcp", mcp, include_in_schema=False))
