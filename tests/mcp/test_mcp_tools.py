@@ -166,7 +166,7 @@ async def test_get_customer_profile_by_id_and_by_channel_identity(
     assert linked["new"] is True
     assert "First name: Ada" in text_of(by_id)
     assert by_channel["customer_id"] == cid
-    assert by_channel["fields"]["first_name"] == "Ada"
+    assert [(f["name"], f["value"]) for f in by_channel["facts"]] == [("first_name", "Ada")]
     profile = (await rest.get(f"/v1/profiles/{cid}")).json()
     assert [i["channel"] for i in profile["channel_identities"]] == ["whatsapp"]
 
@@ -187,16 +187,22 @@ async def test_what_to_ask_next_lists_the_missing_fields_until_they_are_remember
     connect: Opener, strict_key: str, rest: httpx.AsyncClient
 ) -> None:
     await define(rest, "email", value_type="email", collection_prompt="What is your email?")
+    await define(rest, "nickname")
     await require(rest, "email")
     cid = customer()
     async with connect(strict_key) as session:
         before = await call(session, "what_to_ask_next", customer_id=cid, scenario_id=SCENARIO)
+        await call(session, "remember_fact", customer_id=cid, field_name="nickname", value="Ada")
+        view = await session.call_tool(
+            "get_customer_profile", {"customer_id": cid, "scenario_id": SCENARIO}
+        )
         await call(session, "remember_fact", customer_id=cid, field_name="email", value="a@b.co")
         after = await call(session, "what_to_ask_next", customer_id=cid, scenario_id=SCENARIO)
     assert before["can_proceed"] is False
     assert [m["field_name"] for m in before["missing"]] == ["email"]
     assert before["missing"][0]["collection_prompt"] == "What is your email?"
     assert after == {"can_proceed": True, "missing": []}
+    assert 'Email [email] (hard, missing). Ask: "What is your email?"' in text_of(view)
 
 
 async def test_forget_fact_removes_the_current_value(

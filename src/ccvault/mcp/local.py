@@ -7,6 +7,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from ccvault.domain.caller import Caller
+from ccvault.domain.context import render_text
 from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
@@ -18,7 +19,6 @@ from ccvault.domain.models import (
 from ccvault.domain.schema import FieldDefinition, MissingFields
 from ccvault.domain.writes import ConsentAnswer, NewField, NewIdentity
 from ccvault.mcp.backend import ContextText, Remembered
-from ccvault.mcp.text import profile_context
 from ccvault.services import Services
 
 
@@ -50,12 +50,17 @@ class LocalBackend:
     async def context(
         self, customer_id: str, *, scenario_id: str | None = None, step_id: str | None = None
     ) -> ContextText:
-        """The profile as text for a prompt, with what is missing for a scenario."""
-        profile = await self.profile(customer_id)
-        missing = None
-        if scenario_id is not None and self.agent_id is not None:
-            missing = await self.missing(customer_id, scenario_id, step_id)
-        return profile_context(profile, await self.definitions(), missing)
+        """The prompt-ready context view (GET .../context), with what is missing for a
+        scenario when one is named."""
+        view = await self._services.context.view(
+            self._caller,
+            customer_id,
+            # Without an agent no definitions apply: every fact shows under its own name.
+            agent_id=self._caller.agent_id or "",
+            scenario_id=scenario_id,
+            step_id=step_id,
+        )
+        return ContextText(view.customer_id, render_text(view), view.model_dump(mode="json"))
 
     async def profile(self, customer_id: str) -> Profile:
         """The whole profile."""

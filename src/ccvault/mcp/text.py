@@ -1,11 +1,10 @@
 """Words for agents: the tool description that lists an agent's definitions, refusals an
-agent can act on, and a profile rendered for a prompt."""
+agent can act on."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 from ccvault.domain.errors import (
     Conflict,
@@ -15,9 +14,7 @@ from ccvault.domain.errors import (
     Problem,
     VaultError,
 )
-from ccvault.domain.models import Profile
-from ccvault.domain.schema import FieldDefinition, MissingFields
-from ccvault.mcp.backend import ContextText
+from ccvault.domain.schema import FieldDefinition
 
 # What a good value looks like, per declared type: the second half of "ask again".
 EXAMPLES = {
@@ -94,35 +91,3 @@ def refusal(
     if isinstance(exc, VaultError):
         return f"The vault refused: {exc.detail}."
     return f"The vault could not answer: {exc}"
-
-
-def _shown(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def profile_context(
-    profile: Profile, definitions: list[FieldDefinition], missing: MissingFields | None
-) -> ContextText:
-    """The profile as an agent reads it in a prompt: known facts by their display names,
-    with verification; what is still missing for a scenario."""
-    names = {d.name: d.display_name for d in definitions}
-    lines = [f"Customer {profile.customer_id} ({profile.verification_level.value})"]
-    facts: dict[str, object] = {}
-    for name, field in sorted(profile.fields.items()):
-        label = names.get(name, name)
-        mark = "verified" if field.verified else "unverified"
-        lines.append(f"- {label}: {_shown(field.value)} ({mark}, {field.source.value})")
-        facts[name] = field.value
-    if not profile.fields:
-        lines.append("- nothing known yet")
-    for identity in profile.channel_identities:
-        lines.append(f"- on {identity.channel}: {identity.channel_user_id}")
-    for consent in profile.consents:
-        lines.append(f"- consent {consent.consent_type}: {'yes' if consent.granted else 'no'}")
-    data: dict[str, object] = {"customer_id": profile.customer_id, "fields": facts}
-    if missing is not None:
-        wanted = [m.display_name or m.field_name for m in missing.missing]
-        lines.append("Still missing: " + (", ".join(wanted) if wanted else "nothing"))
-        data["missing"] = [m.field_name for m in missing.missing]
-        data["can_proceed"] = missing.can_proceed
-    return ContextText(profile.customer_id, "\n".join(lines), data)
