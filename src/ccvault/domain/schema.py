@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import (
@@ -18,12 +18,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ccvault.domain.bounds import INT4_MAX
-from ccvault.domain.conditions import parse_condition
+from ccvault.domain.bounds import INT4_MAX, MAX_PATTERN_LENGTH
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import CALLER_ID_PATTERN, FIELD_NAME_PATTERN, ValueType
-from ccvault.domain.patterns import MAX_PATTERN_LENGTH
-from ccvault.domain.validation import Rules, check_value
+
+if TYPE_CHECKING:
+    # Value checks and conditions need the server's libraries (RE2, phonenumbers,
+    # email-validator, simpleeval); the client imports these models with pydantic alone,
+    # so they are imported where a validator first needs them.
+    from ccvault.domain.validation import Rules
 
 FieldNameStr = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
@@ -127,6 +130,8 @@ class DefinitionBody(Input, DefinitionAttributes):
     def _consistent(self) -> Self:
         """A definition that could never accept a value is refused when saved."""
         if self.allowed_values is not None:
+            from ccvault.domain.validation import Rules, check_value
+
             rules = Rules(self.value_type)
             normalized = []
             for value in self.allowed_values:
@@ -168,6 +173,8 @@ class FieldDefinition(DefinitionAttributes):
     @property
     def rules(self) -> Rules:
         """What a value must satisfy beyond its type."""
+        from ccvault.domain.validation import Rules
+
         return Rules(self.value_type, self.validation_regex, self.allowed_values)
 
 
@@ -191,6 +198,8 @@ class RequirementBody(Input):
     @model_validator(mode="after")
     def _condition_parses(self) -> Self:
         if self.when_condition is not None:
+            from ccvault.domain.conditions import parse_condition
+
             parse_condition(self.when_condition)
         return self
 

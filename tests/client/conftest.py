@@ -1,0 +1,64 @@
+"""A live vault for the client's tests: `ccv serve` (a real process, real sockets) on the
+suite's PostgreSQL and Redis, and a fresh tenant (its API key) per test."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ccvault.config import Settings
+from serve_support import Served, clean_env, free_port, own_data_dir
+
+
+@pytest.fixture(scope="session")
+def live_admin_key() -> str:
+    """The served vault's operator key."""
+    return secrets.token_urlsafe(16)
+
+
+@pytest.fixture(scope="session")
+def live(settings: Settings, live_admin_key: str) -> Iterator[str]:
+    """Base URL of `ccv serve` on the suite's servers."""
+    assert settings.database_url and settings.redis_url
+    with own_data_dir() as data_dir:
+        env = clean_env(
+            CCV_DATA_DIR=str(data_dir),
+            CCV_DATABASE_URL=settings.database_url,
+            CCV_REDIS_URL=settings.redis_url,
+            CCV_ADMIN_API_KEY=live_admin_key,
+            CCV_LOG_FORMAT="json",
+        )
+        server = Served(data_dir, free_port(), "--no-worker", env=env)
+        try:
+            server.wait_ready()
+            yield server.base
+        finally:
+            server.kill_everything()
+
+
+def new_tenant(live: str, admin_key: str, mode: str = "warn") -> str:
+    """A fresh tenant of the served vault; its API key."""
+    answer = httpx.post(
+        f"{live}/admin/tenants",
+        json={"name": f"client-{uuid.uuid4().hex[:12]}", "validation_mode": mode},
+        headers={"Authorization": f"Bearer {admin_key}"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["api_key"])
+
+
+@pytest.fixture
+def key(live: str, live_admin_key: str) -> str:
+    """This test's tenant's API key (warn mode)."""
+    return new_tenant(live, live_admin_key)
+
+
+@pytest.fixture
+def strict_key(live: str, live_admin_key: str) -> str:
+    """A tenant in strict validation mode."""
+    return new_tenant(live, live_admin_key, "strict")
