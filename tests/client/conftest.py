@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
+from ccvault.client import AsyncVault, Vault
 from ccvault.config import Settings
 from serve_support import Served, clean_env, free_port, own_data_dir
 
@@ -40,8 +41,8 @@ def live(settings: Settings, live_admin_key: str) -> Iterator[str]:
             server.kill_everything()
 
 
-def new_tenant(live: str, admin_key: str, mode: str = "warn") -> str:
-    """A fresh tenant of the served vault; its API key."""
+def new_tenant(live: str, admin_key: str, mode: str = "warn") -> tuple[uuid.UUID, str]:
+    """A fresh tenant of the served vault: (tenant_id, API key)."""
     answer = httpx.post(
         f"{live}/admin/tenants",
         json={"name": f"client-{uuid.uuid4().hex[:12]}", "validation_mode": mode},
@@ -49,16 +50,31 @@ def new_tenant(live: str, admin_key: str, mode: str = "warn") -> str:
         timeout=30,
     )
     assert answer.status_code == 201, answer.text
-    return str(answer.json()["api_key"])
+    created = answer.json()
+    return uuid.UUID(created["tenant_id"]), str(created["api_key"])
 
 
 @pytest.fixture
-def key(live: str, live_admin_key: str) -> str:
-    """This test's tenant's API key (warn mode)."""
+def live_tenant(live: str, live_admin_key: str) -> tuple[uuid.UUID, str]:
+    """This test's tenant of the served vault (warn mode): (tenant_id, API key)."""
     return new_tenant(live, live_admin_key)
 
 
 @pytest.fixture
-def strict_key(live: str, live_admin_key: str) -> str:
-    """A tenant in strict validation mode."""
-    return new_tenant(live, live_admin_key, "strict")
+def key(live_tenant: tuple[uuid.UUID, str]) -> str:
+    """This test's tenant's API key."""
+    return live_tenant[1]
+
+
+@pytest.fixture
+async def avault(live: str, key: str) -> AsyncIterator[AsyncVault]:
+    """The async client, as this test's tenant."""
+    async with AsyncVault(live, key) as client:
+        yield client
+
+
+@pytest.fixture
+def svault(live: str, key: str) -> Iterator[Vault]:
+    """The blocking client, as this test's tenant."""
+    with Vault(live, key) as client:
+        yield client
