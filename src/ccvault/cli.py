@@ -387,6 +387,34 @@ def key_revoke(
     out.print(f"revoked key {key_id} of tenant {tenant}; servers refuse it within {seconds:g} s")
 
 
+@app.command("mcp")
+def mcp_command(
+    agent_id: Annotated[
+        str, typer.Option("--agent-id", help="The agent this server acts for (its schema applies).")
+    ],
+    url: Annotated[
+        str, typer.Option("--url", help="The running vault's base URL.")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Serve MCP over stdio for one agent, through a running vault's HTTP API.
+
+    The tenant's API key is read from CCV_API_KEY (never a flag: it would show in process
+    lists). For MCP clients that start servers as child processes, e.g. Claude Desktop.
+    """
+    from ccvault.domain.models import CALLER_ID_PATTERN
+    from ccvault.mcp.stdio import serve_stdio
+
+    api_key = os.environ.get("CCV_API_KEY", "").strip()
+    if not api_key:
+        typer.echo("CCV_API_KEY is not set: give the tenant's API key in it.", err=True)
+        raise typer.Exit(2)
+    if not re.fullmatch(CALLER_ID_PATTERN, agent_id):
+        typer.echo(f"--agent-id must match {CALLER_ID_PATTERN}", err=True)
+        raise typer.Exit(2)
+    check = _settings().mcp_schema_check_seconds
+    asyncio.run(serve_stdio(url, api_key, agent_id, check_seconds=check))
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

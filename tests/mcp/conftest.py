@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
@@ -112,13 +115,37 @@ async def require(
     assert resp.status_code in (200, 201), resp.text
 
 
-@pytest.fixture(params=["http"])
+@asynccontextmanager
+async def stdio_session(
+    live: str,
+    key: str,
+    agent: str = AGENT,
+    on_message: Callable[[Any], Awaitable[None]] | None = None,
+) -> AsyncIterator[ClientSession]:
+    """An initialized MCP session with `ccv mcp` spawned against the live server."""
+    server = StdioServerParameters(
+        command=str(Path(sys.executable).with_name("ccv")),
+        args=["mcp", "--agent-id", agent, "--url", live],
+        env={"CCV_API_KEY": key, "CCV_MCP_SCHEMA_CHECK_SECONDS": str(CHECK_SECONDS)},
+    )
+    async with (
+        stdio_client(server) as (read, write),
+        ClientSession(read, write, message_handler=on_message) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+@pytest.fixture(params=["http", "stdio"])
 def connect(request: pytest.FixtureRequest, live: str) -> Opener:
-    """Opens an MCP session as a key (and agent) over the transport of the parameter."""
+    """Opens an MCP session as a key (and agent) over the transport of the parameter:
+    streamable HTTP at /mcp, or stdio with `ccv mcp` through the client."""
 
     def open_session(
-        key: str, agent: str | None = AGENT, on_message: Any = None
+        key: str, agent: str = AGENT, on_message: Any = None
     ) -> AbstractAsyncContextManager[ClientSession]:
+        if request.param == "stdio":
+            return stdio_session(live, key, agent, on_message)
         return http_session(live, key, agent, on_message)
 
     return open_session

@@ -163,7 +163,7 @@ async def test_get_customer_profile_by_id_and_by_channel_identity(
         by_channel = await call(
             session, "get_customer_profile", channel="whatsapp", channel_user_id="+4930123456"
         )
-    assert linked["new"] is True
+    assert linked["linked"]["channel_user_id"] == "+4930123456"
     assert "First name: Ada" in text_of(by_id)
     assert by_channel["customer_id"] == cid
     assert [(f["name"], f["value"]) for f in by_channel["facts"]] == [("first_name", "Ada")]

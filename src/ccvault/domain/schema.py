@@ -23,11 +23,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ccvault.domain.bounds import INT4_MAX
+from ccvault.domain.bounds import INT4_MAX, MAX_PATTERN_LENGTH
 from ccvault.domain.conditions import parse_condition
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import CALLER_ID_PATTERN, FIELD_NAME_PATTERN, ValueType
-from ccvault.domain.patterns import MAX_PATTERN_LENGTH
 from ccvault.domain.validation import Rules, check_value
 
 FieldNameStr = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]

@@ -85,8 +85,8 @@ class Backend(Protocol):
         """Soft-delete a field's current version."""
         ...
 
-    async def link(self, customer_id: str, identity: NewIdentity) -> tuple[ChannelIdentity, bool]:
-        """Link a channel identity: (identity, True when new)."""
+    async def link(self, customer_id: str, identity: NewIdentity) -> ChannelIdentity:
+        """Link a channel identity (already linked here is fine; elsewhere, Conflict)."""
         ...
 
     async def consent(self, customer_id: str, consent_type: str, answer: ConsentAnswer) -> Consent:

@@ -88,9 +88,10 @@ class LocalBackend:
         """Soft-delete a field as DELETE .../fields/{name} does."""
         await self._services.fields.delete(self._caller, customer_id, name)
 
-    async def link(self, customer_id: str, identity: NewIdentity) -> tuple[ChannelIdentity, bool]:
-        """Link a channel identity as POST .../identities does."""
-        return await self._services.profiles.link_identity(self._caller, customer_id, identity)
+    async def link(self, customer_id: str, identity: NewIdentity) -> ChannelIdentity:
+        """Link a channel identity as POST .../channel-identities does."""
+        linked, _ = await self._services.profiles.link_identity(self._caller, customer_id, identity)
+        return linked
 
     async def consent(self, customer_id: str, consent_type: str, answer: ConsentAnswer) -> Consent:
         """Record a consent as PUT .../consents/{type} does."""

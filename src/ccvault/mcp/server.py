@@ -325,12 +325,12 @@ class VaultMcp:
                 {"customer_id": args.customer_id, "field_name": args.field_name, "forgotten": True}
             )
         if isinstance(args, LinkChannelIdentity):
-            identity, created = await backend.link(
+            identity = await backend.link(
                 args.customer_id,
                 NewIdentity(channel=args.channel, channel_user_id=args.channel_user_id),
             )
             data = identity.model_dump(mode="json")
-            return _result({"customer_id": args.customer_id, "linked": data, "new": created})
+            return _result({"customer_id": args.customer_id, "linked": data})
         if isinstance(args, RecordConsent):
             consent = await backend.consent(
                 args.customer_id, args.consent_type, ConsentAnswer(granted=args.granted)
