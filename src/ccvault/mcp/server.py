@@ -168,6 +168,11 @@ class VaultMcp:
             on_list_prompts=self._list_prompts,
             on_get_prompt=self._get_prompt,
         )
+        # The SDK opens an OpenTelemetry span per message by default; the vault has its
+        # own access log and metrics, and the span cost a tenth of a call's time here.
+        self.server.middleware = [
+            m for m in self.server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"
+        ]
 
     def initialization_options(self) -> InitializationOptions:
         """Capabilities as served: tool lists may change during a session."""
@@ -282,16 +287,16 @@ class VaultMcp:
             )
             return _error(f"Invalid arguments for {params.name}: {said}.")
         backend = state.backend
-        definitions: list[FieldDefinition] = []
         try:
             if isinstance(args, RememberFact):
-                definitions = await backend.definitions() if backend.agent_id else []
                 result = await self._remember(backend, args)
             else:
                 result = await self._run(backend, args)
         except VaultError as exc:
             name = getattr(args, "field_name", None)
-            if isinstance(exc, InvalidInput) and not definitions and backend.agent_id:
+            # The definitions name the field for the refusal; read only when refused.
+            definitions: list[FieldDefinition] = []
+            if isinstance(exc, InvalidInput) and backend.agent_id:
                 definitions = await backend.definitions()
             return _error(text.refusal(exc, field_name=name, definitions=definitions))
         finally:
