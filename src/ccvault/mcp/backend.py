@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
+from ccvault.domain.context import ContextView
 from ccvault.domain.errors import Problem
 from ccvault.domain.models import (
     ChannelIdentity,
@@ -35,15 +36,6 @@ class Remembered:
     warnings: tuple[Problem, ...] = ()
 
 
-@dataclass(frozen=True)
-class ContextText:
-    """A profile as an agent reads it: prompt-ready text and the same facts as JSON."""
-
-    customer_id: str
-    text: str
-    data: dict[str, object]
-
-
 class Backend(Protocol):
     """One session's door into the vault: the tenant and agent are fixed by whoever built
     it (the key and `CCV-Agent-Id`, or `ccv mcp --agent-id` and `CCV_API_KEY`)."""
@@ -63,7 +55,7 @@ class Backend(Protocol):
 
     async def context(
         self, customer_id: str, *, scenario_id: str | None = None, step_id: str | None = None
-    ) -> ContextText:
+    ) -> ContextView:
         """The prompt-ready view of a profile for this agent; NotFound when unknown."""
         ...
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from ccvault.domain.caller import Caller
-from ccvault.domain.context import render_text
+from ccvault.domain.context import ContextView
 from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
@@ -18,7 +18,7 @@ from ccvault.domain.models import (
 )
 from ccvault.domain.schema import FieldDefinition, MissingFields
 from ccvault.domain.writes import ConsentAnswer, NewField, NewIdentity
-from ccvault.mcp.backend import ContextText, Remembered
+from ccvault.mcp.backend import Remembered
 from ccvault.services import Services
 
 
@@ -49,7 +49,7 @@ class LocalBackend:
 
     async def context(
         self, customer_id: str, *, scenario_id: str | None = None, step_id: str | None = None
-    ) -> ContextText:
+    ) -> ContextView:
         """The prompt-ready context view (GET .../context), with what is missing for a
         scenario when one is named."""
         view = await self._services.context.view(
@@ -60,7 +60,7 @@ class LocalBackend:
             scenario_id=scenario_id,
             step_id=step_id,
         )
-        return ContextText(view.customer_id, render_text(view), view.model_dump(mode="json"))
+        return view
 
     async def profile(self, customer_id: str) -> Profile:
         """The whole profile."""

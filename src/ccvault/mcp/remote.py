@@ -12,7 +12,7 @@ from uuid import UUID
 
 from ccvault import client
 from ccvault.domain import errors
-from ccvault.domain.context import ContextView, render_text
+from ccvault.domain.context import ContextView
 from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
@@ -23,7 +23,7 @@ from ccvault.domain.models import (
 )
 from ccvault.domain.schema import FieldDefinition, MissingFields
 from ccvault.domain.writes import ConsentAnswer, NewField, NewIdentity
-from ccvault.mcp.backend import ContextText, Remembered
+from ccvault.mcp.backend import Remembered
 
 T = TypeVar("T")
 
@@ -75,15 +75,15 @@ class RemoteBackend:
 
     async def context(
         self, customer_id: str, *, scenario_id: str | None = None, step_id: str | None = None
-    ) -> ContextText:
-        """The prompt-ready context view (GET .../context), rendered here as the server
-        renders it."""
+    ) -> ContextView:
+        """The prompt-ready context view (GET .../context as JSON; rendered by the server
+        module as for the in-process backend)."""
         view: ContextView = await _translated(
             self._vault.profiles.context(
                 customer_id, agent_id=self._agent_id, scenario_id=scenario_id, step_id=step_id
             )
         )
-        return ContextText(view.customer_id, render_text(view), view.model_dump(mode="json"))
+        return view
 
     async def profile(self, customer_id: str) -> Profile:
         """The whole profile."""

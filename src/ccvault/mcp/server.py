@@ -32,6 +32,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
 from ccvault import __version__
+from ccvault.domain.context import render_text
 from ccvault.domain.errors import InvalidInput, NotFound, Problem, VaultError
 from ccvault.domain.models import Direction, ProfileField, SourceItemType
 from ccvault.domain.schema import FieldDefinition
@@ -110,10 +111,9 @@ def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
-def _result(data: dict[str, Any], summary: str | None = None) -> types.CallToolResult:
-    body = summary if summary is not None else _json(data)
+def _result(data: dict[str, Any]) -> types.CallToolResult:
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=body)], structured_content=data
+        content=[types.TextContent(type="text", text=_json(data))], structured_content=data
     )
 
 
@@ -314,7 +314,12 @@ class VaultMcp:
                     )
                 customer_id = await backend.customer_for_channel(args.channel, args.channel_user_id)
             view = await backend.context(customer_id, scenario_id=args.scenario_id)
-            return _result(view.data, view.text)
+            # Text only: clients hand structured content to the model in preference to
+            # text, and the point of this tool is the prompt-ready text (the JSON is the
+            # profile resource).
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=render_text(view))]
+            )
         if isinstance(args, WhatToAskNext):
             if backend.agent_id is None:
                 raise InvalidInput(
