@@ -69,9 +69,10 @@ def refusal(
     if isinstance(exc, InvalidInput):
         if field_name is not None and any(p.loc[-1:] == ("value",) for p in exc.errors):
             label, value_type = _field_label(field_name, defs)
-            text = f"{label} was not stored: {_problem_text(exc.errors)}."
+            said = _problem_text(exc.errors)
+            text = f"{label} was not stored: {said}."
             example = EXAMPLES.get(value_type or "")
-            if example:
+            if example and "like " not in said:  # the vault's own words may show one already
                 text += f" It must be {example}."
             return text + " Ask the customer for it again."
         if field_name is not None and any(p.code == "unknown_field" for p in exc.errors):
