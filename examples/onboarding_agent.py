@@ -120,13 +120,13 @@ class ScriptedOnboarder:
             )
             if refused:
                 # The vault refused the value: say why and ask for the same field again.
-                said = str(part.content)
+                said = str(getattr(part, "content", ""))
                 reason = said.split("was not stored: ", 1)[-1].split(" Ask the customer", 1)[0]
                 return ModelResponse(
                     parts=[TextPart(f"Sorry, that did not work: {reason} Could you give it again?")]
                 )
             if isinstance(part, ToolReturnPart):
-                content = part.content
+                content: Any = part.content
                 if isinstance(content, str):
                     content = json.loads(content)
                 if part.tool_name == "what_to_ask_next":
