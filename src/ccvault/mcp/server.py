@@ -5,10 +5,13 @@ in-process one for the key and agent of the request, stdio.py the client-backed 
 
 Tool lists are per session: when the agent has active definitions, `remember_fact`'s
 `field_name` is an enum of them and its description says what each means. A session
-remembers a fingerprint of the definitions it was last shown; they are looked at again
-on a request once `check_seconds` have passed since the last look, and by a watcher
-that looks at every open session every `check_seconds`, and `notifications/tools/
-list_changed` goes to the session when they differ.
+remembers a fingerprint (names, ids, updated_at) of the definitions its tool list was
+computed from. The definitions are read again on a request once `check_seconds`
+(`CCV_MCP_SCHEMA_CHECK_SECONDS`) have passed since the last look, and by a watcher that
+looks at every open session every `check_seconds`; when the fingerprint differs,
+`notifications/tools/list_changed` goes out on the session's standalone stream (GET /mcp
+over HTTP, stdout over stdio), so a client learns of a change within about
+`check_seconds` even while idle.
 """
 
 from __future__ import annotations
@@ -212,11 +215,9 @@ class VaultMcp:
             return
         try:
             if await self._changed(state):
-                # On the request's own stream: it reaches the client even when no
-                # standalone stream is open.
-                await ctx.session.send_notification(
-                    types.ToolListChangedNotification(), related_request_id=ctx.request_id
-                )
+                # On the session's standalone stream (GET /mcp, or stdout): HTTP answers
+                # to calls are plain JSON, with no room for notifications.
+                await ctx.session._connection.send_tool_list_changed()
         except Exception:  # a failed look must not fail the call it rode on
             log.warning("could not check the agent's definitions", exc_info=True)
 
