@@ -62,3 +62,17 @@ async def test_a_session_answers_only_the_key_that_opened_it(
                 },
             )
     assert hijack.status_code == 404
+
+
+async def test_without_an_agent_header_tools_work_without_a_schema(
+    live: str, strict_key: str
+) -> None:
+    async with http_session(live, strict_key, agent=None) as session:
+        tools = await session.list_tools()
+        remember = next(t for t in tools.tools if t.name == "remember_fact")
+        asked = await session.call_tool(
+            "what_to_ask_next", {"customer_id": "c1", "scenario_id": "open_account"}
+        )
+    assert "enum" not in remember.input_schema["properties"]["field_name"]
+    assert asked.is_error
+    assert "CCV-Agent-Id" in asked.content[0].text  # type: ignore[union-attr]
