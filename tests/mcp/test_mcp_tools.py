@@ -372,3 +372,43 @@ async def test_tools_list_changed_is_sent_when_the_agents_definitions_change(
         after = schema_of(await session.list_tools(), "remember_fact")
     assert before["properties"]["field_name"]["enum"] == ["email"]
     assert after["properties"]["field_name"]["enum"] == ["email", "phone"]
+
+
+async def test_a_fact_may_derive_from_a_document_and_an_unknown_source_is_refused(
+    connect: Opener, strict_key: str, rest: httpx.AsyncClient
+) -> None:
+    await define(rest, "first_name")
+    cid = customer()
+    asset = await rest.post(
+        f"/v1/profiles/{cid}/assets",
+        json={
+            "name": "passport",
+            "asset_type": "document",
+            "storage_provider": "s3",
+            "storage_path": "bucket/passport.pdf",
+            "mime_type": "application/pdf",
+            "size_bytes": 1234,
+            "checksum": "sha256:abc",
+        },
+    )
+    assert asset.status_code == 201, asset.text
+    async with connect(strict_key) as session:
+        stored = await call(
+            session,
+            "remember_fact",
+            customer_id=cid,
+            field_name="first_name",
+            value="Ada",
+            source="document_extracted",
+            derived_from_item_id=asset.json()["id"],
+        )
+        said = await refused(
+            session,
+            "remember_fact",
+            customer_id=cid,
+            field_name="first_name",
+            value="Ada",
+            derived_from_item_id=str(uuid.uuid4()),
+        )
+    assert stored["stored"]["source_item_type"] == "profile_asset"
+    assert "source_item_id" in said and "no profile_asset with this id" in said

@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from ccvault import __version__
 from ccvault.domain.context import render_text
-from ccvault.domain.errors import InvalidInput, NotFound, Problem, VaultError
+from ccvault.domain.errors import InvalidInput, Problem, VaultError
 from ccvault.domain.models import Direction, ProfileField, SourceItemType
 from ccvault.domain.schema import FieldDefinition
 from ccvault.domain.writes import ConsentAnswer, NewField, NewIdentity
@@ -383,9 +383,10 @@ class VaultMcp:
             raise InvalidInput("the fact is not well-formed", problems) from None
         try:
             written = await backend.remember(args.customer_id, args.field_name, new)
-        except (NotFound, InvalidInput):
+        except InvalidInput as exc:
             # The item it derives from may be a document (asset) rather than a field.
-            if link.get("source_item_type") != SourceItemType.profile_field:
+            not_a_field = any(p.code == "source_not_found" for p in exc.errors)
+            if not not_a_field or link.get("source_item_type") != SourceItemType.profile_field:
                 raise
             new = new.model_copy(update={"source_item_type": SourceItemType.profile_asset})
             written = await backend.remember(args.customer_id, args.field_name, new)
