@@ -356,3 +356,13 @@ async def test_missing_fields_with_a_conversation_context_is_the_post_form(
         cid(), agent_id=AGENT, scenario_id="transfer", context={"amount": 5000}
     )
     assert small.missing == [] and [m.field_name for m in big.missing] == ["proof_of_address"]
+
+
+async def test_ids_with_every_allowed_punctuation_reach_the_right_profile(
+    avault: AsyncVault,
+) -> None:
+    odd = "Tenant:42@shop+eu.x_y-z"
+    await avault.fields.put(odd, "name", value="Ada", source="user_provided")
+    assert (await avault.profiles.get(odd)).customer_id == odd
+    await avault.identities.link(odd, channel="sms", channel_user_id="+49 30 123 ?#&x=1")
+    assert (await avault.profiles.by_channel("sms", "+49 30 123 ?#&x=1")).customer_id == odd
