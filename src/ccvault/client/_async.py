@@ -59,8 +59,8 @@ _MISSING = model(MissingFields)
 class AsyncVault:
     """A client of one vault, as one tenant (its API key).
 
-    `AsyncVault(base_url, api_key, timeout=10.0, retries=3)`; use it as an async context
-    manager or call `aclose()`. GET, PUT and DELETE are retried `retries` times on
+    `AsyncVault(base_url, api_key, timeout=10.0, retries=3)`; open it in `async with`, or
+    call `aclose()` when done. GET, PUT and DELETE are retried `retries` times on
     connection errors and 502/503/504 (capped, jittered backoff; Retry-After honoured up
     to a cap); POST never is. Refusals raise `ccvault.client.errors.VaultError` subclasses.
     Results are the server's own pydantic models (`ccvault.domain`)."""

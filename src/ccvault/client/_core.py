@@ -16,7 +16,7 @@ import httpx
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-from ccvault.client.errors import VaultError, error_for
+from ccvault.client.errors import Unreachable, VaultError, error_for
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -142,8 +142,6 @@ def retry_after(value: str | None) -> float | None:
 
 def unreachable(call: Call[Any], error: httpx.TransportError) -> VaultError:
     """The error raised when no answer came (after the retries allowed)."""
-    from ccvault.client.errors import Unreachable
-
     kind = type(error).__name__
     return Unreachable(None, f"{call.method} {call.path} got no answer", f"{kind}: {error}")
 

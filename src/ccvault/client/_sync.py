@@ -1,10 +1,8 @@
 # Generated from _async.py by `python src/ccvault/client/_unasync.py`: do not edit.
 """`Vault`: the vault's HTTP API as blocking, resource-shaped methods.
 
-This file is the one written by hand. `_sync.py` (`Vault`) is generated from it by
-`python src/ccvault/client/_unasync.py` (the async keywords dropped, `Async` names mapped to
-their blocking twins, time.sleep to time.sleep); a test fails when the two differ. What
-a call sends and how its answer is read live in `_core.py` (no I/O), shared by both."""
+Generated from `_async.py` (`AsyncVault`), which is the client written by hand: edit that
+and regenerate. Requests, answers, errors and retry decisions are shared in `_core.py`."""
 
 from __future__ import annotations
 
@@ -60,8 +58,8 @@ _MISSING = model(MissingFields)
 class Vault:
     """A client of one vault, as one tenant (its API key).
 
-    `Vault(base_url, api_key, timeout=10.0, retries=3)`; use it as an async context
-    manager or call `close()`. GET, PUT and DELETE are retried `retries` times on
+    `Vault(base_url, api_key, timeout=10.0, retries=3)`; open it in `with`, or
+    call `close()` when done. GET, PUT and DELETE are retried `retries` times on
     connection errors and 502/503/504 (capped, jittered backoff; Retry-After honoured up
     to a cap); POST never is. Refusals raise `ccvault.client.errors.VaultError` subclasses.
     Results are the server's own pydantic models (`ccvault.domain`)."""

@@ -21,6 +21,11 @@ HERE = Path(__file__).parent
 SOURCE = HERE / "_async.py"
 TARGET = HERE / "_sync.py"
 HEADER = "# Generated from _async.py by `python src/ccvault/client/_unasync.py`: do not edit.\n"
+DOCSTRING = '''"""`Vault`: the vault's HTTP API as blocking, resource-shaped methods.
+
+Generated from `_async.py` (`AsyncVault`), which is the client written by hand: edit that
+and regenerate. Requests, answers, errors and retry decisions are shared in `_core.py`."""
+'''
 
 # (pattern, replacement), applied in order.
 RULES: list[tuple[str, str]] = [
@@ -31,7 +36,6 @@ RULES: list[tuple[str, str]] = [
     (r"\baclose\b", "close"),
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"^import asyncio$", "import time"),
-    (r"\basync context manager\b", "context manager"),
     (r"\bawaitable\b", "blocking"),
     # AsyncVault -> Vault, AsyncIterator -> Iterator, httpx.AsyncClient -> httpx.Client...
     (r"\b(_?)Async(?=[A-Z])", r"\1"),
@@ -40,9 +44,13 @@ RULES: list[tuple[str, str]] = [
 
 def generate(source: str) -> str:
     """The blocking twin of the async module's text."""
-    text = source
+    # The async module's own docstring speaks of itself; the twin gets its own.
+    start = source.index('"""')
+    end = source.index('"""', start + 3) + 4
+    text = source[end:]
     for pattern, replacement in RULES:
         text = re.sub(pattern, replacement, text, flags=re.MULTILINE)
+    text = source[:start] + DOCSTRING + text
     return HEADER + _format(text)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from ccvault.domain.answers import ValidationIssue
@@ -119,8 +120,6 @@ def error_for(status: int, headers: Mapping[str, str], content: bytes) -> VaultE
 
 
 def _phrase(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:
