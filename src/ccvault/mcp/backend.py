@@ -45,6 +45,12 @@ class Backend(Protocol):
         """The agent the session acts for (None: no agent named, so no schema applies)."""
         ...
 
+    @property
+    def schema_key(self) -> str:
+        """Whose definitions these are (tenant and agent): sessions with the same key
+        share one read of them when the server checks for changes."""
+        ...
+
     async def definitions(self) -> list[FieldDefinition]:
         """The agent's active definitions (empty without an agent)."""
         ...

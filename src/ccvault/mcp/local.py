@@ -35,6 +35,11 @@ class LocalBackend:
         """The agent named by the session's `CCV-Agent-Id` header."""
         return self._caller.agent_id
 
+    @property
+    def schema_key(self) -> str:
+        """The tenant and agent the definitions belong to."""
+        return f"{self._caller.tenant_id}/{self._caller.agent_id or ''}"
+
     async def definitions(self) -> list[FieldDefinition]:
         """The agent's active definitions."""
         if self._caller.agent_id is None:

@@ -64,6 +64,11 @@ class RemoteBackend:
         """The agent named by `ccv mcp --agent-id`."""
         return self._agent_id
 
+    @property
+    def schema_key(self) -> str:
+        """One process serves one agent of one tenant."""
+        return self._agent_id
+
     async def definitions(self) -> list[FieldDefinition]:
         """The agent's active definitions."""
         return await _translated(self._vault.definitions.list(self._agent_id))

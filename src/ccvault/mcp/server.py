@@ -172,7 +172,7 @@ class VaultMcp:
             on_get_prompt=self._get_prompt,
         )
         # The SDK opens an OpenTelemetry span per message by default; the vault has its
-        # own access log and metrics, and the span cost a tenth of a call's time here.
+        # own access log and metrics, and no exporter to send spans to.
         self.server.middleware = [
             m for m in self.server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"
         ]
@@ -198,13 +198,19 @@ class VaultMcp:
             state.backend = backend
         return state
 
-    async def _changed(self, state: _Session) -> bool:
+    async def _changed(self, state: _Session, seen: dict[str, str] | None = None) -> bool:
         """Read the agent's definitions again: have they changed since the session's
-        tool list was computed?"""
+        tool list was computed? `seen` shares one read among sessions of the same tenant
+        and agent within a round of the watcher."""
         if state.fingerprint is None or state.backend.agent_id is None:
             return False
         state.checked_at = time.monotonic()
-        now = fingerprint(await state.backend.definitions())
+        key = state.backend.schema_key
+        now = seen.get(key) if seen is not None else None
+        if now is None:
+            now = fingerprint(await state.backend.definitions())
+            if seen is not None:
+                seen[key] = now
         if now == state.fingerprint:
             return False
         state.fingerprint = now
@@ -226,6 +232,7 @@ class VaultMcp:
         for as long as the transport serves); a change goes out on the standalone stream."""
         while True:
             await anyio.sleep(self.check_seconds)
+            seen: dict[str, str] = {}
             for connection in list(self._connections):
                 state = connection.state.get(_STATE_KEY)
                 if not isinstance(state, _Session):
@@ -233,7 +240,7 @@ class VaultMcp:
                 if time.monotonic() - state.checked_at < self.check_seconds / 2:
                     continue
                 try:
-                    if await self._changed(state):
+                    if await self._changed(state, seen):
                         await connection.send_tool_list_changed()
                 except Exception:  # an outage: try again next round
                     log.debug("definition check failed", exc_info=True)
