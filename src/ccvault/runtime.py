@@ -79,7 +79,7 @@ async def open_vault(settings: Settings) -> Vault:
     scenarios = ScenarioStore(pool)
     keys = KeyResolver(tenants, settings.api_key_cache_seconds)
     services = Services(
-        profiles=ProfileService(pool, profiles),
+        profiles=ProfileService(pool, profiles, schema),
         fields=FieldService(profiles, schema),
         assets=AssetService(profiles),
         lineage=LineageService(pool),

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from ccvault.domain.validation import Rules
 
 FieldNameStr = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]
+# What a read is for, e.g. `onboarding`, `fraud.check`, `marketing:email`.
+PURPOSE_PATTERN = r"^[a-z][a-z0-9_.:-]{0,63}$"
+MAX_PURPOSES = 50
+PurposeStr = Annotated[str, StringConstraints(pattern=PURPOSE_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
 # Keep MAX_AGE equal to migration 0013's CHECK.
 MAX_AGE = 200
@@ -138,6 +142,12 @@ class DefinitionAttributes(BaseModel):
     """Example phrasings an extractor can learn the field from."""
     extraction_prompt_hint: Text | None = None
     """A hint for the LLM extractor about this field."""
+    purposes: list[PurposeStr] = Field(default_factory=list, max_length=MAX_PURPOSES)
+    """The purposes a read may name to see this field (`?purpose=`); empty means any
+    purpose. Reads naming another purpose list the field in `withheld_fields`."""
+    consent_type: FieldNameStr | None = None
+    """A consent the customer must have granted for a read naming a purpose to see this
+    field (e.g. `marketing_email`)."""
     is_pii: StrictBool = False
     """Whether values are personal data."""
     encryption_required: StrictBool = False
