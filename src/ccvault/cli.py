@@ -395,6 +395,10 @@ def mcp_command(
     url: Annotated[
         str, typer.Option("--url", help="The running vault's base URL.")
     ] = "http://127.0.0.1:8000",
+    purpose: Annotated[
+        str | None,
+        typer.Option("--purpose", help="What reads are for (default: the agent id)."),
+    ] = None,
 ) -> None:
     """Serve MCP over stdio for one agent, through a running vault's HTTP API.
 
@@ -408,11 +412,12 @@ def mcp_command(
     if not api_key:
         typer.echo("CCV_API_KEY is not set: give the tenant's API key in it.", err=True)
         raise typer.Exit(2)
-    if not re.fullmatch(CALLER_ID_PATTERN, agent_id):
-        typer.echo(f"--agent-id must match {CALLER_ID_PATTERN}", err=True)
-        raise typer.Exit(2)
+    for option, given in (("--agent-id", agent_id), ("--purpose", purpose)):
+        if given is not None and not re.fullmatch(CALLER_ID_PATTERN, given):
+            typer.echo(f"{option} must match {CALLER_ID_PATTERN}", err=True)
+            raise typer.Exit(2)
     check = _settings().mcp_schema_check_seconds
-    asyncio.run(serve_stdio(url, api_key, agent_id, check_seconds=check))
+    asyncio.run(serve_stdio(url, api_key, agent_id, purpose=purpose, check_seconds=check))
 
 
 @app.command()

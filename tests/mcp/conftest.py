@@ -86,11 +86,14 @@ async def http_session(
     key: str,
     agent: str | None = AGENT,
     on_message: Callable[[Any], Awaitable[None]] | None = None,
+    purpose: str | None = None,
 ) -> AsyncIterator[ClientSession]:
     """An initialized MCP session over streamable HTTP."""
     headers = {"Authorization": f"Bearer {key}"}
     if agent is not None:
         headers["CCV-Agent-Id"] = agent
+    if purpose is not None:
+        headers["CCV-Purpose"] = purpose
     async with (
         create_mcp_http_client(headers=headers) as client,
         streamable_http_client(f"{live}/mcp", http_client=client) as (read, write),

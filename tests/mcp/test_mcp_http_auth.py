@@ -76,3 +76,30 @@ async def test_without_an_agent_header_tools_work_without_a_schema(
     assert "enum" not in remember.input_schema["properties"]["field_name"]
     assert asked.is_error
     assert "CCV-Agent-Id" in asked.content[0].text  # type: ignore[union-attr]
+
+
+async def test_reads_name_the_agent_as_purpose_unless_ccv_purpose_is_given(
+    live: str, strict_key: str, rest: httpx.AsyncClient
+) -> None:
+    for name, purposes in (("nickname", []), ("income", ["kyc"])):
+        resp = await rest.put(
+            "/v1/agents/onboarding/field-definitions/" + name,
+            json={"display_name": name.title(), "value_type": "string", "purposes": purposes},
+        )
+        assert resp.status_code in (200, 201), resp.text
+    async with http_session(live, strict_key) as session:
+        for name in ("nickname", "income"):
+            stored = await session.call_tool(
+                "remember_fact", {"customer_id": "p1", "field_name": name, "value": "x"}
+            )
+            assert not stored.is_error
+        view = await session.call_tool("get_customer_profile", {"customer_id": "p1"})
+        explained = await session.call_tool(
+            "explain_fact", {"customer_id": "p1", "field_name": "income"}
+        )
+    shown = view.content[0].text  # type: ignore[union-attr]
+    assert "Nickname: x" in shown and "Income:" not in shown and "income (purpose)" in shown
+    assert explained.is_error
+    async with http_session(live, strict_key, purpose="kyc") as session:
+        view = await session.call_tool("get_customer_profile", {"customer_id": "p1"})
+    assert "Income: x" in view.content[0].text  # type: ignore[union-attr]

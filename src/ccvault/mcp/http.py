@@ -4,7 +4,8 @@ Each request presents the tenant's key (`Authorization: Bearer`) and names its a
 `CCV-Agent-Id`; the key is resolved as for any HTTP route (401 without a valid one), and
 a session stays bound to the key and agent that opened it (another key gets 404, as for
 a session that does not exist). Tools run on the services with that caller, so a call is
-validated and recorded as the HTTP request it stands for; the agent is the purpose.
+validated and recorded as the HTTP request it stands for. Reads name a purpose:
+`CCV-Purpose` when given, else the agent.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from ccvault.mcp.local import LocalBackend
 from ccvault.mcp.server import VaultMcp
 
 AGENT_HEADER = "ccv-agent-id"
+# What the session's reads are for (DESIGN §8 privacy); the agent when not given.
+PURPOSE_HEADER = "ccv-purpose"
 _CALLER = "ccvault.caller"
 _AGENT_ID = re.compile(CALLER_ID_PATTERN)
 
@@ -114,6 +117,11 @@ class McpHttp:
             detail = f"CCV-Agent-Id must match {CALLER_ID_PATTERN}."
             await _problem(400, "Bad Request", detail)(scope, receive, send)
             return
+        purpose = _header(scope, PURPOSE_HEADER.encode())
+        if purpose is not None and not _AGENT_ID.match(purpose):
+            detail = f"CCV-Purpose must match {CALLER_ID_PATTERN}."
+            await _problem(400, "Bad Request", detail)(scope, receive, send)
+            return
         manager = self._manager
         if manager is None:
             await _problem(503, "Service Unavailable", "The MCP server is not running.")(
@@ -122,7 +130,7 @@ class McpHttp:
             return
         state = scope.setdefault("state", {})
         caller = caller.acting_as(
-            agent_id=agent_id, purpose=agent_id, request_id=state.get("request_id")
+            agent_id=agent_id, purpose=purpose or agent_id, request_id=state.get("request_id")
         )
         state["caller"] = caller  # for the access log, as current_caller leaves it
         scope = dict(scope)

@@ -4,10 +4,12 @@ HTTP request it stands for."""
 
 from __future__ import annotations
 
+import contextlib
 from uuid import UUID
 
 from ccvault.domain.caller import Caller
 from ccvault.domain.context import ContextView
+from ccvault.domain.errors import NotFound
 from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
@@ -23,8 +25,9 @@ from ccvault.services import Services
 
 
 class LocalBackend:
-    """Services plus the caller of one MCP session (tenant from the key, agent from the
-    `CCV-Agent-Id` header, which is also the purpose unless the key's request named one)."""
+    """Services plus the caller of one MCP session: tenant from the key, agent from the
+    `CCV-Agent-Id` header, purpose from `CCV-Purpose` (else the agent). Reads name the
+    purpose, so fields its definitions keep from that purpose are withheld."""
 
     def __init__(self, services: Services, caller: Caller) -> None:
         self._services = services
@@ -64,12 +67,15 @@ class LocalBackend:
             agent_id=self._caller.agent_id or "",
             scenario_id=scenario_id,
             step_id=step_id,
+            purpose=self._caller.purpose,
         )
         return view
 
     async def profile(self, customer_id: str) -> Profile:
         """The whole profile."""
-        profile, _ = await self._services.profiles.get(self._caller, customer_id)
+        profile, _ = await self._services.profiles.get(
+            self._caller, customer_id, purpose=self._caller.purpose
+        )
         return profile
 
     async def missing(
@@ -105,7 +111,13 @@ class LocalBackend:
         )
 
     async def history(self, customer_id: str, name: str) -> list[ProfileField]:
-        """Every version of a field."""
+        """Every version of a field, unless a read for the session's purpose may not see
+        the field (Withheld, as for a read of its current version)."""
+        # A deleted or expired field (NotFound) still has its history to explain.
+        with contextlib.suppress(NotFound):
+            await self._services.fields.get(
+                self._caller, customer_id, name, purpose=self._caller.purpose
+            )
         return await self._services.fields.history(self._caller, customer_id, name)
 
     async def lineage(self, item_id: UUID, direction: Direction) -> Lineage:

@@ -55,9 +55,11 @@ async def _translated(call: Awaitable[T]) -> T:
 class RemoteBackend:
     """One agent's door into a running vault, as the tenant of `CCV_API_KEY`."""
 
-    def __init__(self, vault: client.AsyncVault, agent_id: str) -> None:
+    def __init__(self, vault: client.AsyncVault, agent_id: str, purpose: str | None = None) -> None:
         self._vault = vault
         self._agent_id = agent_id
+        # Reads name a purpose: the one given, else the agent (DESIGN §8).
+        self._purpose = purpose or agent_id
 
     @property
     def agent_id(self) -> str | None:
@@ -85,7 +87,11 @@ class RemoteBackend:
         module as for the in-process backend)."""
         view: ContextView = await _translated(
             self._vault.profiles.context(
-                customer_id, agent_id=self._agent_id, scenario_id=scenario_id, step_id=step_id
+                customer_id,
+                agent_id=self._agent_id,
+                scenario_id=scenario_id,
+                step_id=step_id,
+                purpose=self._purpose,
             )
         )
         return view
@@ -159,7 +165,9 @@ class RemoteBackend:
 
 
 @asynccontextmanager
-async def remote_backend(url: str, api_key: str, agent_id: str) -> AsyncIterator[RemoteBackend]:
+async def remote_backend(
+    url: str, api_key: str, agent_id: str, purpose: str | None = None
+) -> AsyncIterator[RemoteBackend]:
     """A backend on a client that is closed when the block ends."""
     async with client.AsyncVault(url, api_key) as vault:
-        yield RemoteBackend(vault, agent_id)
+        yield RemoteBackend(vault, agent_id, purpose)

@@ -11,9 +11,11 @@ from ccvault.mcp.remote import remote_backend
 from ccvault.mcp.server import VaultMcp
 
 
-async def serve_stdio(url: str, api_key: str, agent_id: str, *, check_seconds: float) -> None:
+async def serve_stdio(
+    url: str, api_key: str, agent_id: str, *, purpose: str | None = None, check_seconds: float
+) -> None:
     """Serve one MCP session on stdin/stdout until the client closes it."""
-    async with remote_backend(url, api_key, agent_id) as backend:
+    async with remote_backend(url, api_key, agent_id, purpose) as backend:
         mcp = VaultMcp(lambda ctx: backend, check_seconds=check_seconds)
         async with stdio_server() as (read, write), anyio.create_task_group() as tasks:
             tasks.start_soon(mcp.watch)
