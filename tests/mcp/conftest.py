@@ -1,36 +1,25 @@
 """MCP tests: the app served by uvicorn on a real port (lifespan on, so `/mcp` runs its
-session manager), sessions opened with the SDK's own `ClientSession`, tenants of their
-own, and the HTTP API beside it to set things up and to check effects."""
+session manager), sessions opened with the SDK's own `ClientSession` (mcp_support.py),
+tenants of their own, and the HTTP API beside it to set things up and to check effects."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from mcp.client.session import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp_support import AGENT, CHECK_SECONDS, Opener, http_session, stdio_session
 
 from ccvault.api.app import create_app
 from ccvault.runtime import Vault
 from ccvault.storage.tenants import TenantStore
-
-AGENT = "onboarding"
-SCENARIO = "open_account"
-# How often a session looks at its agent's definitions in these tests.
-CHECK_SECONDS = 0.3
-
-Opener = Callable[..., AbstractAsyncContextManager[ClientSession]]
 
 
 @pytest.fixture(scope="session")
@@ -78,65 +67,6 @@ async def rest(live: str, strict_key: str) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {strict_key}"}
     async with httpx.AsyncClient(base_url=live, headers=headers, timeout=30) as client:
         yield client
-
-
-@asynccontextmanager
-async def http_session(
-    live: str,
-    key: str,
-    agent: str | None = AGENT,
-    on_message: Callable[[Any], Awaitable[None]] | None = None,
-    purpose: str | None = None,
-) -> AsyncIterator[ClientSession]:
-    """An initialized MCP session over streamable HTTP."""
-    headers = {"Authorization": f"Bearer {key}"}
-    if agent is not None:
-        headers["CCV-Agent-Id"] = agent
-    if purpose is not None:
-        headers["CCV-Purpose"] = purpose
-    async with (
-        create_mcp_http_client(headers=headers) as client,
-        streamable_http_client(f"{live}/mcp", http_client=client) as (read, write),
-        ClientSession(read, write, message_handler=on_message) as session,
-    ):
-        await session.initialize()
-        yield session
-
-
-async def define(rest: httpx.AsyncClient, name: str, agent: str = AGENT, **body: Any) -> None:
-    """PUT a field definition."""
-    doc = {"display_name": name.replace("_", " ").title(), "value_type": "string", **body}
-    resp = await rest.put(f"/v1/agents/{agent}/field-definitions/{name}", json=doc)
-    assert resp.status_code in (200, 201), resp.text
-
-
-async def require(
-    rest: httpx.AsyncClient, name: str, scenario: str = SCENARIO, **body: Any
-) -> None:
-    """PUT a hard requirement of the scenario."""
-    resp = await rest.put(f"/v1/agents/{AGENT}/scenarios/{scenario}/requirements/{name}", json=body)
-    assert resp.status_code in (200, 201), resp.text
-
-
-@asynccontextmanager
-async def stdio_session(
-    live: str,
-    key: str,
-    agent: str = AGENT,
-    on_message: Callable[[Any], Awaitable[None]] | None = None,
-) -> AsyncIterator[ClientSession]:
-    """An initialized MCP session with `ccv mcp` spawned against the live server."""
-    server = StdioServerParameters(
-        command=str(Path(sys.executable).with_name("ccv")),
-        args=["mcp", "--agent-id", agent, "--url", live],
-        env={"CCV_API_KEY": key, "CCV_MCP_SCHEMA_CHECK_SECONDS": str(CHECK_SECONDS)},
-    )
-    async with (
-        stdio_client(server) as (read, write),
-        ClientSession(read, write, message_handler=on_message) as session,
-    ):
-        await session.initialize()
-        yield session
 
 
 @pytest.fixture(params=["http", "stdio"])

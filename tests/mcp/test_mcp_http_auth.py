@@ -4,8 +4,7 @@ to the key that opened it."""
 from __future__ import annotations
 
 import httpx
-
-from conftest import http_session
+from mcp_support import http_session
 
 INIT = {
     "jsonrpc": "2.0",

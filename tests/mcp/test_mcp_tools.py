@@ -15,8 +15,7 @@ import mcp_types as types
 import pytest
 from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
-
-from conftest import AGENT, SCENARIO, Opener, define, require
+from mcp_support import AGENT, SCENARIO, Opener, define, require
 
 TOOLS = {
     "get_customer_profile",
