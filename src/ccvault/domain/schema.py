@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from uuid import UUID
 
-import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -23,12 +22,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ccvault.domain.bounds import INT4_MAX
-from ccvault.domain.conditions import parse_condition
+from ccvault.domain.bounds import INT4_MAX, MAX_PATTERN_LENGTH
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import CALLER_ID_PATTERN, FIELD_NAME_PATTERN, ValueType
-from ccvault.domain.patterns import MAX_PATTERN_LENGTH
-from ccvault.domain.validation import Rules, check_value
+
+if TYPE_CHECKING:
+    # Value checks and conditions need the server's libraries (RE2, phonenumbers,
+    # email-validator, simpleeval); the client imports these models with pydantic alone,
+    # so they are imported where a validator first needs them.
+    from ccvault.domain.validation import Rules
 
 FieldNameStr = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]
 # What a read is for, e.g. `onboarding`, `fraud.check`, `marketing:email`.
@@ -175,6 +177,8 @@ class DefinitionAttributes(BaseModel):
     @property
     def rules(self) -> Rules:
         """What a value must satisfy beyond its type."""
+        from ccvault.domain.validation import Rules
+
         return Rules(
             self.value_type,
             self.validation_regex,
@@ -207,6 +211,8 @@ class DefinitionBody(Input, DefinitionAttributes):
         if self.allowed_values is not None:
             # Type and region only: the value's own checks (pattern, range) are the
             # definition's business, a list of values is the caller's.
+            from ccvault.domain.validation import Rules, check_value
+
             rules = Rules(self.value_type, default_region=self.default_region)
             normalized = []
             for value in self.allowed_values:
@@ -248,6 +254,8 @@ class DefinitionBody(Input, DefinitionAttributes):
                 raise _config_error(
                     "default_region", f"default_region applies to phone fields, not {vtype}"
                 )
+            import phonenumbers
+
             region = self.default_region.upper()
             if region not in phonenumbers.SUPPORTED_REGIONS:
                 raise _config_error(
@@ -297,6 +305,8 @@ class RequirementBody(Input):
     @model_validator(mode="after")
     def _condition_parses(self) -> Self:
         if self.when_condition is not None:
+            from ccvault.domain.conditions import parse_condition
+
             parse_condition(self.when_condition)
         return self
 
@@ -379,6 +389,8 @@ class DefinitionHints(BaseModel):
     @property
     def rules(self) -> Rules:
         """The bounds a present value must keep to count as collected."""
+        from ccvault.domain.validation import Rules
+
         return Rules(
             self.value_type, min=self.min, max=self.max, min_age=self.min_age, max_age=self.max_age
         )
