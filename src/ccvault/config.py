@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from croniter import croniter
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None, description="Redis/Valkey URL; unset starts the embedded server"
+    )
+    redis_cluster: bool = Field(
+        default=False,
+        description="on: CCV_REDIS_URL names a node of a Redis Cluster (so does a URL "
+        "listing several host:port pairs)",
     )
     cache: bool = Field(default=True, description="CCV_CACHE=off disables the profile cache")
     cache_ttl_seconds: int = Field(default=1800, ge=1)
@@ -170,6 +175,14 @@ class Settings(BaseSettings):
         if toml_path:
             sources.append(_toml_source(settings_cls, Path(toml_path)))
         return tuple(sources)
+
+    @field_validator("redis_cluster")
+    @classmethod
+    def _cluster_named(cls, value: bool, info: ValidationInfo) -> bool:
+        """The embedded Valkey is one server: a cluster has to be named."""
+        if value and not info.data.get("redis_url"):
+            raise ValueError("needs CCV_REDIS_URL (a node of the cluster)")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
