@@ -23,6 +23,9 @@ from pydantic_settings import (
 # window took: it then keeps at most a quarter of a CPU, and requests find the rest free
 # (PostgreSQL paces autovacuum for the same reason). Orphan detection has no deadline.
 DEFAULT_ORPHAN_PAUSE = 3.0
+# The expiry sweep is paced the same way: reads already show expired items as expired, so
+# it has no deadline but its next tick (100,000 due items take seconds even paced).
+DEFAULT_EXPIRE_PAUSE = 3.0
 
 
 class ValidationMode(StrEnum):
@@ -121,6 +124,12 @@ class Settings(BaseSettings):
     )
     expire_cron: str = Field(default="*/5 * * * *", description="expiry sweep schedule")
     orphan_cron: str = Field(default="*/15 * * * *", description="orphan sweep schedule")
+    expire_pause: float = Field(
+        default=DEFAULT_EXPIRE_PAUSE,
+        ge=0,
+        description="after each expiry window, sleep this many times the window's time"
+        " (3: at most a quarter of a CPU; 0: full speed)",
+    )
     orphan_pause: float = Field(
         default=DEFAULT_ORPHAN_PAUSE,
         ge=0,

@@ -172,7 +172,8 @@ async def _sweep_scope(vault: VaultDep, tenant_id: UUID | None) -> UUID | None:
 async def expire_stale(vault: VaultDep, tenant_id: UUID | None = None) -> dict[str, int]:
     """Run the expiry sweep now (the same code as the periodic job)."""
     scope = await _sweep_scope(vault, tenant_id)
-    return (await expire_stale_fields(vault.profiles, scope)).as_dict()
+    pause = vault.settings.expire_pause
+    return (await expire_stale_fields(vault.profiles, scope, pause=pause)).as_dict()
 
 
 @router.post(
