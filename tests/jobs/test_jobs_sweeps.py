@@ -675,8 +675,8 @@ async def test_periodic_orphan_runs_are_incremental_between_daily_full_passes(
 async def test_incremental_orphan_run_walks_deleted_sources_in_windows(
     isolated_vault: Vault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Five deleted sources in windows of two: every derived item is found, each window's
-    profiles invalidated, and the run sleeps after each window but the last."""
+    """Five deleted sources in windows of two (half the batch): every derived item is
+    found, and the run sleeps after each window but the last."""
     vault = isolated_vault
     tenant = (await vault.tenants.create("t", "warn"))[0].tenant_id
     await detect_orphaned_items(vault.profiles, incremental=True)  # the first full pass
@@ -696,7 +696,7 @@ async def test_incremental_orphan_run_walks_deleted_sources_in_windows(
         )
         await soft_delete_field(vault.pool, source.id)
 
-    result = await detect_orphaned_items(vault.profiles, batch=2, pause=3, incremental=True)
+    result = await detect_orphaned_items(vault.profiles, batch=4, pause=3, incremental=True)
 
     assert result == SweepResult(fields=5, assets=0)
     assert len(requested) == 2
