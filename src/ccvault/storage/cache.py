@@ -279,15 +279,16 @@ class ProfileCache:
     ) -> ProfileCache:
         """A cache over a bounded blocking pool with short timeouts and no retries: a
         slow Redis must cost a request milliseconds, not seconds. With `cluster` (or a
-        URL naming several nodes) the client is a Redis Cluster client, each node with
-        such a pool."""
+        URL naming several nodes) the client is a Redis Cluster client with the same
+        timeouts. Its per-node pools do not wait for a free connection (a full pool fails
+        the call, which the breaker would count), so they get five times the room."""
         client: Client
         first, nodes = cluster_nodes(url)
         if cluster or len(nodes) > 1:
             client = RedisCluster.from_url(
                 first,
                 startup_nodes=[ClusterNode(host, port) for host, port in nodes],
-                max_connections=max_connections,
+                max_connections=5 * max_connections,
                 socket_timeout=0.2,
                 socket_connect_timeout=0.2,
                 retry=Retry(NoBackoff(), 0),
