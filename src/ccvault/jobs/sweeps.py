@@ -267,9 +267,12 @@ async def _run(
         await conn.execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
         mode = "full"
         try:
-            cur = await conn.execute("SELECT clock_timestamp()")
-            run_started = (await cur.fetchone() or [None])[0]
-            since = await _incremental_since(conn, name) if incremental else None
+            run_started, since = None, None
+            if incremental:
+                # Taken before the run reads anything: the next run starts from here.
+                cur = await conn.execute("SELECT clock_timestamp()")
+                run_started = (await cur.fetchone() or [None])[0]
+                since = await _incremental_since(conn, name)
             if since is not None and incremental is not None:
                 mode = "incremental"
                 fields, assets = await incremental(since)(conn, invalidate)
