@@ -71,6 +71,7 @@ async def open_vault(settings: Settings) -> Vault:
             settings.cache_ttl_seconds,
             durable_epoch=epoch.current,
             raise_durable_epoch=epoch.advance,
+            cluster=settings.redis_cluster,
         )
         await cache.start()
     tenants = TenantStore(pool)
