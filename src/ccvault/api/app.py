@@ -24,6 +24,7 @@ from ccvault.api.routes import (
     assets,
     fields,
     health,
+    imports,
     lineage,
     missing,
     profiles,
@@ -125,7 +126,23 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     install_method_handling(app)
     install_openapi(app)
     install_docs(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for module in (profiles, fields, assets, lineage, schema, scenarios, missing, admin, health):
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # Streamed line by line, with its own bound per line.
+        unlimited={("POST", imports.IMPORT_PATH)},
+    )
+    for module in (
+        imports,
+        profiles,
+        fields,
+        assets,
+        lineage,
+        schema,
+        scenarios,
+        missing,
+        admin,
+        health,
+    ):
         app.include_router(module.router)
     return app
