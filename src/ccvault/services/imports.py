@@ -15,6 +15,7 @@ changed in keeps its version and `updated_at`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -120,9 +121,13 @@ class Importer:
     ) -> ImportSummary:
         """Import an NDJSON byte stream into the tenant; `progress` is told the bytes read."""
         run = _Run(self, tenant_id, mode, key_id)
-        async for number, text in _lines(chunks, progress):
-            await run.add(number, text)
-        await run.flush()
+        try:
+            async for number, text in _lines(chunks, progress):
+                await run.add(number, text)
+            await run.flush()
+            await run.settle()
+        finally:
+            run.abandon()
         return run.summary
 
     async def export(self, tenant_id: UUID) -> AsyncIterator[str]:
@@ -151,6 +156,7 @@ class _Run:
         self.batch_fields = 0
         self.batch_bytes = 0
         self.definitions: dict[tuple[str, str], FieldDefinition | None] = {}
+        self.pending: asyncio.Task[None] | None = None
 
     async def add(self, number: int, text: bytes | None) -> None:
         """Validate one line and add it to the batch (None: the line was too long)."""
@@ -178,12 +184,26 @@ class _Run:
             await self.flush()
 
     async def flush(self) -> None:
-        """Store the batch (splitting it to isolate refused lines)."""
+        """Hand the batch to the database (splitting it to isolate refused lines) once
+        the previous one is stored: while PostgreSQL writes one batch, this process
+        validates the next (two cores at work, and at most two batches in memory)."""
         batch, self.batch = self.batch, []
         self.batch_customers = set()
         self.batch_fields = self.batch_bytes = 0
+        await self.settle()
         if batch:
-            await self._store(batch)
+            self.pending = asyncio.create_task(self._store(batch), name="ccv-import-batch")
+
+    async def settle(self) -> None:
+        """Wait for the batch in flight (its failure is raised here)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            await pending
+
+    def abandon(self) -> None:
+        """The import ended early (an error, a client gone): stop the batch in flight."""
+        if self.pending is not None:
+            self.pending.cancel()
 
     async def _store(self, batch: list[PreparedLine]) -> None:
         store = self.importer.store

@@ -292,7 +292,7 @@ def _staging_row(line: int, profile_id: UUID, row: FieldRow) -> tuple[Any, ...]:
         f.source.value,
         f.source_item_id,
         f.source_item_type.value if f.source_item_type else None,
-        json.dumps(f.source_metadata, separators=(",", ":")),
+        json.dumps(f.source_metadata, separators=(",", ":")) if f.source_metadata else "{}",
         f.source_session_id,
         f.source_scenario_id,
         f.source_step_id,
