@@ -1,12 +1,12 @@
 """Import benchmark (issue #17): fields/s of the bulk importer vs a raw COPY of the same rows.
 
 The importer (`services.imports.Importer.run`, what `POST /v1/profiles/import` and `ccv
-import` call) reads P profiles × F fields of NDJSON generated on the fly (never held
+import` call) reads P profiles x F fields of NDJSON generated on the fly (never held
 whole), validates and stores them in batches. The floor is one `COPY` of the same number
 of rows, with the same columns and values, into a bare table (no index, no constraint, no
 trigger) on the same server, in the same run. Runs alternate (floor, importer, floor,
 importer...) into fresh tenants so that both see the same server state; the best and the
-median of each are reported. Target: importer ≥ 0.5× the floor's fields/s.
+median of each are reported. Target: importer >= 0.5x the floor's fields/s.
 
 Environment: CCV_BENCH_DATABASE_URL (else embedded), CCV_BENCH_IMPORT_PROFILES (20000),
 CCV_BENCH_IMPORT_FIELDS (5), CCV_BENCH_IMPORT_ROUNDS (3), CCV_BENCH_IMPORT_OUTPUT
@@ -103,9 +103,20 @@ async def raw_copy(url: str, rows: int) -> float:
                     if i % FIELDS == 0:
                         profile = uuid.uuid4()
                     await copy.write_row(
-                        (uuid.uuid4(), tenant, profile, _NAMES[i % FIELDS],
-                         json.dumps(f"value {i}"), "string", "active", "human_entered", 1.0,
-                         False, now, now)
+                        (
+                            uuid.uuid4(),
+                            tenant,
+                            profile,
+                            _NAMES[i % FIELDS],
+                            json.dumps(f"value {i}"),
+                            "string",
+                            "active",
+                            "human_entered",
+                            1.0,
+                            False,
+                            now,
+                            now,
+                        )
                     )
         return time.perf_counter() - started
 
@@ -125,9 +136,7 @@ async def run(url: str, server: Any) -> dict[str, Any]:
             floor_s.append(await raw_copy(url, rows))
             tenant, _ = await tenants.create(f"import-bench-{uuid.uuid4().hex[:8]}", "warn")
             started = time.perf_counter()
-            summary = await importer.run(
-                tenant.tenant_id, ValidationMode.warn, ndjson(PROFILES)
-            )
+            summary = await importer.run(tenant.tenant_id, ValidationMode.warn, ndjson(PROFILES))
             import_s.append(time.perf_counter() - started)
             assert summary.failed == 0 and summary.fields == rows, summary.errors[:3]
             rss_kb.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

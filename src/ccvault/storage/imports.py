@@ -143,7 +143,9 @@ class ImportStore:
         ts: datetime = row[0]
         params = {"tenant_id": tenant_id, "ts": ts, "key_id": key_id}
         changed: set[UUID] = set()
-        fields, unchanged = await self._write_fields(conn, params, lines, profile_of, changed)
+        fields, unchanged = await self._write_fields(
+            conn, params, lines, profile_of, changed, bool(existing)
+        )
         await self._link_identities(conn, params, lines, profile_of, changed)
         await self._put_consents(conn, params, lines, profile_of, changed)
         touched: list[Touched] = []
@@ -160,8 +162,10 @@ class ImportStore:
         lines: list[PreparedLine],
         profile_of: dict[str, UUID],
         changed: set[UUID],
+        any_existing: bool,
     ) -> tuple[int, int]:
-        """COPY the batch's field versions, skip unchanged ones, supersede, insert."""
+        """COPY the batch's field versions, skip unchanged ones, supersede, insert. A
+        batch of new profiles only (an initial load) has nothing to compare or supersede."""
         total = sum(len(line.fields) for line in lines)
         if not total:
             return 0, 0
@@ -172,9 +176,14 @@ class ImportStore:
                 pid = profile_of[line.customer_id]
                 for row in line.fields:
                     await copy.write_row(_staging_row(line.line, pid, row))
-        cur = await conn.execute(Q["skip_unchanged"], params)
-        unchanged = cur.rowcount
-        await conn.execute(Q["supersede"], params)
+        unchanged = 0
+        if any_existing:
+            # Statistics first: joined blind with a table of millions of rows, the
+            # planner could pick a scan of it per batch (a load slowing as it grows).
+            await conn.execute(Q["analyze_staging"])
+            cur = await conn.execute(Q["skip_unchanged"], params)
+            unchanged = cur.rowcount
+            await conn.execute(Q["supersede"], params)
         cur = await conn.execute(Q["insert_fields"], params)
         inserted = [pid for (pid,) in await cur.fetchall()]
         changed.update(inserted)

@@ -36,6 +36,9 @@ COPY ccv_import_fields (
     expires_at, retention_days, field_definition_id, written_by_agent_id
 ) FROM STDIN;
 
+-- name: analyze_staging
+ANALYZE ccv_import_fields;
+
 -- name: create_profiles
 -- Profiles the batch names that do not exist yet. A profile created here is locked by
 -- this transaction until it commits (a concurrent creator waits on the unique index), has
