@@ -99,7 +99,7 @@ async def test_bad_lines_are_reported_by_number_and_good_ones_stored(
 async def test_a_line_with_one_invalid_field_stores_nothing_of_it(
     http: httpx.AsyncClient, vault: Vault
 ) -> None:
-    tenant, key = await TenantStore(vault.pool).create(f"t-{uuid.uuid4().hex}", "strict")
+    _, key = await TenantStore(vault.pool).create(f"t-{uuid.uuid4().hex}", "strict")
     api = httpx.AsyncClient(
         transport=http._transport,
         base_url="http://vault",
