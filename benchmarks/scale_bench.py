@@ -72,6 +72,7 @@ RICH = int(os.environ.get("CCV_BENCH_SCALE_RICH", "10000"))
 ITERATIONS = int(os.environ.get("CCV_BENCH_ITERATIONS", "2000"))
 WARMUP = int(os.environ.get("CCV_BENCH_WARMUP", "200"))
 KEEP = os.environ.get("CCV_BENCH_SCALE_KEEP") == "1"
+REUSE = os.environ.get("CCV_BENCH_SCALE_REUSE") == "1"
 OUTPUT = Path(os.environ.get("CCV_BENCH_SCALE_OUTPUT", "benchmarks/results/scale.json"))
 GOAL = 1.3
 RICH_FIELDS = 20
@@ -315,10 +316,14 @@ async def load(
     }
 
 
-def ensure_database() -> bool:
+def database_name(url: str) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(libpq_url(url))["dbname"])
+
+
+def ensure_database(url: str) -> bool:
     """Create the database when missing; True when this run created it."""
-    name = psycopg.conninfo.conninfo_to_dict(libpq_url(URL))["dbname"]
-    admin = with_database(URL, "postgres")
+    name = database_name(url)
+    admin = with_database(url, "postgres")
     with psycopg.connect(libpq_url(admin), autocommit=True) as conn:
         found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if found is None:
@@ -326,9 +331,9 @@ def ensure_database() -> bool:
     return found is None
 
 
-def drop_database() -> None:
-    name = psycopg.conninfo.conninfo_to_dict(libpq_url(URL))["dbname"]
-    admin = with_database(URL, "postgres")
+def drop_database(url: str) -> None:
+    name = database_name(url)
+    admin = with_database(url, "postgres")
     with psycopg.connect(libpq_url(admin), autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -383,6 +388,90 @@ async def run() -> dict[str, Any]:
     return result
 
 
+class Side:
+    """One database's pool, cache client and raw connection, with the Ops on its rich
+    profiles."""
+
+    def __init__(self, url: str) -> None:
+        self.url = libpq_url(url)
+
+    async def open(self, tenant_id: UUID) -> Ops:
+        self.pool = await open_pool(self.url, min_size=2, max_size=10)
+        epoch = DurableEpoch(self.pool)
+        self.cache = ProfileCache.from_url(
+            REDIS_URL, 1800, durable_epoch=epoch.current, raise_durable_epoch=epoch.advance
+        )
+        await self.cache.start()
+        self.raw = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        cur = await self.raw.execute(
+            "SELECT customer_id, id FROM customer_profiles"
+            " WHERE tenant_id = %s AND customer_id LIKE 'rich-%%'",
+            (tenant_id,),
+        )
+        ids = {c: pid for c, pid in await cur.fetchall()}
+        return Ops(tenant_id, self.pool, self.cache, self.raw, ids)
+
+    async def close(self) -> None:
+        await self.raw.close()
+        await self.cache.close()
+        await self.pool.close()
+
+
+async def scale_tenant(url: str) -> UUID | None:
+    """The tenant a previous run loaded into `url` (kept with CCV_BENCH_SCALE_KEEP=1)."""
+    async with await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) as conn:
+        cur = await conn.execute(
+            "SELECT t.id FROM tenants t WHERE t.name LIKE 'scale-%%'"
+            " ORDER BY t.created_at DESC LIMIT 1"
+        )
+        row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
+async def load_rich(url: str) -> UUID:
+    """A database holding only the rich profiles (the 10k stage), vacuumed and analyzed."""
+    pool = await open_pool(libpq_url(url), min_size=1, max_size=4)
+    try:
+        tenant, _ = await TenantStore(pool).create(f"scale-{uuid.uuid4().hex[:8]}", "warn")
+        importer = Importer(pool)
+        for version in range(VERSIONS):
+            await load(
+                importer,
+                tenant.tenant_id,
+                RICH,
+                lambda i, v=version: rich_line(i, v),
+                f"twin rich v{version}",
+            )
+    finally:
+        await pool.close()
+    await vacuum_analyze(libpq_url(url))
+    return tenant.tenant_id
+
+
+async def interleaved(small_url: str, small_tenant: UUID, large_tenant: UUID) -> dict[str, Any]:
+    """The 10k twin and the 1M database measured in one loop, one call of each operation
+    on each per iteration: whatever else the machine does hits both alike."""
+    small, large = Side(small_url), Side(URL)
+    at_small = await small.open(small_tenant)
+    at_large = await large.open(large_tenant)
+    try:
+        await at_small.warm_up_cache()
+        await at_large.warm_up_cache()
+        ops = {}
+        for label, side in (("10k", at_small), ("1M", at_large)):
+            ops[f"cold read @{label}"] = side.cold_read
+            ops[f"warm read @{label}"] = side.warm_read
+            ops[f"field write @{label}"] = side.field_write
+            ops[f"floor: raw 20-row select @{label}"] = side.floor
+        stats = await measure_interleaved(ops, iterations=ITERATIONS, warmup=WARMUP)
+    finally:
+        await small.close()
+        await large.close()
+    names = ["cold read", "warm read", "field write", "floor: raw 20-row select"]
+    rows = compare({n: stats[f"{n} @10k"] for n in names}, {n: stats[f"{n} @1M"] for n in names})
+    return {"results": rows, "passed": all(r["passed"] for r in rows if "passed" in r)}
+
+
 def compare(small: dict[str, Stats], large: dict[str, Stats]) -> list[dict[str, Any]]:
     rows = []
     for name in small:
@@ -404,33 +493,61 @@ def compare(small: dict[str, Stats], large: dict[str, Stats]) -> list[dict[str, 
 
 
 def main() -> None:
-    created = ensure_database()
+    created = ensure_database(URL)
+    twin_url = with_database(URL, database_name(URL) + "_10k")
+    ensure_database(twin_url)
     try:
         migrations.upgrade(URL)
-        result, loop = run_async(run)
-        result["loop"] = loop
+        migrations.upgrade(twin_url)
+        loaded, _ = run_async(lambda: scale_tenant(URL))
+        if REUSE and loaded is not None:
+            # The 1M database a previous run kept: measured again, not loaded again.
+            result = json.loads(OUTPUT.read_text()) if OUTPUT.exists() else {}
+            large_tenant = loaded
+        else:
+            result, loop = run_async(run)
+            result["loop"] = loop
+            found, _ = run_async(lambda: scale_tenant(URL))
+            assert found is not None
+            large_tenant = found
+        log("loading the 10k twin database")
+        small_tenant, _ = run_async(lambda: load_rich(twin_url))
+        log("measuring 10k and 1M interleaved")
+        result["interleaved"], _ = run_async(
+            lambda: interleaved(twin_url, small_tenant, large_tenant)
+        )
+        result["passed"] = result["interleaved"]["passed"]
     finally:
+        drop_database(twin_url)
         if not KEEP:
-            drop_database()
+            drop_database(URL)
     result["database_created_by_run"] = created
     report.write_json(OUTPUT, result)
-    print(
-        f"{'operation':<26} {'p50 10k':>9} {'p99 10k':>9} {'p50 1M':>9} {'p99 1M':>9} "
-        f"{'p50 x':>6} {'p99 x':>6}"
-    )
-    for row in result["results"]:
-        mark = "" if "passed" not in row else (" ok" if row["passed"] else " MISS")
-        print(
-            f"{row['operation']:<26} {row['p50_us_10k']:>9} {row['p99_us_10k']:>9} "
-            f"{row['p50_us_1m']:>9} {row['p99_us_1m']:>9} {row['p50_ratio']:>6} "
-            f"{row['p99_ratio']:>6}{mark}"
-        )
+    print("interleaved (10k twin and 1M in one loop):")
+    _print_rows(result["interleaved"]["results"])
+    if "results" in result:
+        print("sequential (10k, then 1M after the load):")
+        _print_rows(result["results"])
     big = result["loads"]["1M"]
     print(
         f"load: {big['fields_per_s']} fields/s, {big['profiles_per_s']} profiles/s, "
         f"max RSS {big['max_rss_mb']} MB; database {result['sizes_1m']['database_mb']} MB, "
         f"{result['sizes_1m']['bytes_per_profile']} bytes per profile"
     )
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"{'operation':<26} {'p50 10k':>9} {'p99 10k':>9} {'p50 1M':>9} {'p99 1M':>9} "
+        f"{'p50 x':>6} {'p99 x':>6}"
+    )
+    for row in rows:
+        mark = "" if "passed" not in row else (" ok" if row["passed"] else " MISS")
+        print(
+            f"{row['operation']:<26} {row['p50_us_10k']:>9} {row['p99_us_10k']:>9} "
+            f"{row['p50_us_1m']:>9} {row['p99_us_1m']:>9} {row['p50_ratio']:>6} "
+            f"{row['p99_ratio']:>6}{mark}"
+        )
 
 
 if __name__ == "__main__":

@@ -75,12 +75,13 @@ SELECT clock_timestamp();
 -- name: skip_unchanged
 -- A field whose current version already says the same thing (value, type and
 -- provenance; collected_at aside) gets no new version: importing a file twice writes
--- nothing the second time. An expires_at the line leaves to retention compares equal.
+-- nothing the second time. An expires_at the line leaves to a definition's retention
+-- compares equal while the current version has not expired (after that, the import
+-- renews it).
 DELETE FROM ccv_import_fields n
  USING profile_fields f
  WHERE f.tenant_id = %(tenant_id)s AND f.profile_id = n.profile_id AND f.name = n.name
    AND f.status = 'active' AND f.deleted_at IS NULL
-   AND (f.expires_at IS NULL OR f.expires_at > %(ts)s)
    AND (f.value, f.value_type, f.source, f.source_metadata, f.confidence, f.verified,
         f.verification_method, f.requires_confirmation, f.source_item_id,
         f.source_item_type, f.source_session_id, f.source_scenario_id, f.source_step_id,
@@ -90,8 +91,9 @@ DELETE FROM ccv_import_fields n
         n.verification_method, n.requires_confirmation, n.source_item_id,
         n.source_item_type, n.source_session_id, n.source_scenario_id, n.source_step_id,
         n.field_definition_id)
-   AND ((n.expires_at IS NULL AND n.retention_days IS NOT NULL)
-        OR f.expires_at IS NOT DISTINCT FROM n.expires_at)
+   AND CASE WHEN n.expires_at IS NULL AND n.retention_days IS NOT NULL
+            THEN f.expires_at IS NULL OR f.expires_at > %(ts)s
+            ELSE f.expires_at IS NOT DISTINCT FROM n.expires_at END
    AND (NOT n.verified OR n.verified_at IS NULL OR f.verified_at = n.verified_at);
 
 -- name: supersede
