@@ -123,6 +123,20 @@ def config(tenant_key: str, admin_key: str) -> schemathesis.Config:
                     "/v1/profiles/{customer_id}/fields/{name}/history",
                     "/v1/agents/{agent_id}/scenarios/{scenario_id}/requirements",
                 )
+            ]
+            + [
+                # The bulk import answers 200 with the bad lines listed (DESIGN §8: bad
+                # lines are reported, good ones stored), so a line that breaks the schema
+                # is not "rejected" the way a JSON body is; and its path is also
+                # /v1/profiles/{customer_id} for a customer named "import", whose GET and
+                # PATCH rightly appear in Allow.
+                {
+                    "include-path": "/v1/profiles/import",
+                    "checks": {
+                        "negative_data_rejection": {"enabled": False},
+                        "allow_header_conformance": {"enabled": False},
+                    },
+                }
             ],
             "phases": {
                 "examples": {"enabled": True},
