@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 
 import report
-from ccvault.config import ValidationMode
+from ccvault.domain.models import ValidationMode
 from ccvault.services.imports import BATCH_LINES, Importer, _Run
 from ccvault.storage.db import open_pool
 from ccvault.storage.imports import PreparedLine

@@ -16,7 +16,7 @@ them grows):
 - cold read: `ProfileStore(pool).read_profile_json` (no cache): one query;
 - warm read: the same through the Redis cache (a fixed sample of 500 profiles, read once
   before timing);
-- field write: `field_writes.write_field` (validation, the write function, cache
+- field write: `services.fields.write_field` (validation, the write function, cache
   invalidation) of a random field of a random rich profile;
 - floor: a raw indexed SELECT of a rich profile's 20 active rows on its own connection.
 Targets: p99 at 1M <= 1.3 x p99 at 10k, for each of the three.
@@ -51,10 +51,9 @@ from psycopg import sql
 
 import report
 from ccvault import migrations
-from ccvault.config import ValidationMode
-from ccvault.domain.models import Source
+from ccvault.domain.models import Source, ValidationMode
 from ccvault.domain.writes import NewField
-from ccvault.field_writes import write_field
+from ccvault.services.fields import write_field
 from ccvault.services.imports import Importer
 from ccvault.storage.cache import ProfileCache
 from ccvault.storage.cache_epoch import DurableEpoch

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from ccvault.config import ValidationMode
 from ccvault.domain.bounds import MAX_PROFILE_FIELDS
 from ccvault.domain.imports import MAX_LINE_BYTES
+from ccvault.domain.models import ValidationMode
 from ccvault.domain.writes import NewField
 from ccvault.runtime import Vault
 from ccvault.services.imports import Importer

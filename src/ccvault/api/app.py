@@ -22,6 +22,7 @@ from ccvault.api.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from ccvault.api.routes import (
     admin,
     assets,
+    context,
     fields,
     health,
     imports,
@@ -64,6 +65,14 @@ class VaultApp(FastAPI):
         )
 
 
+def _attach(app: FastAPI, vault: Vault) -> None:
+    """Routes see the services and settings; the vault itself (stores, pool) is kept
+    only to be closed."""
+    app.state.vault = vault
+    app.state.services = vault.services
+    app.state.settings = vault.settings
+
+
 def create_server_app() -> FastAPI:
     """The app `ccv serve` runs in each API process: logging is configured here because
     `--workers N` starts processes that inherit none of the parent's set-up."""
@@ -81,11 +90,11 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if vault is not None:
-            app.state.vault = vault
+            _attach(app, vault)
             yield
             return
         own = await open_vault(settings)
-        app.state.vault = own
+        _attach(app, own)
         worker = None
         if settings.in_process_worker:
             from ccvault.jobs.queue import run_worker
@@ -120,8 +129,9 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     )
     app.access_log = settings.access_log
     app.http_metrics = settings.http_metrics
+    app.state.settings = settings
     if vault is not None:
-        app.state.vault = vault
+        _attach(app, vault)
     install_error_handlers(app)
     install_method_handling(app)
     install_openapi(app)
@@ -135,6 +145,7 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     for module in (
         imports,
         profiles,
+        context,
         fields,
         assets,
         lineage,

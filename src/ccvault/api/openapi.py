@@ -16,13 +16,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from ccvault.api.examples import EXAMPLES
-from ccvault.api.problems import (
-    SCHEMAS,
-    Problem,
-    ValidationIssue,
-    ValidationProblem,
-    problem_response,
-)
+from ccvault.api.problems import SCHEMAS, Problem, ValidationProblem, problem_response
+from ccvault.domain.answers import ValidationIssue
 from ccvault.domain.imports import ImportLine
 
 DESCRIPTION: Final = """\
@@ -87,6 +82,7 @@ PARAMETERS: Final = {
     "cursor": "Where the previous page ended: its `next_cursor` (opaque, signed; others are 422).",
     "q": "A prefix of `customer_id`.",
     "key_id": "The id of the tenant's API key.",
+    "format": "`json` (the default) or `text`: compact lines for a prompt, one fact a line.",
 }
 
 _LIST_COMPONENT = re.compile(r"(ItemList|Page)_(\w+)_")

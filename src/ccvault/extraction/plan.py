@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ccvault.domain.models import ValueType
+from ccvault.domain.scenarios import PlannedRequirement, Suggestion
 from ccvault.domain.schema import FieldDefinition, RequiredLevel, ReviewStatus
 from ccvault.extraction.models import ProposedField
 
 REVIEW_BELOW = 0.8
 HARD_ABOVE = 0.7
-
-
-@dataclass(frozen=True)
-class PlannedRequirement:
-    """An extracted requirement as it will be stored."""
-
-    field_name: str
-    step_id: str | None
-    required_level: RequiredLevel
-    collection_order: int
-    confidence: float
-    needs_human_review: bool
-    review_status: ReviewStatus
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """A definition proposed for a field the agent does not define yet."""
-
-    name: str
-    display_name: str
-    value_type: ValueType
-    description: str
-    collection_prompt: str
 
 
 def plan(

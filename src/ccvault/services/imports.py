@@ -24,18 +24,18 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from ccvault.config import ValidationMode
+from ccvault.domain.caller import Caller
 from ccvault.domain.errors import Problem
 from ccvault.domain.imports import MAX_LINE_BYTES, ImportLine, consent_of, field_of
+from ccvault.domain.models import ValidationMode
 from ccvault.domain.schema import FieldDefinition
-from ccvault.field_writes import check_field
-from ccvault.runtime import Vault
+from ccvault.services.fields import check_field
 from ccvault.storage.cache import ProfileCache
 from ccvault.storage.cache_epoch import DurableEpoch
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.imports import BatchRefused, FieldRow, ImportStore, PreparedLine
 from ccvault.storage.schema import SchemaStore
-from ccvault.storage.tenants import Caller, TenantStore
+from ccvault.storage.tenants import TenantStore
 
 # A batch: at most this many lines, field versions, or bytes of line text.
 BATCH_LINES = 1000
@@ -129,6 +129,12 @@ class Importer:
         finally:
             run.abandon()
         return run.summary
+
+    async def import_ndjson(self, caller: Caller, chunks: AsyncIterable[bytes]) -> ImportSummary:
+        """POST /v1/profiles/import: the caller's tenant, validation mode and key."""
+        return await self.run(
+            caller.tenant_id, ValidationMode(caller.validation_mode), chunks, key_id=caller.key_id
+        )
 
     async def export(self, tenant_id: UUID) -> AsyncIterator[str]:
         """Every live profile of the tenant as an import line (no newline)."""
@@ -335,16 +341,6 @@ def _at_field(name: str, problem: Problem) -> Problem:
 
 
 # -- entry points ---------------------------------------------------------------------
-
-
-async def import_ndjson(
-    vault: Vault, caller: Caller, chunks: AsyncIterable[bytes]
-) -> ImportSummary:
-    """POST /v1/profiles/import: the caller's tenant, mode and key; the process's cache."""
-    importer = Importer(vault.pool, vault.cache)
-    return await importer.run(
-        caller.tenant_id, ValidationMode(caller.validation_mode), chunks, key_id=caller.key_id
-    )
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import VaultDep
+from ccvault.api.deps import ServicesDep
 from ccvault.api.errors import problem, responses
-from ccvault.api.problems import ValidationIssue
-from ccvault.services.imports import import_ndjson
+from ccvault.domain.answers import ValidationIssue
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 IMPORT_PATH = "/v1/profiles/import"
@@ -119,7 +118,9 @@ class ImportResult(BaseModel):
         }
     },
 )
-async def import_profiles(request: Request, vault: VaultDep, caller: CurrentCaller) -> Response:
+async def import_profiles(
+    request: Request, services: ServicesDep, caller: CurrentCaller
+) -> Response:
     """Import profiles from NDJSON, one profile a line: `{customer_id, fields: {name: value |
     {value, value_type?, source?, confidence?, verified?, collected_at?, expires_at?, ...}},
     channel_identities?, consents?}`.
@@ -133,6 +134,6 @@ async def import_profiles(request: Request, vault: VaultDep, caller: CurrentCall
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _NDJSON_TYPES:
         return problem(415, f"Send the lines as {NDJSON}.")
-    summary = await import_ndjson(vault, caller, request.stream())
+    summary = await services.imports.import_ndjson(caller, request.stream())
     body = json.dumps(summary.as_json(), separators=(",", ":")).encode()
     return Response(body, media_type="application/json")
