@@ -147,7 +147,11 @@ async def quiet_cache(pool: Pool, redis_url: str) -> AsyncIterator[ProfileCache]
     talk to Redis, so they alone open the breaker and close it."""
     epoch = DurableEpoch(pool)
     cache = ProfileCache.from_url(
-        redis_url, 300, durable_epoch=epoch.current, raise_durable_epoch=epoch.advance
+        redis_url,
+        300,
+        durable_epoch=epoch.current,
+        raise_durable_epoch=epoch.advance,
+        catch_up_durable_epoch=epoch.catch_up,
     )
     cache.breaker.cooldown = TEST_COOLDOWN
     await cache.sync_epoch()

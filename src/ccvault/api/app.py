@@ -25,6 +25,7 @@ from ccvault.api.routes import (
     context,
     fields,
     health,
+    imports,
     lineage,
     missing,
     profiles,
@@ -135,8 +136,14 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     install_method_handling(app)
     install_openapi(app)
     install_docs(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # Streamed line by line, with its own bound per line.
+        unlimited={("POST", imports.IMPORT_PATH)},
+    )
     for module in (
+        imports,
         profiles,
         context,
         fields,

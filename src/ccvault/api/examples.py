@@ -97,6 +97,15 @@ _EXTRACTION: Final[dict[str, Any]] = {"status": "queued", "error": None, "finish
 
 EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     # Request bodies.
+    "ImportLine": {
+        "customer_id": "cust-42",
+        "fields": {
+            "name": "Ana Lima",
+            "email": {"value": "ana@Example.com", "value_type": "email", "verified": True},
+        },
+        "channel_identities": [{"channel": "whatsapp", "channel_user_id": "+351912345678"}],
+        "consents": {"marketing_email": True},
+    },
     "NewProfile": {
         "customer_id": "cust-42",
         "channel_identities": [

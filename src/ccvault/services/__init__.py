@@ -11,6 +11,7 @@ from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
 from ccvault.services.fields import FieldService
 from ccvault.services.health import HealthService
+from ccvault.services.imports import Importer
 from ccvault.services.keys import KeyResolver
 from ccvault.services.lineage import LineageService
 from ccvault.services.missing import MissingFieldsService
@@ -40,3 +41,4 @@ class Services:
     operations: OperationsService
     health: HealthService
     context: ContextService
+    imports: Importer

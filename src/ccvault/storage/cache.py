@@ -109,6 +109,7 @@ return current
 """
 
 EpochReader = Callable[[], Awaitable[int]]
+EpochRaiser = Callable[[int], Awaitable[object]]
 
 # Concurrent reads are batched: those registered in one event-loop turn share one MGET
 # (one round trip and one command's client overhead instead of one each). Above this many
@@ -246,6 +247,7 @@ class ProfileCache:
         *,
         durable_epoch: EpochReader,
         raise_durable_epoch: EpochReader,
+        catch_up_durable_epoch: EpochRaiser | None = None,
         cooldown: float = 2.0,
         failure_threshold: int = FAILURE_THRESHOLD,
     ) -> None:
@@ -256,6 +258,7 @@ class ProfileCache:
         self._lift = client.register_script(_LIFT_EPOCH)
         self._durable_epoch = durable_epoch
         self._raise_durable_epoch = raise_durable_epoch
+        self._catch_up_durable_epoch = catch_up_durable_epoch
         self._syncer: asyncio.Task[None] | None = None
         self._batch: _Batch | None = None  # the batch reads of this turn join
         self._flushes: set[asyncio.Task[None]] = set()
@@ -274,6 +277,7 @@ class ProfileCache:
         *,
         durable_epoch: EpochReader,
         raise_durable_epoch: EpochReader,
+        catch_up_durable_epoch: EpochRaiser | None = None,
         max_connections: int = 20,
         cluster: bool = False,
     ) -> ProfileCache:
@@ -308,6 +312,7 @@ class ProfileCache:
             ttl_seconds,
             durable_epoch=durable_epoch,
             raise_durable_epoch=raise_durable_epoch,
+            catch_up_durable_epoch=catch_up_durable_epoch,
         )
 
     async def start(self) -> None:
@@ -364,6 +369,11 @@ class ProfileCache:
             return None
         self.breaker.succeeded()
         self._lifted = max(self._lifted, covers)
+        if int(epoch) > durable and self._catch_up_durable_epoch is not None:
+            # Redis is ahead (it served another vault database, or PostgreSQL was
+            # restored): bring the durable copy up to it, so that the next raise, by a
+            # process without a cache such as `ccv import`, lands above every entry.
+            await self._catch_up_durable_epoch(int(epoch))
         return int(epoch)
 
     async def _answers(self) -> bool:
