@@ -261,6 +261,8 @@ class ScenarioStore:
                         "field_name": req.field_name,
                         "step_id": req.step_id,
                         "required_level": req.required_level.value,
+                        "fallback_action": req.fallback_action.value,
+                        "when_condition": req.when_condition,
                         "collection_order": req.collection_order,
                         "confidence": req.confidence,
                         "needs_human_review": req.needs_human_review,

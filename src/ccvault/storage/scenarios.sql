@@ -113,11 +113,12 @@ DELETE FROM scenario_field_requirements
 -- A reviewed requirement for the same field and step keeps its place (ON CONFLICT).
 INSERT INTO scenario_field_requirements (
     id, tenant_id, agent_id, scenario_id, rule_id, field_name, step_id, required_level,
-    fallback_action, collection_order, confidence, needs_human_review, review_status,
-    origin)
+    fallback_action, when_condition, collection_order, confidence, needs_human_review,
+    review_status, origin)
 VALUES (%(id)s, %(tenant_id)s, %(agent_id)s, %(scenario_id)s, %(rule_id)s, %(field_name)s,
-        %(step_id)s, %(required_level)s, 'ask', %(collection_order)s, %(confidence)s,
-        %(needs_human_review)s, %(review_status)s, 'extracted')
+        %(step_id)s, %(required_level)s, %(fallback_action)s, %(when_condition)s,
+        %(collection_order)s, %(confidence)s, %(needs_human_review)s, %(review_status)s,
+        'extracted')
 ON CONFLICT DO NOTHING;
 
 -- name: insert_suggestion
