@@ -348,7 +348,9 @@ _TRIGGER = re.compile(
     r"\s+(?:for|about)"
     r"|ask\s+(?:whether|if)\s+(?:the\s+" + _CUSTOMER + r"|they)\s+"
     r"(?:wants?|would\s+(?:like|accept)|has|have|needs?)"
-    r"|collect(?:s|ed)?|record(?:s|ed)?|need(?:s|ed)?|require(?:s|d)?|get|note|"
+    r"|collect(?:s|ed)?|record(?:s|ed)?|need(?:s|ed)?|require(?:s|d)?|note|"
+    # "get" asks only as an instruction ("get photos"), not in "customers get a discount".
+    r"(?:^|(?<=, )|(?<=and )|(?<=please )|(?<=also )|(?<=then ))get|"
     r"tell\s+us(?:\s+about)?|show|provide|enter|capture|request|obtain|gather|confirm|"
     r"verify|take\s+down|store)\b"
 )
@@ -475,6 +477,7 @@ _SAME_CONCEPT = {
     "exact",
 }
 _GENERIC = {
+    "identity",
     "customer",
     "customers",
     "client",
@@ -529,8 +532,11 @@ _GENERIC = {
 _VERB_START = re.compile(
     r"^(?:to|be|is|are|was|were|have|has|do|does|can|will|would|should|must|may|go|get|"
     r"make|send|call|use|look|offer|check|help|let|keep|give|see|try|ask|tell|know|"
-    r"not|no|never|please|only|always|then|also|just|already)\b"
+    r"not|no|never|please|only|always|then|also|just|already|whether|if|how|what|why|"
+    r"when|who|it|there)\b|.*\b(?:is|are|was|were|been|do|does|did|can|will|gets?)\b"
 )
+# "last year's earnings" are the customer's earnings, not the year's.
+_TIME_POSSESSIVE = re.compile(r"\b(?:(?:last|previous|this|next) )?(?:year|month|week)'s\s+")
 _KNOWN_TO = re.compile(r"^to (?:know|see|have|collect|verify|record|confirm|check) ")
 
 
@@ -597,6 +603,7 @@ def _clean(chunk: str) -> str:
     customer's own possessive ("the customer's full name" → "full name")."""
     chunk = chunk.strip(" ,'\"-")
     chunk = _KNOWN_TO.sub("", chunk)
+    chunk = _TIME_POSSESSIVE.sub("", chunk)
     previous = None
     while previous != chunk:
         previous = chunk
@@ -841,7 +848,11 @@ def _age(
     (inclusive, so "under 70" is at most 69)."""
 
     def fine(match: re.Match[str]) -> bool:
-        return not _overlaps(match.start(), match.end(), excluded)
+        # The limit is what eligibility asks ("must be over 18", "only offered to
+        # applicants under 70"), not who a rule is about ("customers under 18 must...").
+        return not _overlaps(match.start(), match.end(), excluded) and bool(
+            _ELIGIBILITY.search(sentence[: match.start()])
+        )
 
     ranged = next((m for m in _AGE_RANGE.finditer(sentence) if fine(m)), None)
     if ranged is not None:
