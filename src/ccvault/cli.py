@@ -411,6 +411,80 @@ def key_revoke(
     out.print(f"revoked key {key_id} of tenant {tenant}; servers refuse it within {seconds:g} s")
 
 
+@app.command("eval-extraction")
+def eval_extraction(
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="a JSON Lines file of labeled texts, or `dev` / `test` for the sets "
+            "shipped with ccvault"
+        ),
+    ],
+    llm: Annotated[
+        bool, typer.Option("--llm", help="score the configured model (CCV_LLM_*)")
+    ] = False,
+    min_f1: Annotated[
+        float | None,
+        typer.Option("--min-f1", help="exit 1 when the overall F1 is below this"),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Score requirement extraction on labeled texts: precision, recall and F1 per case
+    and overall (`fields`: the right field names; `strict`: also the level, condition and
+    bounds). Offline by default; --llm measures the configured model."""
+    from pathlib import Path
+
+    from ccvault.extraction.evaluate import DATASETS, DatasetError, evaluate, load_cases
+    from ccvault.extraction.factory import make_extractor
+    from ccvault.extraction.heuristic import HeuristicExtractor
+    from ccvault.extraction.models import Extractor
+
+    path = DATASETS / f"{dataset}.jsonl" if dataset in {"dev", "test"} else Path(dataset)
+    try:
+        cases = load_cases(path)
+    except (OSError, DatasetError) as exc:
+        out.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    extractor: Extractor = HeuristicExtractor()
+    if llm:
+        extractor = make_extractor(_settings())
+        if isinstance(extractor, HeuristicExtractor):
+            out.print("[red]--llm: no model configured (set CCV_LLM_MODEL and CCV_LLM_BASE_URL)[/]")
+            raise typer.Exit(BAD_CONFIGURATION)
+    report = asyncio.run(evaluate(extractor, cases))
+    totals = {"extractor": extractor.name, "dataset": str(path), **report.totals()}
+    if as_json:
+        print(json.dumps({"overall": totals, "cases": report.rows()}, indent=2))
+    else:
+        _table(
+            f"{extractor.name} on {path.name}",
+            ["case", "domain", "P", "R", "F1", "strict F1", "missed", "extra"],
+            [
+                [
+                    row["id"],
+                    row["domain"],
+                    f"{row['precision']:.2f}",
+                    f"{row['recall']:.2f}",
+                    f"{row['f1']:.2f}",
+                    f"{row['strict_f1']:.2f}",
+                    ", ".join(row["missed"]) or (row["error"] or "-"),
+                    ", ".join(row["extra"]) or "-",
+                ]
+                for row in report.rows()
+            ],
+        )
+        print(
+            f"overall: precision {totals['precision']:.3f}  recall {totals['recall']:.3f}  "
+            f"F1 {totals['f1']:.3f}  |  strict: precision {totals['strict_precision']:.3f}  "
+            f"recall {totals['strict_recall']:.3f}  F1 {totals['strict_f1']:.3f}  |  "
+            f"{totals['cases']} cases ({totals['failed']} failed), "
+            f"p50 {totals['p50_ms']:.2f} ms per text"
+        )
+    if min_f1 is not None and totals["f1"] < min_f1:
+        out.print(f"[red]F1 {totals['f1']:.3f} is below --min-f1 {min_f1:g}[/]")
+        raise typer.Exit(1)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

@@ -117,11 +117,17 @@ def _normal(name: str) -> str:
 
 def _constants(condition: str) -> set[str]:
     tree = parse_condition(condition)
-    return {
-        str(node.value).lower() if isinstance(node.value, str) else repr(float(node.value))
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and node.value is not None
-    }
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, str):
+                found.add(value.lower())
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                found.add(repr(float(value)))
+            elif value is not None:
+                found.add(repr(value))
+    return found
 
 
 def condition_matches(expected: ExpectedRequirement, got: str | None) -> bool:

@@ -790,13 +790,9 @@ def _terms(sentence: str, definitions: list[FieldDefinition]) -> Terms:
         lower = have.group("op") in {"at least", "more than", "over"}
         if have.group("op") == "more than" or have.group("op") == "over":
             value += 1
-        name = (
-            f"number_of_{unit}"
-            if unit.endswith("s") and not re.fullmatch(_CURRENCY, unit)
-            else None
-        )
-        if name is None:
+        if not unit.endswith("s") or re.fullmatch(_CURRENCY, unit):
             continue
+        name = f"number_of_{unit}"
         mention = Mention(
             have.start(),
             have.end(),
@@ -940,7 +936,7 @@ def _read_sentence(
             )
         )
     mentions.extend(mention for mention, _ in terms.bounds)
-    bounds = {}
+    bounds: dict[str, SuggestedConstraints] = {}
     for mention, bound in terms.bounds:
         bounds[mention.field_name] = bound.merged(bounds.get(mention.field_name))
     defined = {d.name for d in definitions}
@@ -950,12 +946,12 @@ def _read_sentence(
         condition = next((c for s, e, c in terms.conditions if s <= mention.start < e), None)
         weak = mention.confidence < EXAMPLE_MATCH and mention.definition
         level = RequiredLevel.soft if soft else (None if weak else RequiredLevel.hard)
-        bound = bounds.get(mention.field_name)
+        limits = bounds.get(mention.field_name)
         reason = mention.reason
         if condition:
             reason = f"{reason}; only when {condition}"
-        if bound is not None:
-            reason = f"{reason}; {bound.describe()}"
+        if limits is not None:
+            reason = f"{reason}; {limits.describe()}"
         found.append(
             (
                 mention.start,
@@ -966,8 +962,8 @@ def _read_sentence(
                     required_level=level,
                     fallback_action=FallbackAction.skip if soft else None,
                     when_condition=condition,
-                    constraints=bound,
-                    needs_review=mention.document or condition is not None or bound is not None,
+                    constraints=limits,
+                    needs_review=mention.document or condition is not None or limits is not None,
                     step_id=step_id,
                     value_type=None if mention.field_name in defined else mention.value_type,
                     display_name=None if mention.field_name in defined else mention.display_name,
