@@ -384,8 +384,8 @@ async def test_a_run_stores_requirements_with_confidence_level_review_and_order(
     assert [(m["field_name"], m["required_level"]) for m in at_ship["missing"]] == [
         ("email", "hard"),
         ("date_of_birth", "hard"),
-        ("address", "soft"),
-        ("phone_number", "soft"),
+        ("address", "hard"),
+        ("phone_number", "hard"),
     ]
     at_wrap_up = await missing(api, scenario_id="onboarding", step_id="wrap_up")
     assert [m["field_name"] for m in at_wrap_up["missing"]] == ["email", "date_of_birth"]
