@@ -18,14 +18,16 @@ from rich.console import Console
 from rich.table import Table
 
 from ccvault import __version__, migrations
-from ccvault.config import Settings, SettingsError, ValidationMode, load_settings
+from ccvault.config import Settings, SettingsError, load_settings
 from ccvault.domain.errors import NotFound
+from ccvault.domain.models import ValidationMode
 from ccvault.domain.writes import KEY_LABEL_PATTERN
 from ccvault.embedded import EmbeddedServers, EmbeddedUnavailable
 
 if TYPE_CHECKING:
+    from ccvault.domain.admin import CreatedKey
     from ccvault.domain.models import ApiKey, Tenant
-    from ccvault.storage.tenants import IssuedKey, TenantStore
+    from ccvault.services.tenants import TenantService
 
 KEY_LABEL = re.compile(KEY_LABEL_PATTERN)
 
@@ -110,19 +112,11 @@ def _resolve_servers(
 
 async def _ensure_default_tenant(settings: Settings) -> str | None:
     """Create the `default` tenant on first start; its key is returned (and shown) once."""
-    from ccvault.storage.db import open_pool
-    from ccvault.storage.tenants import TenantStore
+    from ccvault.services.tenants import tenant_admin
 
     assert settings.database_url
-    pool = await open_pool(settings.database_url, min_size=1, max_size=1)
-    try:
-        tenants = TenantStore(pool)
-        if await tenants.get_by_name(DEFAULT_TENANT) is not None:
-            return None
-        _, key = await tenants.create(DEFAULT_TENANT, settings.validation_mode.value)
-        return key
-    finally:
-        await pool.close()
+    async with tenant_admin(settings.database_url, settings.validation_mode) as tenants:
+        return await tenants.ensure(DEFAULT_TENANT)
 
 
 @app.command()
@@ -258,40 +252,25 @@ def tenant_create(
 ) -> None:
     """Create a tenant and print its API key (shown once; only a hash is stored)."""
     from ccvault.domain.errors import Conflict
-    from ccvault.storage.db import open_pool
-    from ccvault.storage.tenants import TenantStore
-
-    settings, _servers = _resolve_servers(_settings(), with_cache=False)
-    assert settings.database_url
-    migrations.upgrade(settings.database_url)
-    mode = (validation_mode or settings.validation_mode).value
-
-    async def create() -> tuple[str, str]:
-        assert settings.database_url
-        pool = await open_pool(settings.database_url, min_size=1, max_size=1)
-        try:
-            tenant, key = await TenantStore(pool).create(name, mode)
-            return str(tenant.tenant_id), key
-        finally:
-            await pool.close()
 
     try:
-        tenant_id, key = asyncio.run(create())
+        created = _with_tenants(lambda tenants: tenants.create(name, validation_mode))
     except Conflict as exc:
         out.print(f"[red]{exc.detail}[/]")
         raise typer.Exit(1) from None
-    out.print(f"tenant {name} ({tenant_id}), validation mode {mode}")
-    print(key)
+    mode = created.validation_mode.value
+    out.print(f"tenant {name} ({created.tenant_id}), validation mode {mode}")
+    print(created.api_key)
 
 
 T = TypeVar("T")
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
-def _with_tenants(work: Callable[[TenantStore], Awaitable[T]]) -> T:
-    """Run `work` on the configured database's tenant store (the admin routes' own)."""
-    from ccvault.storage.db import open_pool
-    from ccvault.storage.tenants import TenantStore
+def _with_tenants(work: Callable[[TenantService], Awaitable[T]]) -> T:
+    """Run `work` with the tenant service on the configured database (the admin routes'
+    own use cases)."""
+    from ccvault.services.tenants import tenant_admin
 
     settings, _servers = _resolve_servers(_settings(), with_cache=False)
     assert settings.database_url
@@ -299,17 +278,14 @@ def _with_tenants(work: Callable[[TenantStore], Awaitable[T]]) -> T:
     url = settings.database_url
 
     async def run() -> T:
-        pool = await open_pool(url, min_size=1, max_size=1)
-        try:
-            return await work(TenantStore(pool))
-        finally:
-            await pool.close()
+        async with tenant_admin(url, settings.validation_mode) as tenants:
+            return await work(tenants)
 
     return asyncio.run(run())
 
 
-async def _tenant_named(store: TenantStore, name: str) -> Tenant:
-    tenant = await store.get_by_name(name)
+async def _tenant_named(store: TenantService, name: str) -> Tenant:
+    tenant = await store.named(name)
     if tenant is None:
         out.print(f"[red]no tenant {name!r}[/]")
         raise typer.Exit(1)
@@ -332,7 +308,7 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 @tenant_app.command("list")
 def tenant_list(as_json: AsJson = False) -> None:
     """List every tenant, oldest first."""
-    tenants = _with_tenants(lambda store: store.list_tenants())
+    tenants = _with_tenants(lambda store: store.list_all())
     if as_json:
         print(json.dumps([t.model_dump(mode="json") for t in tenants]))
         return
@@ -350,7 +326,7 @@ def key_create(
         out.print("[red]a label is 1 to 100 characters without control characters[/]")
         raise typer.Exit(2)
 
-    async def create(store: TenantStore) -> IssuedKey:
+    async def create(store: TenantService) -> CreatedKey:
         found = await _tenant_named(store, tenant)
         return await store.create_key(found.tenant_id, label)
 
@@ -365,7 +341,7 @@ def key_list(
 ) -> None:
     """List a tenant's keys, revoked ones included (never the keys themselves)."""
 
-    async def keys(store: TenantStore) -> list[ApiKey]:
+    async def keys(store: TenantService) -> list[ApiKey]:
         return await store.list_keys((await _tenant_named(store, tenant)).tenant_id)
 
     found = _with_tenants(keys)
@@ -399,7 +375,7 @@ def key_revoke(
         out.print(f"[red]not a key id: {key_id!r}[/]")
         raise typer.Exit(2) from None
 
-    async def revoke(store: TenantStore) -> None:
+    async def revoke(store: TenantService) -> None:
         await store.revoke_key((await _tenant_named(store, tenant)).tenant_id, key_uuid)
 
     try:

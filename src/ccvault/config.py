@@ -19,18 +19,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ccvault.domain.models import ValidationMode
+
 # After each orphan-detection window, the sweep sleeps this many times as long as the
 # window took: it then keeps at most a quarter of a CPU, and requests find the rest free
 # (PostgreSQL paces autovacuum for the same reason). Orphan detection has no deadline.
 DEFAULT_ORPHAN_PAUSE = 3.0
-
-
-class ValidationMode(StrEnum):
-    """How strictly field values are checked against their definitions."""
-
-    strict = "strict"
-    warn = "warn"
-    disabled = "disabled"
 
 
 class JobsBackend(StrEnum):

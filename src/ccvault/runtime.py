@@ -1,12 +1,26 @@
-"""The running vault: settings plus the open pool, stores and cache client, shared by all
-routes of one process. Built once at start-up, closed at shutdown."""
+"""The running vault: settings plus the open pool, stores and cache client, and the
+services every entry point calls. Built once at start-up, closed at shutdown: the one
+place that wires storage to services (entry points see only `vault.services`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ccvault.api.auth import KeyResolver
 from ccvault.config import Settings
+from ccvault.services import Services
+from ccvault.services.assets import AssetService
+from ccvault.services.definitions import DefinitionService
+from ccvault.services.fields import FieldService
+from ccvault.services.health import HealthService
+from ccvault.services.keys import KeyResolver
+from ccvault.services.lineage import LineageService
+from ccvault.services.missing import MissingFieldsService
+from ccvault.services.operations import OperationsService
+from ccvault.services.profiles import ProfileService
+from ccvault.services.requirements import RequirementService
+from ccvault.services.review import ReviewService
+from ccvault.services.scenarios import ScenarioService
+from ccvault.services.tenants import TenantService
 from ccvault.storage.cache import ProfileCache
 from ccvault.storage.cache_epoch import DurableEpoch
 from ccvault.storage.db import Pool, open_pool
@@ -28,6 +42,7 @@ class Vault:
     tenants: TenantStore
     keys: KeyResolver
     cache: ProfileCache | None
+    services: Services
 
     async def close(self) -> None:
         """Release connections (the servers themselves are not ours to stop)."""
@@ -58,13 +73,33 @@ async def open_vault(settings: Settings) -> Vault:
         )
         await cache.start()
     tenants = TenantStore(pool)
+    profiles = ProfileStore(pool, cache)
+    schema = SchemaStore(pool)
+    scenarios = ScenarioStore(pool)
+    keys = KeyResolver(tenants, settings.api_key_cache_seconds)
+    services = Services(
+        profiles=ProfileService(pool, profiles),
+        fields=FieldService(profiles, schema),
+        assets=AssetService(profiles),
+        lineage=LineageService(pool),
+        definitions=DefinitionService(schema),
+        requirements=RequirementService(schema),
+        scenarios=ScenarioService(scenarios),
+        review=ReviewService(scenarios),
+        missing=MissingFieldsService(schema),
+        tenants=TenantService(tenants, settings.validation_mode, keys),
+        keys=keys,
+        operations=OperationsService(settings, pool, profiles, tenants),
+        health=HealthService(settings, pool, cache),
+    )
     return Vault(
         settings=settings,
         pool=pool,
-        profiles=ProfileStore(pool, cache),
-        schema=SchemaStore(pool),
-        scenarios=ScenarioStore(pool),
+        profiles=profiles,
+        schema=schema,
+        scenarios=scenarios,
         tenants=tenants,
-        keys=KeyResolver(tenants, settings.api_key_cache_seconds),
+        keys=keys,
         cache=cache,
+        services=services,
     )

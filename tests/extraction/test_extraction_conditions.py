@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 
 from ccvault.domain.conditions import evaluate_condition
+from ccvault.domain.scenarios import PlannedRequirement, Suggestion
 from ccvault.domain.schema import FallbackAction, RequiredLevel, ReviewStatus
 from ccvault.extraction.heuristic import DERIVED, HeuristicExtractor
-from ccvault.extraction.models import SourceKind, SourceText, SuggestedConstraints, TextPart
-from ccvault.extraction.plan import REVIEW_BELOW, PlannedRequirement, Suggestion, plan
+from ccvault.extraction.models import SourceKind, SourceText, TextPart
+from ccvault.extraction.plan import REVIEW_BELOW, plan
 
 
 async def planned(text: str) -> tuple[dict[str, PlannedRequirement], dict[str, Suggestion]]:
@@ -28,8 +29,8 @@ async def test_over_18_is_a_min_age_on_the_date_of_birth_and_goes_to_review() ->
     found, suggested = await planned("The customer must be over 18.")
     dob = found["date_of_birth"]
     assert dob.required_level is RequiredLevel.hard
-    assert dob.constraints == SuggestedConstraints(min_age=18)
-    assert suggested["date_of_birth"].constraints == SuggestedConstraints(min_age=18)
+    assert dob.bounds == {"min_age": 18}
+    assert suggested["date_of_birth"].bounds == {"min_age": 18}
 
 
 async def test_a_document_above_an_amount_is_conditional_and_reviewed() -> None:
@@ -58,32 +59,32 @@ async def test_must_tell_us_makes_every_item_hard_and_a_tax_id_is_not_a_national
 @pytest.mark.parametrize(
     ("text", "bounds"),
     [
-        ("Applicants must be at least 21.", SuggestedConstraints(min_age=21)),
-        ("Life cover is only offered to applicants under 70.", SuggestedConstraints(max_age=69)),
-        ("Donors must be between 18 and 65.", SuggestedConstraints(min_age=18, max_age=65)),
+        ("Applicants must be at least 21.", {"min_age": 21}),
+        ("Life cover is only offered to applicants under 70.", {"max_age": 69}),
+        ("Donors must be between 18 and 65.", {"min_age": 18, "max_age": 65}),
         (
             "The policy is available to people aged 18 to 64.",
-            SuggestedConstraints(min_age=18, max_age=64),
+            {"min_age": 18, "max_age": 64},
         ),
-        ("Customers must be 18 or older.", SuggestedConstraints(min_age=18)),
+        ("Customers must be 18 or older.", {"min_age": 18}),
     ],
 )
-async def test_age_limits_become_min_and_max_age(text: str, bounds: SuggestedConstraints) -> None:
+async def test_age_limits_become_min_and_max_age(text: str, bounds: dict[str, float]) -> None:
     found, _ = await planned(text)
-    assert found["date_of_birth"].constraints == bounds
+    assert found["date_of_birth"].bounds == bounds
 
 
 async def test_who_a_rule_is_about_is_not_an_age_limit() -> None:
     found, _ = await planned("Customers under 18 must give their date of birth.")
-    assert found["date_of_birth"].constraints is None
+    assert found["date_of_birth"].bounds == {}
     found, _ = await planned("Travellers under 26 get the youth fare; record the date of birth.")
-    assert found["date_of_birth"].constraints is None
+    assert found["date_of_birth"].bounds == {}
 
 
 async def test_income_above_an_amount_is_a_min_on_the_income() -> None:
     found, suggested = await planned("Loans are only for customers with an income above 2000 EUR.")
-    assert found["annual_income"].constraints == SuggestedConstraints(min=2000)
-    assert suggested["annual_income"].constraints == SuggestedConstraints(min=2000)
+    assert found["annual_income"].bounds == {"min": 2000}
+    assert suggested["annual_income"].bounds == {"min": 2000}
 
 
 async def test_a_count_threshold_is_a_condition_over_that_count() -> None:

@@ -151,6 +151,7 @@ async def test_api_serves_and_readyz_says_degraded_while_the_engine_is_unreachab
         }
     )
     monkeypatch.setattr(vault, "settings", offline)
+    monkeypatch.setattr(vault.services.health, "settings", offline)
     put = await api.put(
         "/v1/profiles/c1/fields/tier", json={"value": "gold", "source": "user_provided"}
     )

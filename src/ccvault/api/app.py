@@ -63,6 +63,14 @@ class VaultApp(FastAPI):
         )
 
 
+def _attach(app: FastAPI, vault: Vault) -> None:
+    """Routes see the services and settings; the vault itself (stores, pool) is kept
+    only to be closed."""
+    app.state.vault = vault
+    app.state.services = vault.services
+    app.state.settings = vault.settings
+
+
 def create_server_app() -> FastAPI:
     """The app `ccv serve` runs in each API process: logging is configured here because
     `--workers N` starts processes that inherit none of the parent's set-up."""
@@ -80,11 +88,11 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if vault is not None:
-            app.state.vault = vault
+            _attach(app, vault)
             yield
             return
         own = await open_vault(settings)
-        app.state.vault = own
+        _attach(app, own)
         worker = None
         if settings.in_process_worker:
             from ccvault.jobs.queue import run_worker
@@ -119,8 +127,9 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     )
     app.access_log = settings.access_log
     app.http_metrics = settings.http_metrics
+    app.state.settings = settings
     if vault is not None:
-        app.state.vault = vault
+        _attach(app, vault)
     install_error_handlers(app)
     install_method_handling(app)
     install_openapi(app)

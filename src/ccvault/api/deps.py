@@ -3,44 +3,29 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from ccvault.config import Settings
 from ccvault.domain.etags import IfMatch, parse_if_match, profile_etag
 from ccvault.domain.models import CALLER_ID_PATTERN, CHANNEL_PATTERN, FIELD_NAME_PATTERN
-from ccvault.runtime import Vault
-
-T = TypeVar("T")
+from ccvault.services import Services
 
 
-class ItemList(BaseModel, Generic[T]):
-    """Every list answers {"items": [...]}."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    items: list[T]
-    """The entries."""
+async def get_services(request: Request) -> Services:
+    """The process's services (async: a sync dependency would cost a thread hop)."""
+    return request.app.state.services  # type: ignore[no-any-return]
 
 
-class Page(BaseModel, Generic[T]):
-    """A paged list (DESIGN §8): `next_cursor` is null on the last page."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    items: list[T]
-    """The entries of this page."""
-    next_cursor: str | None
-    """Pass it as `cursor` for the next page; null on the last page."""
+async def get_settings(request: Request) -> Settings:
+    """The process's settings."""
+    return request.app.state.settings  # type: ignore[no-any-return]
 
 
-async def get_vault(request: Request) -> Vault:
-    """The process's vault (async: a sync dependency would cost a thread hop)."""
-    return request.app.state.vault  # type: ignore[no-any-return]
-
-
-VaultDep = Annotated[Vault, Depends(get_vault)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 CustomerId = Annotated[str, Path(pattern=CALLER_ID_PATTERN)]
 AgentId = Annotated[str, Path(pattern=CALLER_ID_PATTERN)]
 FieldName = Annotated[str, Path(pattern=FIELD_NAME_PATTERN)]

@@ -26,7 +26,7 @@ from ccvault.api.errors import database_unavailable
 from ccvault.api.observe import ROUTE_KEY
 from ccvault.domain.etags import profile_etag
 from ccvault.domain.models import CALLER_ID_PATTERN
-from ccvault.runtime import Vault
+from ccvault.services import Services
 
 PREFIX: Final = "/v1/profiles/"
 # The route this middleware answers for, named in the access log and metrics.
@@ -102,15 +102,17 @@ class FastProfileRead:
         key = parse_bearer(authorization)
         if key is None:
             return None
-        vault: Vault | None = getattr(getattr(scope.get("app"), "state", None), "vault", None)
-        if vault is None:
+        services: Services | None = getattr(
+            getattr(scope.get("app"), "state", None), "services", None
+        )
+        if services is None:
             return None
         try:
-            caller = await vault.keys.resolve(key)
+            caller = await services.keys.resolve(key)
             if caller is None:
                 return None
             scope.setdefault("state", {})["caller"] = caller  # as current_caller does
-            return await vault.profiles.read_profile_json(caller.tenant_id, customer_id)
+            return await services.profiles.get_json(caller, customer_id)
         except psycopg.OperationalError:
             raise  # the database did not answer: __call__ answers the route's 503
         except Exception:

@@ -16,13 +16,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from ccvault.api.examples import EXAMPLES
-from ccvault.api.problems import (
-    SCHEMAS,
-    Problem,
-    ValidationIssue,
-    ValidationProblem,
-    problem_response,
-)
+from ccvault.api.problems import SCHEMAS, Problem, ValidationProblem, problem_response
+from ccvault.domain.answers import ValidationIssue
 
 DESCRIPTION: Final = """\
 Verified customer facts for AI agents, with lineage and audit history.

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from ccvault.domain.answers import ValidationIssue
+
 PROBLEM_JSON = "application/problem+json"
 SCHEMAS = "#/components/schemas/"
 
@@ -79,21 +81,6 @@ def _example(status: int) -> dict[str, Any]:
         "status": status,
         "detail": _EXAMPLE_DETAILS.get(status, HTTPStatus(status).description),
     }
-
-
-class ValidationIssue(BaseModel):
-    """One precise complaint about one place of a request, or one warning about a value."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    loc: list[str | int]
-    """Where: the part of the request (`body`, `query`, `path`) and the keys or indexes
-    leading to the value."""
-    msg: str
-    """What is wrong, for a person."""
-    code: str
-    """A stable machine-readable code (`missing`, `string_pattern_mismatch`, `type_error`,
-    `format_error`, `regex_error`, `allowed_values_error`, `config_error`, `unknown_field`...)."""
 
 
 class Problem(BaseModel):

@@ -357,3 +357,11 @@ class ApiKey(_Record):
     """When the key was last used (updated at most once a minute)."""
     revoked_at: datetime | None = None
     """When the key was revoked; a revoked key is refused."""
+
+
+class ValidationMode(StrEnum):
+    """How strictly field values are checked against their definitions."""
+
+    strict = "strict"
+    warn = "warn"
+    disabled = "disabled"

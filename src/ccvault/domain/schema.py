@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import (
@@ -309,3 +309,11 @@ class MissingFields(BaseModel):
     """False when an unmet `hard` requirement has fallback `block` or `ask`."""
     missing: list[MissingField]
     """Unmet requirements in collection order."""
+
+
+class ReviewDecision(Input):
+    """POST .../requirements/{id}/review body."""
+
+    decision: Literal["approve", "reject"]
+    """`approve` clears `needs_human_review`; `reject` keeps the requirement listed but no longer
+    enforced."""

@@ -24,6 +24,7 @@ from ccvault.domain.models import (
     Source,
     SourceItemType,
     ValueType,
+    VerificationLevel,
 )
 from ccvault.domain.values import is_json_safe
 
@@ -183,3 +184,27 @@ class ConsentAnswer(_Write):
     source_session_id: BodyRef | None = None
     """The session in which the customer answered (1..256 characters, no control
     characters)."""
+
+
+class NewProfile(Input):
+    """POST /v1/profiles body."""
+
+    customer_id: CallerId | None = None
+    """The caller's id for the customer; minted when absent."""
+    channel_identities: list[NewIdentity] = Field(default_factory=list, max_length=100)
+    """Handles to link to the new profile."""
+
+
+class MergeRequest(Input):
+    """POST /v1/profiles/{customer_id}/merge body."""
+
+    source_customer_id: Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)]
+    """The profile to fold into this one; its id becomes an alias of this one."""
+
+
+class ProfilePatch(Input):
+    """PATCH /v1/profiles/{customer_id} body."""
+
+    verification_level: VerificationLevel
+    """The new level: `unverified`, `email_verified`, `phone_verified`, `document_verified`
+    or `kyc_complete`."""

@@ -28,9 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from ccvault.domain.conditions import condition_fields, parse_condition
 from ccvault.domain.models import FIELD_NAME_PATTERN, ValueType
+from ccvault.domain.scenarios import PlannedRequirement
 from ccvault.domain.schema import FieldDefinition, RequiredLevel
 from ccvault.extraction.models import Extractor, SourceKind, SourceText, TextPart
-from ccvault.extraction.plan import PlannedRequirement, plan
+from ccvault.extraction.plan import plan
 
 DATASETS = Path(__file__).parent / "datasets"
 """The labeled texts shipped with ccvault: `dev.jsonl` (tune on it) and `test.jsonl`."""
@@ -140,12 +141,6 @@ def condition_matches(expected: ExpectedRequirement, got: str | None) -> bool:
         return False
     acceptable = set(expected.condition_names) | condition_fields(expected.condition)
     return bool(names & acceptable) and _constants(got) == _constants(expected.condition)
-
-
-def _bounds(requirement: PlannedRequirement) -> dict[str, float]:
-    if requirement.constraints is None:
-        return {}
-    return {k: float(v) for k, v in requirement.constraints.model_dump().items() if v is not None}
 
 
 @dataclass
@@ -260,7 +255,7 @@ def score_case(case: Case, found: list[PlannedRequirement], seconds: float) -> C
         if (
             hit.required_level is expected.level
             and condition_matches(expected, hit.when_condition)
-            and _bounds(hit) == {k: float(v) for k, v in expected.constraints.items()}
+            and hit.bounds == {k: float(v) for k, v in expected.constraints.items()}
         ):
             strict += 1
     return CaseScore(

@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from ccvault.domain.conditions import parse_condition
 from ccvault.domain.models import CALLER_ID_PATTERN, FIELD_NAME_PATTERN, ValueType
+from ccvault.domain.scenarios import SourceKind, SourceText, TextPart
 from ccvault.domain.schema import FallbackAction, FieldDefinition, RequiredLevel
 
-
-class SourceKind(StrEnum):
-    """Where the text comes from."""
-
-    scenario = "scenario"
-    rule = "rule"
-
-
-@dataclass(frozen=True)
-class TextPart:
-    """One piece of text; `step_id` is set for a step's description and conditions."""
-
-    text: str
-    step_id: str | None = None
-
-
-@dataclass(frozen=True)
-class SourceText:
-    """A scenario's or rule's text, in pieces, as the extractor reads it."""
-
-    kind: SourceKind
-    name: str
-    parts: list[TextPart] = field(default_factory=list)
-    step_ids: list[str] = field(default_factory=list)
-
-    def render(self) -> str:
-        """The text as a prompt shows it: one line per piece, steps labelled."""
-        lines = [f"{self.kind.value}: {self.name}"]
-        for part in self.parts:
-            label = f"[step {part.step_id}] " if part.step_id else ""
-            lines.append(f"- {label}{part.text}")
-        return "\n".join(lines)
+__all__ = [
+    "Extractor",
+    "Proposals",
+    "ProposedField",
+    "SourceKind",
+    "SourceText",
+    "SuggestedConstraints",
+    "TextPart",
+]
 
 
 class SuggestedConstraints(BaseModel):

@@ -2,44 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ccvault.domain.models import ValueType
+from ccvault.domain.scenarios import PlannedRequirement, Suggestion
 from ccvault.domain.schema import FallbackAction, FieldDefinition, RequiredLevel, ReviewStatus
 from ccvault.extraction.models import ProposedField, SuggestedConstraints
 
 REVIEW_BELOW = 0.8
 HARD_ABOVE = 0.7
-
-
-@dataclass(frozen=True)
-class PlannedRequirement:
-    """An extracted requirement as it will be stored."""
-
-    field_name: str
-    step_id: str | None
-    required_level: RequiredLevel
-    collection_order: int
-    confidence: float
-    needs_human_review: bool
-    review_status: ReviewStatus
-    fallback_action: FallbackAction = FallbackAction.ask
-    when_condition: str | None = None
-    constraints: SuggestedConstraints | None = None
-    """Bounds the text sets on the value: carried by the suggested definition when the
-    field is new; for an existing definition they are only a reason for review."""
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """A definition proposed for a field the agent does not define yet."""
-
-    name: str
-    display_name: str
-    value_type: ValueType
-    description: str
-    collection_prompt: str
-    constraints: SuggestedConstraints | None = None
 
 
 def merge(first: ProposedField, other: ProposedField) -> ProposedField:
@@ -75,6 +44,13 @@ def merge(first: ProposedField, other: ProposedField) -> ProposedField:
     )
 
 
+def _bounds(constraints: SuggestedConstraints | None) -> dict[str, float]:
+    """The bounds that are set, by their DESIGN §8 names."""
+    if constraints is None:
+        return {}
+    return {k: float(v) for k, v in constraints.model_dump().items() if v is not None}
+
+
 def level_of(proposal: ProposedField) -> RequiredLevel:
     """The text's own wording decides when the extractor read it; else the confidence."""
     if proposal.required_level is not None:
@@ -105,16 +81,12 @@ def plan(
     for position, key in enumerate(order, start=1):
         proposal = best[key]
         confidence = round(proposal.confidence, 3)
-        constraints = (
-            proposal.constraints
-            if proposal.constraints and not proposal.constraints.is_empty()
-            else None
-        )
+        bounds = _bounds(proposal.constraints)
         review = (
             confidence < REVIEW_BELOW
             or proposal.needs_review
             or proposal.when_condition is not None
-            or (constraints is not None and key[0] in defined)
+            or (bool(bounds) and key[0] in defined)
         )
         level = level_of(proposal)
         fallback = proposal.fallback_action or (
@@ -131,7 +103,7 @@ def plan(
                 review_status=ReviewStatus.pending if review else ReviewStatus.none,
                 fallback_action=fallback,
                 when_condition=proposal.when_condition,
-                constraints=constraints,
+                bounds=bounds,
             )
         )
     suggestions: dict[str, Suggestion] = {}
@@ -141,15 +113,16 @@ def plan(
             continue
         seen = suggestions.get(proposal.field_name)
         if seen is not None:
-            if proposal.constraints and not proposal.constraints.is_empty():
-                combined = proposal.constraints.merged(seen.constraints)
+            # The same new field for another step: its bounds join the suggestion's.
+            extra = {k: v for k, v in _bounds(proposal.constraints).items() if k not in seen.bounds}
+            if extra:
                 suggestions[proposal.field_name] = Suggestion(
                     seen.name,
                     seen.display_name,
                     seen.value_type,
                     seen.description,
                     seen.collection_prompt,
-                    combined,
+                    {**seen.bounds, **extra},
                 )
             continue
         display = proposal.display_name or proposal.field_name.replace("_", " ").capitalize()
@@ -159,8 +132,6 @@ def plan(
             value_type=proposal.value_type or ValueType.string,
             description=proposal.reason or f"Suggested by requirement extraction: {display}.",
             collection_prompt=f"Could you tell me your {display.lower()}?",
-            constraints=proposal.constraints
-            if proposal.constraints and not proposal.constraints.is_empty()
-            else None,
+            bounds=_bounds(proposal.constraints),
         )
     return requirements, list(suggestions.values())

@@ -12,9 +12,14 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from ccvault.domain.errors import NotFound
+from ccvault.domain.scenarios import (
+    PlannedRequirement,
+    SourceKind,
+    SourceText,
+    Suggestion,
+    TextPart,
+)
 from ccvault.domain.schema import FieldDefinition, Requirement, ReviewItem
-from ccvault.extraction.models import SourceKind, SourceText, TextPart
-from ccvault.extraction.plan import PlannedRequirement, Suggestion
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 

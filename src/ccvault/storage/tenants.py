@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.errors import ForeignKeyViolation, UniqueViolation
 
+from ccvault.domain.admin import IssuedKey
+from ccvault.domain.caller import Caller
 from ccvault.domain.errors import Conflict, NotFound
 from ccvault.domain.models import ApiKey, Tenant
 from ccvault.storage.db import Pool
@@ -25,28 +25,6 @@ KEY_PREFIX = "ccv_"
 def hash_key(api_key: str) -> bytes:
     """SHA-256 of a key: enough for 256-bit random keys, and cheap on every request."""
     return hashlib.sha256(api_key.encode()).digest()
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The tenant an API key belongs to, and which of its keys was presented."""
-
-    tenant_id: UUID
-    name: str
-    validation_mode: str
-    key_id: UUID | None = None
-    # Signs cursors handed to this tenant; resolved with the key, so signing costs no query.
-    secret: bytes = field(default=b"", repr=False)
-
-
-@dataclass(frozen=True)
-class IssuedKey:
-    """A key just issued: the only time it is known in clear."""
-
-    key_id: UUID
-    label: str | None
-    api_key: str = field(repr=False)
-    created_at: datetime
 
 
 def _tenant(row: Any) -> Tenant:

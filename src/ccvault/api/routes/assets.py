@@ -8,8 +8,9 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import CustomerId, IfMatchDep, ItemList, VaultDep, json_response
+from ccvault.api.deps import CustomerId, IfMatchDep, ServicesDep, json_response
 from ccvault.api.errors import responses
+from ccvault.domain.answers import ItemList
 from ccvault.domain.models import ProfileAsset
 from ccvault.domain.writes import NewAsset
 
@@ -25,14 +26,12 @@ router = APIRouter(tags=["assets"])
 async def create_asset(
     customer_id: CustomerId,
     body: NewAsset,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     if_match: IfMatchDep,
 ) -> Response:
     """Add an asset; a current asset of the same name becomes superseded."""
-    asset = await vault.profiles.save_asset(
-        caller.tenant_id, customer_id, body, key_id=caller.key_id, if_match=if_match
-    )
+    asset = await services.assets.add(caller, customer_id, body, if_match=if_match)
     return json_response(asset, 201)
 
 
@@ -43,25 +42,23 @@ async def create_asset(
 )
 async def list_assets(
     customer_id: CustomerId,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     include: Annotated[Literal["history"] | None, Query()] = None,
 ) -> Response:
     """Active assets (every version, deleted ones included, with ?include=history)."""
-    assets = await vault.profiles.list_assets(
-        caller.tenant_id, customer_id, include_history=include == "history"
-    )
+    assets = await services.assets.list(caller, customer_id, include_history=include == "history")
     return json_response(ItemList[ProfileAsset](items=assets))
 
 
 @router.get("/v1/assets/{asset_id}", response_model=ProfileAsset, responses=responses(404, 422))
-async def get_asset(asset_id: UUID, vault: VaultDep, caller: CurrentCaller) -> Response:
+async def get_asset(asset_id: UUID, services: ServicesDep, caller: CurrentCaller) -> Response:
     """One asset version by id; deleted ones are still returned for audit."""
-    return json_response(await vault.profiles.get_asset(caller.tenant_id, asset_id))
+    return json_response(await services.assets.get(caller, asset_id))
 
 
 @router.delete("/v1/assets/{asset_id}", status_code=204, responses=responses(404, 422))
-async def delete_asset(asset_id: UUID, vault: VaultDep, caller: CurrentCaller) -> Response:
+async def delete_asset(asset_id: UUID, services: ServicesDep, caller: CurrentCaller) -> Response:
     """Soft-delete an asset; items derived from it become orphaned. 404 the second time."""
-    await vault.profiles.delete_asset(caller.tenant_id, asset_id)
+    await services.assets.delete(caller, asset_id)
     return Response(status_code=204)

@@ -8,10 +8,10 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import VaultDep, json_response
+from ccvault.api.deps import ServicesDep, json_response
 from ccvault.api.errors import responses
 from ccvault.domain.models import Direction, Lineage
-from ccvault.storage.lineage import MAX_DEPTH, lineage
+from ccvault.services.lineage import MAX_DEPTH
 
 router = APIRouter(tags=["lineage"])
 
@@ -19,11 +19,11 @@ router = APIRouter(tags=["lineage"])
 @router.get("/v1/lineage/{item_id}", response_model=Lineage, responses=responses(404, 422))
 async def get_lineage(
     item_id: UUID,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     direction: Direction = Direction.ancestors,
     max_depth: Annotated[int, Query(ge=0, le=MAX_DEPTH)] = MAX_DEPTH,
 ) -> Response:
     """The item (depth 0) and its ancestors or descendants, ordered by depth."""
-    result = await lineage(vault.pool, caller.tenant_id, item_id, direction, max_depth)
+    result = await services.lineage.walk(caller, item_id, direction, max_depth)
     return json_response(result)

@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import CustomerId, VaultDep, json_response
+from ccvault.api.deps import CustomerId, ServicesDep, json_response
 from ccvault.api.errors import responses
-from ccvault.domain.errors import InvalidInput, Problem
 from ccvault.domain.models import CALLER_ID_PATTERN
 from ccvault.domain.schema import MissingFields
 
@@ -24,7 +23,7 @@ IdQuery = Annotated[str | None, Query(pattern=CALLER_ID_PATTERN)]
 )
 async def get_missing_fields(
     customer_id: CustomerId,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     agent_id: Annotated[str, Query(pattern=CALLER_ID_PATTERN)],
     scenario_id: IdQuery = None,
@@ -35,13 +34,8 @@ async def get_missing_fields(
 
     An unknown profile is a new customer: it is missing everything.
     """
-    if scenario_id is None and rule_id is None:
-        raise InvalidInput(
-            "name a scenario_id or a rule_id",
-            [Problem(("query", "scenario_id"), "scenario_id or rule_id is required", "missing")],
-        )
-    result = await vault.schema.missing_fields(
-        caller.tenant_id,
+    result = await services.missing.missing(
+        caller,
         customer_id,
         agent_id,
         scenario_id=scenario_id,

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import Field, StringConstraints
 
 from ccvault.api.auth import CurrentCaller
 from ccvault.api.deps import (
@@ -16,23 +15,21 @@ from ccvault.api.deps import (
     CustomerId,
     FieldName,
     IfMatchDep,
-    Page,
-    VaultDep,
+    ServicesDep,
     etag_header,
     json_response,
 )
 from ccvault.api.errors import responses
-from ccvault.domain.inputs import Input
-from ccvault.domain.models import (
-    CALLER_ID_PATTERN,
-    ChannelIdentity,
-    Consent,
-    Profile,
-    ProfileSummary,
-    VerificationLevel,
+from ccvault.domain.answers import Page
+from ccvault.domain.caller import Caller
+from ccvault.domain.models import ChannelIdentity, Consent, Profile, ProfileSummary
+from ccvault.domain.writes import (
+    ConsentAnswer,
+    MergeRequest,
+    NewIdentity,
+    NewProfile,
+    ProfilePatch,
 )
-from ccvault.domain.writes import CallerId, ConsentAnswer, NewIdentity
-from ccvault.profile_listing import list_profiles
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 Include = Annotated[Literal["history"] | None, Query(description="`history` adds field_history")]
@@ -47,45 +44,19 @@ Prefix = Annotated[
 ETAG_HEADER = {"ETag": {"description": "the profile's version", "schema": {"type": "string"}}}
 
 
-class NewProfile(Input):
-    """POST /v1/profiles body."""
-
-    customer_id: CallerId | None = None
-    """The caller's id for the customer; minted when absent."""
-    channel_identities: list[NewIdentity] = Field(default_factory=list, max_length=100)
-    """Handles to link to the new profile."""
-
-
-class MergeRequest(Input):
-    """POST /v1/profiles/{customer_id}/merge body."""
-
-    source_customer_id: Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)]
-    """The profile to fold into this one; its id becomes an alias of this one."""
-
-
-class ProfilePatch(Input):
-    """PATCH /v1/profiles/{customer_id} body."""
-
-    verification_level: VerificationLevel
-    """The new level: `unverified`, `email_verified`, `phone_verified`, `document_verified`
-    or `kyc_complete`."""
-
-
 async def _profile_response(
-    vault: VaultDep,
-    caller: CurrentCaller,
+    services: ServicesDep,
+    caller: Caller,
     customer_id: str,
     include: str | None,
     status_code: int = 200,
 ) -> Response:
     if include == "history":
-        profile, version = await vault.profiles.get_profile_versioned(
-            caller.tenant_id, customer_id, include_history=True
-        )
+        profile, version = await services.profiles.get(caller, customer_id, include_history=True)
         return json_response(profile, status_code, headers=etag_header(version))
     # The hot path: cached JSON bytes go out as they are, no decode/encode; the entry
     # knows its version, so the ETag costs nothing more.
-    body, version = await vault.profiles.read_profile_json(caller.tenant_id, customer_id)
+    body, version = await services.profiles.get_json(caller, customer_id)
     return Response(
         body, status_code=status_code, media_type="application/json", headers=etag_header(version)
     )
@@ -101,25 +72,24 @@ def _profile_answer(status: int, description: str) -> dict[int | str, dict[str, 
     response_model=Profile,
     responses={**_profile_answer(201, "The new profile"), **responses(409, 422)},
 )
-async def create_profile(body: NewProfile, vault: VaultDep, caller: CurrentCaller) -> Response:
+async def create_profile(
+    body: NewProfile, services: ServicesDep, caller: CurrentCaller
+) -> Response:
     """Create a profile (the customer_id is minted when absent); 409 if it exists."""
-    customer_id = await vault.profiles.create_profile(
-        caller.tenant_id, body.customer_id, body.channel_identities
-    )
-    return await _profile_response(vault, caller, customer_id, None, 201)
+    customer_id = await services.profiles.create(caller, body.customer_id, body.channel_identities)
+    return await _profile_response(services, caller, customer_id, None, 201)
 
 
 @router.get("", response_model=Page[ProfileSummary], responses=responses(422))
 async def list_profiles_route(
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     q: Prefix = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> Response:
     """Live profiles, newest `updated_at` first (operators' search by id prefix)."""
-    page = await list_profiles(vault.pool, caller, q=q, limit=limit, cursor=cursor)
-    return json_response(Page[ProfileSummary](items=page.items, next_cursor=page.next_cursor))
+    return json_response(await services.profiles.list(caller, q=q, limit=limit, cursor=cursor))
 
 
 @router.get(
@@ -130,15 +100,13 @@ async def list_profiles_route(
 async def get_profile_by_channel(
     channel: Channel,
     channel_user_id: ChannelUserId,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     include: Include = None,
 ) -> Response:
     """The profile a channel identity is linked to."""
-    customer_id = await vault.profiles.customer_for_channel(
-        caller.tenant_id, channel, channel_user_id
-    )
-    return await _profile_response(vault, caller, customer_id, include)
+    customer_id = await services.profiles.customer_for_channel(caller, channel, channel_user_id)
+    return await _profile_response(services, caller, customer_id, include)
 
 
 @router.get(
@@ -147,10 +115,10 @@ async def get_profile_by_channel(
     responses={**_profile_answer(200, "The profile"), **responses(404, 422)},
 )
 async def get_profile(
-    customer_id: CustomerId, vault: VaultDep, caller: CurrentCaller, include: Include = None
+    customer_id: CustomerId, services: ServicesDep, caller: CurrentCaller, include: Include = None
 ) -> Response:
     """The current profile: active fields and assets, identities, consents, status counts."""
-    return await _profile_response(vault, caller, customer_id, include)
+    return await _profile_response(services, caller, customer_id, include)
 
 
 @router.patch(
@@ -161,15 +129,15 @@ async def get_profile(
 async def patch_profile(
     customer_id: CustomerId,
     body: ProfilePatch,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     if_match: IfMatchDep,
 ) -> Response:
     """Set the profile's verification level (an alias acts on its target)."""
-    target = await vault.profiles.set_verification_level(
-        caller.tenant_id, customer_id, body.verification_level, if_match=if_match
+    target = await services.profiles.set_verification_level(
+        caller, customer_id, body.verification_level, if_match=if_match
     )
-    return await _profile_response(vault, caller, target, None)
+    return await _profile_response(services, caller, target, None)
 
 
 @router.post(
@@ -184,13 +152,13 @@ async def patch_profile(
 async def link_identity(
     customer_id: CustomerId,
     body: NewIdentity,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     if_match: IfMatchDep,
 ) -> Response:
     """Link a channel identity; 200 when already linked here, 409 when linked elsewhere."""
-    identity, created = await vault.profiles.link_identity(
-        caller.tenant_id, customer_id, body, if_match=if_match
+    identity, created = await services.profiles.link_identity(
+        caller, customer_id, body, if_match=if_match
     )
     return json_response(identity, 201 if created else 200)
 
@@ -204,13 +172,13 @@ async def put_consent(
     customer_id: CustomerId,
     consent_type: FieldName,
     body: ConsentAnswer,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     if_match: IfMatchDep,
 ) -> Response:
     """Record whether the customer grants a consent type."""
-    consent = await vault.profiles.put_consent(
-        caller.tenant_id, customer_id, consent_type, body, if_match=if_match
+    consent = await services.profiles.put_consent(
+        caller, customer_id, consent_type, body, if_match=if_match
     )
     return json_response(consent)
 
@@ -223,14 +191,14 @@ async def put_consent(
 async def merge_profiles(
     customer_id: CustomerId,
     body: MergeRequest,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     if_match: IfMatchDep,
 ) -> Response:
     """Fold another profile into this one; the other id becomes an alias of this one.
 
     If-Match names this (the target) profile's version."""
-    target = await vault.profiles.merge(
-        caller.tenant_id, customer_id, body.source_customer_id, if_match=if_match
+    target = await services.profiles.merge(
+        caller, customer_id, body.source_customer_id, if_match=if_match
     )
-    return await _profile_response(vault, caller, target, None)
+    return await _profile_response(services, caller, target, None)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import AgentId, FieldName, ItemList, VaultDep, json_response
+from ccvault.api.deps import AgentId, FieldName, ServicesDep, json_response
 from ccvault.api.errors import responses
-from ccvault.domain.inputs import Input
+from ccvault.domain.answers import ItemList
 from ccvault.domain.models import CALLER_ID_PATTERN
 from ccvault.domain.schema import (
     DefinitionBody,
@@ -18,18 +18,11 @@ from ccvault.domain.schema import (
     FieldDefinition,
     Requirement,
     RequirementBody,
+    ReviewDecision,
 )
 
 router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["schema"])
 StepQuery = Annotated[str | None, Query(pattern=CALLER_ID_PATTERN)]
-
-
-class ReviewDecision(Input):
-    """POST .../requirements/{id}/review body."""
-
-    decision: Literal["approve", "reject"]
-    """`approve` clears `needs_human_review`; `reject` keeps the requirement listed but no longer
-    enforced."""
 
 
 @router.put(
@@ -42,11 +35,11 @@ async def put_definition(
     agent_id: AgentId,
     name: FieldName,
     body: DefinitionBody,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
 ) -> Response:
     """Create (201) or replace (200) a definition; a suggestion becomes active."""
-    definition, created = await vault.schema.put_definition(caller.tenant_id, agent_id, name, body)
+    definition, created = await services.definitions.put(caller, agent_id, name, body)
     return json_response(definition, 201 if created else 200)
 
 
@@ -54,10 +47,10 @@ async def put_definition(
     "/field-definitions/{name}", response_model=FieldDefinition, responses=responses(404, 422)
 )
 async def get_definition(
-    agent_id: AgentId, name: FieldName, vault: VaultDep, caller: CurrentCaller
+    agent_id: AgentId, name: FieldName, services: ServicesDep, caller: CurrentCaller
 ) -> Response:
     """One definition (active or suggested)."""
-    return json_response(await vault.schema.get_definition(caller.tenant_id, agent_id, name))
+    return json_response(await services.definitions.get(caller, agent_id, name))
 
 
 @router.get(
@@ -65,21 +58,21 @@ async def get_definition(
 )
 async def list_definitions(
     agent_id: AgentId,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     status: DefinitionStatus = DefinitionStatus.active,
 ) -> Response:
     """The agent's definitions (`?status=suggested` lists the extractor's suggestions)."""
-    items = await vault.schema.list_definitions(caller.tenant_id, agent_id, status)
+    items = await services.definitions.list(caller, agent_id, status)
     return json_response(ItemList[FieldDefinition](items=items))
 
 
 @router.delete("/field-definitions/{name}", status_code=204, responses=responses(404, 422))
 async def delete_definition(
-    agent_id: AgentId, name: FieldName, vault: VaultDep, caller: CurrentCaller
+    agent_id: AgentId, name: FieldName, services: ServicesDep, caller: CurrentCaller
 ) -> Response:
     """Retire a definition; field versions that used it keep their reference."""
-    await vault.schema.delete_definition(caller.tenant_id, agent_id, name)
+    await services.definitions.delete(caller, agent_id, name)
     return Response(status_code=204)
 
 
@@ -89,10 +82,10 @@ async def delete_definition(
     responses=responses(422),
 )
 async def list_requirements(
-    agent_id: AgentId, scenario_id: AgentId, vault: VaultDep, caller: CurrentCaller
+    agent_id: AgentId, scenario_id: AgentId, services: ServicesDep, caller: CurrentCaller
 ) -> Response:
     """A scenario's requirements, by collection order then field name."""
-    items = await vault.schema.list_requirements(caller.tenant_id, agent_id, scenario_id)
+    items = await services.requirements.list(caller, agent_id, scenario_id)
     return json_response(ItemList[Requirement](items=items))
 
 
@@ -107,13 +100,13 @@ async def put_requirement(
     scenario_id: AgentId,
     field_name: FieldName,
     body: RequirementBody,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     step_id: StepQuery = None,
 ) -> Response:
     """Create (201) or replace (200) a manual requirement; no step_id = scenario-wide."""
-    requirement, created = await vault.schema.put_requirement(
-        caller.tenant_id, agent_id, scenario_id, field_name, step_id, body
+    requirement, created = await services.requirements.put(
+        caller, agent_id, scenario_id, field_name, body, step_id=step_id
     )
     return json_response(requirement, 201 if created else 200)
 
@@ -127,14 +120,12 @@ async def delete_requirement(
     agent_id: AgentId,
     scenario_id: AgentId,
     field_name: FieldName,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
     step_id: StepQuery = None,
 ) -> Response:
     """Remove the requirement(s) for that field and step."""
-    await vault.schema.delete_requirement(
-        caller.tenant_id, agent_id, scenario_id, field_name, step_id
-    )
+    await services.requirements.delete(caller, agent_id, scenario_id, field_name, step_id=step_id)
     return Response(status_code=204)
 
 
@@ -147,12 +138,9 @@ async def review_requirement(
     agent_id: AgentId,
     requirement_id: UUID,
     body: ReviewDecision,
-    vault: VaultDep,
+    services: ServicesDep,
     caller: CurrentCaller,
 ) -> Response:
     """Approve (clears needs_human_review) or reject (listed, no longer enforced)."""
-    decision = "approved" if body.decision == "approve" else "rejected"
-    requirement = await vault.schema.review_requirement(
-        caller.tenant_id, agent_id, requirement_id, decision
-    )
+    requirement = await services.requirements.review(caller, agent_id, requirement_id, body)
     return json_response(requirement)

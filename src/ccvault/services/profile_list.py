@@ -8,26 +8,18 @@ minted for another prefix, list or tenant, or not minted by the vault, is a 422
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
+from ccvault.domain.answers import Page
+from ccvault.domain.caller import Caller
 from ccvault.domain.cursors import LOC, decode_cursor, encode_cursor
 from ccvault.domain.errors import InvalidInput, Problem
 from ccvault.domain.models import ProfileSummary
 from ccvault.storage.db import Pool
 from ccvault.storage.profile_list import ListPosition
 from ccvault.storage.profile_list import list_profiles as list_page
-from ccvault.storage.tenants import Caller
 
 LIST_NAME = "profiles"
-
-
-@dataclass(frozen=True)
-class ProfilePage:
-    """One page of the list and the cursor of the next (None on the last page)."""
-
-    items: list[ProfileSummary]
-    next_cursor: str | None
 
 
 def _list_name(prefix: str | None) -> str:
@@ -52,7 +44,7 @@ def _position(secret: bytes, name: str, cursor: str) -> ListPosition:
 
 async def list_profiles(
     pool: Pool, caller: Caller, *, q: str | None, limit: int, cursor: str | None
-) -> ProfilePage:
+) -> Page[ProfileSummary]:
     """The caller's live profiles, newest `updated_at` first, `q` a customer id prefix."""
     prefix = q or None
     name = _list_name(prefix)
@@ -67,4 +59,4 @@ async def list_profiles(
             [last.list_minute.isoformat(), last.updated_at.isoformat(), last.customer_id],
         )
     )
-    return ProfilePage(items, next_cursor)
+    return Page[ProfileSummary](items=items, next_cursor=next_cursor)

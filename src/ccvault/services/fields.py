@@ -1,5 +1,6 @@
-"""A field write as the tenant's validation mode wants it: find the agent's definition,
-check and normalize the value, then store it (or refuse, in strict mode)."""
+"""Fields: a write as the tenant's validation mode wants it (find the agent's definition,
+check and normalize the value, then store it or refuse it in strict mode), and the reads,
+history and deletes of one field."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from uuid import UUID
 
 import structlog
 
-from ccvault.config import ValidationMode
+from ccvault.domain.caller import Caller
 from ccvault.domain.errors import InvalidInput, Problem
 from ccvault.domain.etags import IfMatch
-from ccvault.domain.models import ProfileField
+from ccvault.domain.models import ProfileField, ValidationMode
 from ccvault.domain.validation import Rules, check_is_slow, check_value
 from ccvault.domain.values import infer_value_type
 from ccvault.domain.writes import NewField
@@ -23,7 +24,7 @@ log = structlog.get_logger("ccvault.validation")
 
 
 @dataclass(frozen=True)
-class WrittenField:
+class StoredWrite:
     """The stored version and, in warn mode, what was wrong with it."""
 
     field: ProfileField
@@ -41,9 +42,12 @@ async def write_field(
     *,
     key_id: UUID | None = None,
     if_match: IfMatch | None = None,
-) -> WrittenField:
+) -> StoredWrite:
     """Validate (per `mode`) and store a new version of a field, written by `key_id`
-    (None when no key applies) and refused (412) if the profile moved past `if_match`."""
+    (None when no key applies) and refused (412) if the profile moved past `if_match`.
+
+    The one place a field value is checked: FieldService and the bulk import call it.
+    """
     definition = (
         await schema.definition_for_write(tenant_id, new.agent_id, name) if new.agent_id else None
     )
@@ -95,4 +99,49 @@ async def write_field(
         key_id=key_id,
         if_match=if_match,
     )
-    return WrittenField(field, problems)
+    return StoredWrite(field, problems)
+
+
+class FieldService:
+    """Write, read, list the history of, and delete one field of a profile."""
+
+    def __init__(self, profiles: ProfileStore, schema: SchemaStore) -> None:
+        self._profiles = profiles
+        self._schema = schema
+
+    async def write(
+        self,
+        caller: Caller,
+        customer_id: str,
+        name: str,
+        new: NewField,
+        *,
+        if_match: IfMatch | None = None,
+    ) -> StoredWrite:
+        """Validate per the tenant's mode and store a new active version; the previous
+        one becomes superseded in the same transaction."""
+        return await write_field(
+            self._profiles,
+            self._schema,
+            ValidationMode(caller.validation_mode),
+            caller.tenant_id,
+            customer_id,
+            name,
+            new,
+            key_id=caller.key_id,
+            if_match=if_match,
+        )
+
+    async def get(self, caller: Caller, customer_id: str, name: str) -> ProfileField:
+        """The active version (NotFound when absent, deleted, or past its expires_at)."""
+        return await self._profiles.get_field(caller.tenant_id, customer_id, name)
+
+    async def history(self, caller: Caller, customer_id: str, name: str) -> list[ProfileField]:
+        """Every version of the field, newest first, whatever its status."""
+        return await self._profiles.field_history(caller.tenant_id, customer_id, name)
+
+    async def delete(
+        self, caller: Caller, customer_id: str, name: str, *, if_match: IfMatch | None = None
+    ) -> None:
+        """Soft-delete the current version; items derived from it become orphaned."""
+        await self._profiles.delete_field(caller.tenant_id, customer_id, name, if_match=if_match)

@@ -1,0 +1,110 @@
+"""Operators' shapes: tenants, keys, sweeps and jobs (the admin routes and the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from ccvault.domain.inputs import Input
+from ccvault.domain.models import ValidationMode
+from ccvault.domain.writes import KEY_LABEL_PATTERN
+
+TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")]
+KeyLabel = Annotated[str, StringConstraints(pattern=KEY_LABEL_PATTERN)]
+
+
+class NewTenant(Input):
+    """POST /admin/tenants body."""
+
+    name: TenantName
+    """The tenant's name (letters, digits, `._ -`; up to 100 characters)."""
+    validation_mode: ValidationMode | None = None
+    """How its field writes are validated (default `CCV_VALIDATION_MODE`)."""
+
+
+class TenantPatch(Input):
+    """PATCH /admin/tenants/{tenant_id} body."""
+
+    validation_mode: ValidationMode
+    """The new validation mode."""
+
+
+class CreatedTenant(BaseModel):
+    """The new tenant with its API key (shown this once; only its hash is stored)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    tenant_id: UUID
+    """The new tenant's id."""
+    name: str
+    """Its name."""
+    validation_mode: ValidationMode
+    """Its validation mode."""
+    api_key: str
+    """Its first API key: shown this once, only a hash is stored."""
+    key_id: UUID
+    """The id of that key (to list or revoke it later)."""
+
+
+class NewKey(Input):
+    """POST /admin/tenants/{tenant_id}/keys body."""
+
+    label: KeyLabel | None = None
+    """A name for the key, to tell keys apart in lists (e.g. the service that uses it)."""
+
+
+class CreatedKey(BaseModel):
+    """A new key (shown this once; only its hash is stored)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    key_id: UUID
+    """The key's id."""
+    label: str | None
+    """The label given at creation, if any."""
+    api_key: str
+    """The key itself: shown this once, only a hash is stored."""
+    created_at: datetime
+    """When the key was created."""
+
+
+class SweepCounts(BaseModel):
+    """What a sweep changed: updated = fields + assets."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    updated: int
+    """Items changed: `fields + assets`."""
+    fields: int
+    """Field versions changed."""
+    assets: int
+    """Asset versions changed."""
+
+
+class JobsAnswer(BaseModel):
+    """GET /admin/jobs: counts per state and the most recent jobs."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    counts: dict[str, int]
+    """How many jobs are in each state."""
+    live_workers: int
+    """Workers that sent a heartbeat recently."""
+    backlog: int
+    """Jobs due and not yet started."""
+    items: list[dict[str, Any]]
+    """The most recent jobs, newest first."""
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key just issued: the only time it is known in clear."""
+
+    key_id: UUID
+    label: str | None
+    api_key: str = field(repr=False)
+    created_at: datetime

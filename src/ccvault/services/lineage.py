@@ -1,0 +1,28 @@
+"""Lineage: where an item came from, or what was derived from it."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from ccvault.domain.caller import Caller
+from ccvault.domain.models import Direction, Lineage
+from ccvault.storage import lineage as lineage_sql
+from ccvault.storage.db import Pool
+
+MAX_DEPTH = lineage_sql.MAX_DEPTH
+
+
+class LineageService:
+    """One recursive query, scoped to the caller's tenant."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def walk(
+        self, caller: Caller, item_id: UUID, direction: Direction, max_depth: int = MAX_DEPTH
+    ) -> Lineage:
+        """The item (depth 0) and its ancestors or descendants, ordered by depth; NotFound
+        for an id the tenant does not hold."""
+        return await lineage_sql.lineage(
+            self._pool, caller.tenant_id, item_id, direction, max_depth
+        )

@@ -1,0 +1,112 @@
+"""Profiles: create, list, read (by id or channel identity), verification level,
+identities, consents and merge."""
+
+from __future__ import annotations
+
+from ccvault.domain.answers import Page
+from ccvault.domain.caller import Caller
+from ccvault.domain.etags import IfMatch
+from ccvault.domain.models import (
+    ChannelIdentity,
+    Consent,
+    Profile,
+    ProfileSummary,
+    VerificationLevel,
+)
+from ccvault.domain.writes import ConsentAnswer, NewIdentity
+from ccvault.services.profile_list import list_profiles
+from ccvault.storage.db import Pool
+from ccvault.storage.profiles import ProfileStore
+
+
+class ProfileService:
+    """Whole-profile use cases; each write takes the profile's lock (and If-Match)."""
+
+    def __init__(self, pool: Pool, profiles: ProfileStore) -> None:
+        self._pool = pool
+        self._profiles = profiles
+
+    async def create(
+        self, caller: Caller, customer_id: str | None, identities: list[NewIdentity]
+    ) -> str:
+        """A new profile (its id minted when None) with its identities; Conflict if the
+        id exists. Answers the customer id."""
+        return await self._profiles.create_profile(caller.tenant_id, customer_id, identities)
+
+    async def list(
+        self, caller: Caller, *, q: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page[ProfileSummary]:
+        """Live profiles, newest `updated_at` first; `q` is a customer id prefix."""
+        return await list_profiles(self._pool, caller, q=q, limit=limit, cursor=cursor)
+
+    async def get(
+        self, caller: Caller, customer_id: str, *, include_history: bool = False
+    ) -> tuple[Profile, int]:
+        """The profile and its version (the ETag's number)."""
+        return await self._profiles.get_profile_versioned(
+            caller.tenant_id, customer_id, include_history=include_history
+        )
+
+    async def get_json(self, caller: Caller, customer_id: str) -> tuple[bytes, int]:
+        """The hot read: the profile's JSON as cached (one cache hit or one query) and its
+        version, never decoded and encoded again."""
+        return await self._profiles.read_profile_json(caller.tenant_id, customer_id)
+
+    async def customer_for_channel(self, caller: Caller, channel: str, channel_user_id: str) -> str:
+        """The customer id a channel identity is linked to; NotFound otherwise."""
+        return await self._profiles.customer_for_channel(caller.tenant_id, channel, channel_user_id)
+
+    async def set_verification_level(
+        self,
+        caller: Caller,
+        customer_id: str,
+        level: VerificationLevel,
+        *,
+        if_match: IfMatch | None = None,
+    ) -> str:
+        """Set the level (an alias acts on its target); answers the target's id."""
+        return await self._profiles.set_verification_level(
+            caller.tenant_id, customer_id, level, if_match=if_match
+        )
+
+    async def link_identity(
+        self,
+        caller: Caller,
+        customer_id: str,
+        identity: NewIdentity,
+        *,
+        if_match: IfMatch | None = None,
+    ) -> tuple[ChannelIdentity, bool]:
+        """Link a channel identity: (identity, True) when new, False when already linked
+        here; Conflict when linked to another profile."""
+        return await self._profiles.link_identity(
+            caller.tenant_id, customer_id, identity, if_match=if_match
+        )
+
+    async def put_consent(
+        self,
+        caller: Caller,
+        customer_id: str,
+        consent_type: str,
+        answer: ConsentAnswer,
+        *,
+        if_match: IfMatch | None = None,
+    ) -> Consent:
+        """Record whether the customer grants a consent type."""
+        return await self._profiles.put_consent(
+            caller.tenant_id, customer_id, consent_type, answer, if_match=if_match
+        )
+
+    async def merge(
+        self,
+        caller: Caller,
+        customer_id: str,
+        source_customer_id: str,
+        *,
+        if_match: IfMatch | None = None,
+    ) -> str:
+        """Fold the source profile into this one (its id becomes an alias); answers the
+        target's id. If-Match names the target's version."""
+        return await self._profiles.merge(
+            caller.tenant_id, customer_id, source_customer_id, if_match=if_match
+        )
