@@ -408,32 +408,24 @@ def eval_extraction(
     """Score requirement extraction on labeled texts: precision, recall and F1 per case
     and overall (`fields`: the right field names; `strict`: also the level, condition and
     bounds). Offline by default; --llm measures the configured model."""
-    from pathlib import Path
+    from ccvault.extraction.evaluate import DatasetError
+    from ccvault.services.extraction_eval import NoModelConfigured, dataset_path, score
 
-    from ccvault.extraction.evaluate import DATASETS, DatasetError, evaluate, load_cases
-    from ccvault.extraction.factory import make_extractor
-    from ccvault.extraction.heuristic import HeuristicExtractor
-    from ccvault.extraction.models import Extractor
-
-    path = DATASETS / f"{dataset}.jsonl" if dataset in {"dev", "test"} else Path(dataset)
+    path = dataset_path(dataset)
     try:
-        cases = load_cases(path)
+        name, report = asyncio.run(score(path, _settings() if llm else None))
     except (OSError, DatasetError) as exc:
         out.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    extractor: Extractor = HeuristicExtractor()
-    if llm:
-        extractor = make_extractor(_settings())
-        if isinstance(extractor, HeuristicExtractor):
-            out.print("[red]--llm: no model configured (set CCV_LLM_MODEL and CCV_LLM_BASE_URL)[/]")
-            raise typer.Exit(BAD_CONFIGURATION)
-    report = asyncio.run(evaluate(extractor, cases))
-    totals = {"extractor": extractor.name, "dataset": str(path), **report.totals()}
+    except NoModelConfigured as exc:
+        out.print(f"[red]--llm: no model configured ({exc})[/]")
+        raise typer.Exit(BAD_CONFIGURATION) from None
+    totals = {"extractor": name, "dataset": str(path), **report.totals()}
     if as_json:
         print(json.dumps({"overall": totals, "cases": report.rows()}, indent=2))
     else:
         _table(
-            f"{extractor.name} on {path.name}",
+            f"{name} on {path.name}",
             ["case", "domain", "P", "R", "F1", "strict F1", "missed", "extra"],
             [
                 [

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fake_openai import FAKE_API_KEY, serve
 from typer.testing import CliRunner
 
 from ccvault.cli import app
@@ -195,3 +196,24 @@ def test_the_command_exits_1_below_the_floor_and_2_on_a_bad_dataset(tmp_path: Pa
     broken.write_text('{"id": "a", "text": "x"}\n')
     bad = CliRunner().invoke(app, ["eval-extraction", str(broken)])
     assert bad.exit_code == 2 and "broken.jsonl:1" in bad.output
+
+
+def test_llm_without_a_model_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CCV_LLM_MODEL", "CCV_LLM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(app, ["eval-extraction", "test", "--llm"])
+    assert result.exit_code == 2 and "no model configured" in result.output
+
+
+def test_llm_scores_the_configured_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Live against the scripted fake server (127.0.0.1): it answers every text with the
+    # same fields, so only the plumbing is checked here, not a model's quality.
+    with serve() as server:
+        monkeypatch.setenv("CCV_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("CCV_LLM_API_KEY", FAKE_API_KEY)
+        monkeypatch.setenv("CCV_LLM_MODEL", "good")
+        result = CliRunner().invoke(app, ["eval-extraction", "dev", "--llm", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["overall"]["extractor"] == "llm"
+    assert answer["overall"]["cases"] == 32 and answer["overall"]["failed"] == 0
