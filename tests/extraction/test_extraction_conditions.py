@@ -7,11 +7,12 @@ from __future__ import annotations
 import pytest
 
 from ccvault.domain.conditions import evaluate_condition
+from ccvault.domain.models import ValueType
 from ccvault.domain.scenarios import PlannedRequirement, Suggestion
 from ccvault.domain.schema import FallbackAction, RequiredLevel, ReviewStatus
 from ccvault.extraction.heuristic import DERIVED, HeuristicExtractor
 from ccvault.extraction.models import SourceKind, SourceText, TextPart
-from ccvault.extraction.plan import REVIEW_BELOW, plan
+from ccvault.extraction.plan import REVIEW_BELOW, fitting, plan
 
 
 async def planned(text: str) -> tuple[dict[str, PlannedRequirement], dict[str, Suggestion]]:
@@ -173,3 +174,28 @@ async def test_a_derived_name_is_a_suggestion_below_the_review_threshold() -> No
 async def test_what_the_text_says_not_to_ask_for_is_not_needed() -> None:
     found, _ = await planned("Do not ask for a phone number. Never ask for the date of birth.")
     assert found == {}
+
+
+@pytest.mark.parametrize(
+    ("bounds", "value_type", "kept"),
+    [
+        ({"min": 2000}, ValueType.number, {"min": 2000}),
+        ({"min": 2.5}, ValueType.integer, {}),
+        ({"min_age": 18}, ValueType.date, {"min_age": 18}),
+        ({"min_age": 18}, ValueType.string, {}),
+        ({"min": 10, "max": 5}, ValueType.number, {}),
+        ({"min": 10, "min_age": 18}, ValueType.integer, {"min": 10}),
+    ],
+)
+def test_a_suggestion_carries_only_bounds_its_type_can_hold(
+    bounds: dict[str, float], value_type: ValueType, kept: dict[str, float]
+) -> None:
+    assert fitting(bounds, value_type) == kept
+
+
+async def test_a_bound_on_a_new_field_makes_it_a_number() -> None:
+    _, suggested = await planned(
+        "Credit is only for companies with annual revenue above 1000000 EUR."
+    )
+    assert suggested["annual_revenue"].value_type is ValueType.number
+    assert suggested["annual_revenue"].bounds == {"min": 1000000}

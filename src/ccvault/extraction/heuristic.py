@@ -21,7 +21,7 @@ document. Conditions, documents and bounds always go to review.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ccvault.domain.models import ValueType
@@ -773,6 +773,9 @@ def _terms(sentence: str, definitions: list[FieldDefinition]) -> Terms:
                 if op in {">", ">="}
                 else SuggestedConstraints(max=value)
             )
+            if field.value_type is None:
+                # A bound on a new field makes it a number (bounds need one).
+                field = replace(field, value_type=ValueType.number)
             bounds.append((field, bound))
             excluded.append((phrase_start, amount.end()))
             continue

@@ -51,6 +51,24 @@ def _bounds(constraints: SuggestedConstraints | None) -> dict[str, float]:
     return {k: float(v) for k, v in constraints.model_dump().items() if v is not None}
 
 
+def fitting(bounds: dict[str, float], value_type: ValueType) -> dict[str, float]:
+    """The bounds a definition of this type can carry (DESIGN §8: `min`/`max` on numbers
+    and integers, whole for integers; `min_age`/`max_age` on dates; lower <= upper).
+    Others are left off the suggestion; the requirement's review still shows them."""
+    if value_type in {ValueType.number, ValueType.integer}:
+        kept = {k: v for k, v in bounds.items() if k in {"min", "max"}}
+        if value_type is ValueType.integer and any(v != int(v) for v in kept.values()):
+            return {}
+    elif value_type is ValueType.date:
+        kept = {k: v for k, v in bounds.items() if k in {"min_age", "max_age"}}
+    else:
+        return {}
+    for low, high in (("min", "max"), ("min_age", "max_age")):
+        if low in kept and high in kept and kept[low] > kept[high]:
+            return {}
+    return kept
+
+
 def level_of(proposal: ProposedField) -> RequiredLevel:
     """The text's own wording decides when the extractor read it; else the confidence."""
     if proposal.required_level is not None:
@@ -114,8 +132,9 @@ def plan(
         seen = suggestions.get(proposal.field_name)
         if seen is not None:
             # The same new field for another step: its bounds join the suggestion's.
-            extra = {k: v for k, v in _bounds(proposal.constraints).items() if k not in seen.bounds}
-            if extra:
+            more = fitting(_bounds(proposal.constraints), seen.value_type)
+            extra = {k: v for k, v in more.items() if k not in seen.bounds}
+            if extra and fitting({**seen.bounds, **extra}, seen.value_type):
                 suggestions[proposal.field_name] = Suggestion(
                     seen.name,
                     seen.display_name,
@@ -126,12 +145,13 @@ def plan(
                 )
             continue
         display = proposal.display_name or proposal.field_name.replace("_", " ").capitalize()
+        value_type = proposal.value_type or ValueType.string
         suggestions[proposal.field_name] = Suggestion(
             name=proposal.field_name,
             display_name=display,
-            value_type=proposal.value_type or ValueType.string,
+            value_type=value_type,
             description=proposal.reason or f"Suggested by requirement extraction: {display}.",
             collection_prompt=f"Could you tell me your {display.lower()}?",
-            bounds=_bounds(proposal.constraints),
+            bounds=fitting(_bounds(proposal.constraints), value_type),
         )
     return requirements, list(suggestions.values())
