@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ccvault.config import Settings
 from ccvault.services import Services
 from ccvault.services.assets import AssetService
+from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
 from ccvault.services.fields import FieldService
 from ccvault.services.health import HealthService
@@ -91,6 +92,7 @@ async def open_vault(settings: Settings) -> Vault:
         keys=keys,
         operations=OperationsService(settings, pool, profiles, tenants),
         health=HealthService(settings, pool, cache),
+        context=ContextService(profiles, schema),
     )
     return Vault(
         settings=settings,

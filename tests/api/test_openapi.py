@@ -227,6 +227,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/v1/agents/{agent_id}/rules/{rule_id}"): "getRule",
     ("delete", "/v1/agents/{agent_id}/rules/{rule_id}"): "deleteRule",
     ("get", "/v1/profiles/{customer_id}/missing-fields"): "getMissingFields",
+    ("post", "/v1/profiles/{customer_id}/missing-fields"): "postMissingFields",
     ("post", "/admin/tenants"): "createTenant",
     ("patch", "/admin/tenants/{tenant_id}"): "patchTenant",
     ("post", "/admin/profiles/expire-stale"): "expireStale",

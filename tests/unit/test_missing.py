@@ -331,3 +331,36 @@ def test_field_required_scenario_wide_and_by_a_step_is_listed_once() -> None:
 
 def test_no_requirements_can_proceed_with_nothing_missing() -> None:
     assert run([]) == (True, [])
+
+
+# -- context and value constraints --------------------------------------------------------
+
+
+def test_context_is_read_by_conditions_and_the_profile_wins_on_a_name_in_both() -> None:
+    reqs = [req("tax_id", when_condition='country == "PT" and amount > 10')]
+    context = {"country": "PT", "amount": 11}
+    assert missing_fields(reqs, {}, {}, NOW, context).missing[0].field_name == "tax_id"
+    profile = {"country": value("country", "DE")}
+    assert missing_fields(reqs, {}, profile, NOW, context).missing == []
+    expired = {"country": value("country", "DE", status="expired")}
+    assert len(missing_fields(reqs, {}, expired, NOW, context).missing) == 1
+
+
+def test_context_never_satisfies_a_requirement_or_a_dependency() -> None:
+    reqs = [req("email"), req("newsletter", depends_on_fields=["email"])]
+    answer = missing_fields(reqs, {}, {}, NOW, {"email": "a@b.co", "newsletter": True})
+    assert [(m.field_name, m.reason) for m in answer.missing] == [("email", MissingReason.missing)]
+
+
+def test_a_value_out_of_range_is_missing_with_reason_range_before_unverified() -> None:
+    defs = [
+        definition("amount", value_type="number", max=100, required_verification=True),
+        definition("birth_date", value_type="date", min_age=18),
+    ]
+    values = [value("amount", 150), value("birth_date", "2010-01-01")]
+    assert run([req("amount"), req("birth_date")], defs, values)[1] == [
+        ("amount", MissingReason.range),
+        ("birth_date", MissingReason.range),
+    ]
+    within = [value("amount", 100, verified=True), value("birth_date", "2007-06-01")]
+    assert run([req("amount"), req("birth_date")], defs, within) == (True, [])

@@ -22,6 +22,7 @@ from ccvault.api.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from ccvault.api.routes import (
     admin,
     assets,
+    context,
     fields,
     health,
     lineage,
@@ -135,6 +136,17 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     install_openapi(app)
     install_docs(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for module in (profiles, fields, assets, lineage, schema, scenarios, missing, admin, health):
+    for module in (
+        profiles,
+        context,
+        fields,
+        assets,
+        lineage,
+        schema,
+        scenarios,
+        missing,
+        admin,
+        health,
+    ):
         app.include_router(module.router)
     return app

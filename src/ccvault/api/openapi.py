@@ -81,6 +81,7 @@ PARAMETERS: Final = {
     "cursor": "Where the previous page ended: its `next_cursor` (opaque, signed; others are 422).",
     "q": "A prefix of `customer_id`.",
     "key_id": "The id of the tenant's API key.",
+    "format": "`json` (the default) or `text`: compact lines for a prompt, one fact a line.",
 }
 
 _LIST_COMPONENT = re.compile(r"(ItemList|Page)_(\w+)_")

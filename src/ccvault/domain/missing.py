@@ -4,7 +4,8 @@ scenario can proceed. Pure: the store hands in requirements, definitions and val
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ccvault.domain.conditions import evaluate_condition
 from ccvault.domain.schema import (
@@ -20,6 +21,7 @@ from ccvault.domain.schema import (
     Requirement,
     ReviewStatus,
 )
+from ccvault.domain.validation import range_problem
 
 BLOCKING = {FallbackAction.block, FallbackAction.ask}
 
@@ -58,6 +60,11 @@ def _reason(
     if current.status != "active":
         return MissingReason.missing
     if definition is not None:
+        # A value the definition's bounds refuse (kept in warn mode, or written before the
+        # bounds were set) cannot be used, whatever its age or verification: ask again.
+        rules = definition.rules
+        if rules.has_range and range_problem(current.value, rules, now.astimezone(UTC).date()):
+            return MissingReason.range
         fresh = definition.freshness_seconds
         if fresh is not None and current.collected_at < now - timedelta(seconds=fresh):
             return MissingReason.stale
@@ -71,18 +78,23 @@ def missing_fields(
     definitions: Mapping[str, FieldDefinition] | Mapping[str, DefinitionHints],
     current: Mapping[str, CurrentValue],
     now: datetime,
+    context: Mapping[str, Any] | None = None,
 ) -> MissingFields:
     """Unmet requirements in collection order, and whether a blocking one is among them.
 
     `definitions` holds the agent's enabled, active definitions by name; `current` the
-    profile's current version of each field (effective status already applied).
+    profile's current version of each field (effective status already applied); `context`
+    facts of the conversation that `when_condition` may read beside the profile's active
+    values (a profile value wins on a name in both). Context never satisfies a
+    requirement or a `depends_on_fields`: those are about what the profile holds.
     """
     live = {name: c.value for name, c in current.items() if c.status == "active"}
+    visible = {**context, **live} if context else live
     missing: list[MissingField] = []
     for req in enforced(requirements):
         if any(dep not in live for dep in req.depends_on_fields):
             continue
-        if req.when_condition is not None and not evaluate_condition(req.when_condition, live):
+        if req.when_condition is not None and not evaluate_condition(req.when_condition, visible):
             continue
         definition = definitions.get(req.field_name)
         reason = _reason(current.get(req.field_name), definition, now)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
+import phonenumbers
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -27,6 +32,28 @@ from ccvault.domain.validation import Rules, check_value
 
 FieldNameStr = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
+# Keep MAX_AGE equal to migration 0013's CHECK.
+MAX_AGE = 200
+Age = Annotated[StrictInt, Field(ge=0, le=MAX_AGE)]
+_INT64 = 2**63
+
+
+def _bound(value: int | float) -> int | float:
+    """A bound a 64-bit integer could hold: exact when stored (numeric) and read back."""
+    if not -_INT64 < value < _INT64:
+        raise PydanticCustomError(
+            "bound_range", "bounds are limited to ±{limit}", {"limit": _INT64 - 1}
+        )
+    return value
+
+
+# A finite JSON number (an integer stays an integer).
+Bound = Annotated[
+    StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)],
+    Field(union_mode="left_to_right"),
+    AfterValidator(_bound),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": -_INT64, "exclusiveMaximum": _INT64}),
+]
 
 
 class DefinitionStatus(StrEnum):
@@ -76,6 +103,9 @@ class MissingReason(StrEnum):
     orphaned = "orphaned"
     stale = "stale"
     unverified = "unverified"
+    range = "range"
+    """The value is outside the definition's `min`/`max` or `min_age`/`max_age` (written
+    in warn mode, or before the constraint was set)."""
 
 
 class DefinitionAttributes(BaseModel):
@@ -117,6 +147,42 @@ class DefinitionAttributes(BaseModel):
     """Values older than this count as `stale` in missing-fields (they stay active)."""
     enabled: StrictBool = True
     """A disabled definition counts as absent for validation and missing-fields."""
+    min: Bound | None = None
+    """The smallest value accepted (inclusive); `number` and `integer` fields only. A value
+    below it is a `range_error`."""
+    max: Bound | None = None
+    """The largest value accepted (inclusive); `number` and `integer` fields only."""
+    min_age: Age | None = None
+    """For a `date` (such as a birth date): at least this many whole years before today's
+    UTC date (inclusive: on the 18th birthday, `min_age: 18` is met)."""
+    max_age: Age | None = None
+    """For a `date`: at most this many whole years before today's UTC date (inclusive)."""
+    default_region: Annotated[str, StringConstraints(min_length=1, max_length=8)] | None = None
+    """For a `phone`: the region (ISO 3166 alpha-2, e.g. `DE`) national numbers are read in;
+    they are stored in E.164 (`030 1234567` → `+49301234567`). Without it, only numbers in
+    international form (`+49...`) are accepted."""
+
+    @property
+    def rules(self) -> Rules:
+        """What a value must satisfy beyond its type."""
+        return Rules(
+            self.value_type,
+            self.validation_regex,
+            self.allowed_values,
+            min=self.min,
+            max=self.max,
+            min_age=self.min_age,
+            max_age=self.max_age,
+            default_region=self.default_region,
+        )
+
+
+_RANGE_TYPES = (ValueType.number, ValueType.integer)
+
+
+def _config_error(key: str, msg: str) -> PydanticCustomError:
+    """A definition that does not make sense, at `["body", key]`."""
+    return PydanticCustomError("config_error", msg, {"key": key})
 
 
 class DefinitionBody(Input, DefinitionAttributes):
@@ -125,9 +191,13 @@ class DefinitionBody(Input, DefinitionAttributes):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        """A definition that could never accept a value is refused when saved."""
+        """A definition that could never accept a value, or whose constraints do not
+        apply to its type, is refused when saved."""
+        self._constraints_fit()
         if self.allowed_values is not None:
-            rules = Rules(self.value_type)
+            # Type and region only: the value's own checks (pattern, range) are the
+            # definition's business, a list of values is the caller's.
+            rules = Rules(self.value_type, default_region=self.default_region)
             normalized = []
             for value in self.allowed_values:
                 checked = check_value(value, rules)
@@ -145,6 +215,37 @@ class DefinitionBody(Input, DefinitionAttributes):
                 normalized.append(checked.value)
             object.__setattr__(self, "allowed_values", normalized)
         return self
+
+    def _constraints_fit(self) -> None:
+        vtype = self.value_type.value
+        for key in ("min", "max"):
+            bound = getattr(self, key)
+            if bound is None:
+                continue
+            if self.value_type not in _RANGE_TYPES:
+                raise _config_error(key, f"{key} applies to number and integer fields, not {vtype}")
+            if self.value_type is ValueType.integer and not float(bound).is_integer():
+                raise _config_error(key, f"{key} of an integer field must be a whole number")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise _config_error("min", "min must not be greater than max")
+        for key in ("min_age", "max_age"):
+            if getattr(self, key) is not None and self.value_type is not ValueType.date:
+                raise _config_error(key, f"{key} applies to date fields, not {vtype}")
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise _config_error("min_age", "min_age must not be greater than max_age")
+        if self.default_region is not None:
+            if self.value_type is not ValueType.phone:
+                raise _config_error(
+                    "default_region", f"default_region applies to phone fields, not {vtype}"
+                )
+            region = self.default_region.upper()
+            if region not in phonenumbers.SUPPORTED_REGIONS:
+                raise _config_error(
+                    "default_region",
+                    f"{self.default_region!r} is not a region with phone numbers "
+                    "(use an ISO 3166 alpha-2 code such as DE or PT)",
+                )
+            object.__setattr__(self, "default_region", region)
 
 
 class FieldDefinition(DefinitionAttributes):
@@ -164,11 +265,6 @@ class FieldDefinition(DefinitionAttributes):
     """When the definition was created."""
     updated_at: datetime
     """When it last changed."""
-
-    @property
-    def rules(self) -> Rules:
-        """What a value must satisfy beyond its type."""
-        return Rules(self.value_type, self.validation_regex, self.allowed_values)
 
 
 class RequirementBody(Input):
@@ -264,6 +360,18 @@ class DefinitionHints(BaseModel):
     collection_prompt: str | None = None
     required_verification: bool = False
     freshness_seconds: int | None = None
+    value_type: ValueType = ValueType.json
+    min: int | float | None = None
+    max: int | float | None = None
+    min_age: int | None = None
+    max_age: int | None = None
+
+    @property
+    def rules(self) -> Rules:
+        """The bounds a present value must keep to count as collected."""
+        return Rules(
+            self.value_type, min=self.min, max=self.max, min_age=self.min_age, max_age=self.max_age
+        )
 
 
 class CurrentValue(BaseModel):
@@ -291,7 +399,8 @@ class MissingField(BaseModel):
     fallback_action: FallbackAction
     """What the agent should do about it."""
     reason: MissingReason
-    """Why it counts as missing: absent, expired, orphaned, stale or unverified."""
+    """Why it counts as missing: absent, expired, orphaned, stale, unverified, or out of the
+    definition's range."""
     collection_prompt: str | None = None
     """What to ask, from the field's definition."""
     display_name: str | None = None
@@ -317,3 +426,83 @@ class ReviewDecision(Input):
     decision: Literal["approve", "reject"]
     """`approve` clears `needs_human_review`; `reject` keeps the requirement listed but no longer
     enforced."""
+
+
+# Context is a handful of facts of the conversation, not a document.
+MAX_CONTEXT_KEYS = 50
+MAX_CONTEXT_TEXT = 1000
+
+
+def _context_value(value: Any) -> Any:
+    """A fact a condition can compare: text, a finite number, a boolean or null."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise PydanticCustomError(
+                "context_value", "integers in context must fit in 64 bits (use a string)"
+            )
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PydanticCustomError("context_value", "numbers in context must be finite")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_CONTEXT_TEXT:
+            raise PydanticCustomError(
+                "context_value",
+                "text in context is limited to {limit} characters",
+                {"limit": MAX_CONTEXT_TEXT},
+            )
+        return value
+    raise PydanticCustomError(
+        "context_value",
+        "a context value is text, a number, a boolean or null, not a list or an object",
+    )
+
+
+ContextValue = Annotated[
+    Any,
+    AfterValidator(_context_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_CONTEXT_TEXT},
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+
+
+class MissingFieldsRequest(Input):
+    """POST /v1/profiles/{customer_id}/missing-fields body: the GET's question, plus facts
+    of the conversation the requirements' conditions may read."""
+
+    agent_id: Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)]
+    """The agent whose requirements and definitions apply."""
+    scenario_id: Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)] | None = None
+    """The scenario to check (its requirements without a `rule_id`); this or `rule_id` is
+    required."""
+    rule_id: Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)] | None = None
+    """A rule being asked for: its requirements apply too (alone, only they do)."""
+    step_id: Annotated[str, StringConstraints(pattern=CALLER_ID_PATTERN)] | None = None
+    """A step of the scenario: its requirements apply beside the scenario-wide ones."""
+    context: dict[FieldNameStr, ContextValue] = Field(
+        default_factory=dict, max_length=MAX_CONTEXT_KEYS
+    )
+    """Facts of the conversation, not of the customer (e.g. `{"transfer_amount": 1500}`),
+    by name: `when_condition` sees them beside the profile's active values, and the
+    profile's value wins on a name in both. They never satisfy a requirement themselves.
+    At most 50 names (field-name syntax); each value text (up to 1000 characters), a
+    finite number, a boolean or null."""
+
+    @model_validator(mode="after")
+    def _names_a_scope(self) -> Self:
+        if self.scenario_id is None and self.rule_id is None:
+            raise PydanticCustomError(
+                "missing", "scenario_id or rule_id is required", {"key": "scenario_id"}
+            )
+        return self

@@ -1,15 +1,21 @@
 """Value validation and normalization: type, then the definition's regex, then its
-allowed values. Pure functions; the caller decides what a problem means (strict/warn)
-and, through `check_is_slow`, whether a check is worth a worker thread."""
+allowed values, then its range. Pure functions; the caller decides what a problem means
+(strict/warn) and, through `check_is_slow`, whether a check is worth a worker thread.
+
+Every `msg` is the vault's own words: a library's exception text (phonenumbers,
+email-validator, the standard library's parsers) is never passed on, because callers
+(and the agents behind them) act on these messages and must not depend on a library's
+phrasing."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,22 +58,51 @@ def _string(value: Any) -> str:
 
 
 def _email(value: Any) -> str:
-    try:
-        return str(validate_email(_string(value), check_deliverability=False).normalized)
-    except EmailNotValidError as exc:
-        raise ValueRejected("format_error", f"not an email address: {exc}") from None
-
-
-def _phone(value: Any) -> str:
     text = _string(value)
     try:
-        number = phonenumbers.parse(text, None)
+        return str(validate_email(text, check_deliverability=False).normalized)
+    except EmailNotValidError:
+        pass
+    local, at, domain = text.strip().rpartition("@")
+    if not at or "@" in local:
+        msg = "an email address has exactly one @, like name@example.com"
+    elif not local:
+        msg = "an email address needs a name before the @, like name@example.com"
+    elif "." not in domain:
+        msg = "an email address needs a domain with a dot after the @, like name@example.com"
+    elif len(local) > 64 or len(text) > 254:
+        msg = "an email address has at most 64 characters before the @ and 254 in all"
+    else:
+        msg = "not a valid email address (expected something like name@example.com)"
+    raise ValueRejected("format_error", msg)
+
+
+_INTERNATIONAL = "the phone number must be international, like +4930123456"
+_PHONE_PARSE = {
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "not a phone number",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short for a phone number",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short for a phone number",
+    phonenumbers.NumberParseException.TOO_LONG: "too long for a phone number",
+}
+
+
+def _phone(value: Any, region: str | None = None) -> str:
+    """E.164; without `region` only numbers in international form (+CC...) are read, with
+    it a national number is read as one of that region."""
+    text = _string(value)
+    try:
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise ValueRejected(
-            "format_error", f"not a phone number in international form (+CC...): {exc}"
-        ) from None
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            known_form = text.strip().startswith("+") or region is not None
+            msg = "the country code is not known" if known_form else _INTERNATIONAL
+        else:
+            msg = _PHONE_PARSE.get(exc.error_type, "not a phone number")
+        raise ValueRejected("format_error", msg) from None
     if not phonenumbers.is_valid_number(number):
-        raise ValueRejected("format_error", "not a valid phone number")
+        where = phonenumbers.region_code_for_number(number)
+        msg = f"not a valid phone number for {where}" if where else "not a valid phone number"
+        raise ValueRejected("format_error", msg)
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -77,8 +112,8 @@ def _date(value: Any) -> str:
         raise ValueRejected("format_error", "expected a date as YYYY-MM-DD")
     try:
         return date.fromisoformat(text).isoformat()
-    except ValueError as exc:
-        raise ValueRejected("format_error", f"not a calendar date: {exc}") from None
+    except ValueError:
+        raise ValueRejected("format_error", f"{text} is not a day of the calendar") from None
 
 
 def _datetime(value: Any) -> str:
@@ -87,8 +122,9 @@ def _datetime(value: Any) -> str:
         raise ValueRejected("format_error", "expected an ISO 8601 date and time")
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueRejected("format_error", f"not an ISO 8601 datetime: {exc}") from None
+    except ValueError:
+        msg = "not an ISO 8601 date and time that exists (like 2025-03-14T09:26:53Z)"
+        raise ValueRejected("format_error", msg) from None
     try:
         utc = bounded_utc(parsed)
     except ValueError as exc:
@@ -151,8 +187,12 @@ def _url(value: Any) -> str:
     return text
 
 
+class _NotJsonConstant(ValueError):
+    """NaN or Infinity in JSON text."""
+
+
 def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise _NotJsonConstant(name)
 
 
 def _json(value: Any) -> Any:
@@ -161,9 +201,16 @@ def _json(value: Any) -> Any:
             # NaN/Infinity are Python's extensions, not JSON (PostgreSQL refuses them).
             value = json.loads(value, parse_constant=_no_constants)
         except json.JSONDecodeError as exc:
-            raise ValueRejected("format_error", f"not JSON text: {exc.msg}") from None
-        except (ValueError, RecursionError) as exc:
-            raise ValueRejected("format_error", f"not JSON text: {exc}"[:200]) from None
+            msg = f"not JSON text (line {exc.lineno}, column {exc.colno})"
+            raise ValueRejected("format_error", msg) from None
+        except _NotJsonConstant as exc:
+            raise ValueRejected("format_error", f"not JSON text ({exc} is not JSON)") from None
+        except ValueError:
+            # Python's own limit on the digits of an integer it reads.
+            msg = f"not JSON text (integers are limited to {sys.get_int_max_str_digits()} digits)"
+            raise ValueRejected("format_error", msg) from None
+        except RecursionError:
+            raise ValueRejected("format_error", "not JSON text (nested too deep)") from None
     # Escapes in JSON text can spell what the request itself could not carry: 1e999 (an
     # infinity), \u0000 or a lone surrogate (jsonb refuses both), nesting past our depth.
     if not is_json_safe(value):
@@ -191,11 +238,61 @@ NORMALIZERS: dict[ValueType, Callable[[Any], Any]] = {
 
 @dataclass(frozen=True)
 class Rules:
-    """What a definition asks of a value beyond its type."""
+    """What a definition asks of a value beyond its type. Bounds are inclusive; `min_age`
+    and `max_age` count whole years from a date to today's UTC date."""
 
     value_type: ValueType
     validation_regex: str | None = None
     allowed_values: Sequence[Any] | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    min_age: int | None = None
+    max_age: int | None = None
+    default_region: str | None = None
+
+    @property
+    def has_range(self) -> bool:
+        """Whether a value can be out of range (and missing-fields must look)."""
+        bounds = (self.min, self.max, self.min_age, self.max_age)
+        return any(b is not None for b in bounds)
+
+
+def age_on(born: date, today: date) -> int:
+    """Whole years from `born` to `today` (a birthday counts on its day; someone born on
+    29 February turns a year older on 1 March in common years)."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _shown(bound: int | float) -> str:
+    return str(int(bound)) if isinstance(bound, float) and bound.is_integer() else str(bound)
+
+
+def range_problem(value: Any, rules: Rules, today: date | None = None) -> Problem | None:
+    """Why a normalized value is outside the definition's bounds (a `range_error`), or
+    None; values not of the bounds' type are left to the type check."""
+    if rules.min is not None or rules.max is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if rules.min is not None and value < rules.min:
+            return Problem(LOC, f"must be at least {_shown(rules.min)}", "range_error")
+        if rules.max is not None and value > rules.max:
+            return Problem(LOC, f"must be at most {_shown(rules.max)}", "range_error")
+    if rules.min_age is not None or rules.max_age is not None:
+        try:
+            born = date.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            born = None
+        if born is None:
+            return None
+        age = age_on(born, today or datetime.now(UTC).date())
+        ago = "in the future" if age < 0 else f"{age} years ago"
+        if rules.min_age is not None and age < rules.min_age:
+            msg = f"must be a date at least {rules.min_age} years ago (this one is {ago})"
+            return Problem(LOC, msg, "range_error")
+        if rules.max_age is not None and age > rules.max_age:
+            msg = f"must be a date at most {rules.max_age} years ago (this one is {ago})"
+            return Problem(LOC, msg, "range_error")
+    return None
 
 
 @dataclass(frozen=True)
@@ -258,10 +355,14 @@ def check_is_slow(value: Any, rules: Rules) -> bool:
     return isinstance(value, str) and len(value) > QUICK_MATCH_CHARS
 
 
-def check_value(value: Any, rules: Rules) -> Checked:
-    """Type, then regex (bounded work), then allowed values; first failure stops."""
+def check_value(value: Any, rules: Rules, today: date | None = None) -> Checked:
+    """Type, then regex (bounded work), then allowed values, then range (ages to `today`,
+    by default today's UTC date); first failure stops."""
     try:
-        normalized = NORMALIZERS[rules.value_type](value)
+        if rules.value_type is ValueType.phone:
+            normalized = _phone(value, rules.default_region)
+        else:
+            normalized = NORMALIZERS[rules.value_type](value)
     except ValueRejected as exc:
         return Checked(value, (Problem(LOC, exc.msg, exc.code),))
     if rules.validation_regex:
@@ -272,4 +373,8 @@ def check_value(value: Any, rules: Rules) -> Checked:
         shown = ", ".join(_as_text(v) for v in list(rules.allowed_values)[:10])
         msg = f"not one of the allowed values ({shown})"
         return Checked(normalized, (Problem(LOC, msg, "allowed_values_error"),))
+    if rules.has_range:
+        problem = range_problem(normalized, rules, today)
+        if problem is not None:
+            return Checked(normalized, (problem,))
     return Checked(normalized, ())

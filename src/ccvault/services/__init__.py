@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ccvault.services.assets import AssetService
+from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
 from ccvault.services.fields import FieldService
 from ccvault.services.health import HealthService
@@ -38,3 +39,4 @@ class Services:
     keys: KeyResolver
     operations: OperationsService
     health: HealthService
+    context: ContextService

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ccvault.domain.caller import Caller
 from ccvault.domain.errors import InvalidInput, Problem
 from ccvault.domain.schema import MissingFields
@@ -23,10 +26,13 @@ class MissingFieldsService:
         scenario_id: str | None = None,
         rule_id: str | None = None,
         step_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
         loc: str = "query",
     ) -> MissingFields:
-        """An unknown profile is a new customer: it is missing everything. `loc` names
-        where the ids came from (`query` or `body`) for the error when neither is given."""
+        """An unknown profile is a new customer: it is missing everything. `context` holds
+        facts of the conversation that conditions read beside the profile's values. `loc`
+        names where the ids came from (`query` or `body`) for the error when neither is
+        given."""
         if scenario_id is None and rule_id is None:
             raise InvalidInput(
                 "name a scenario_id or a rule_id",
@@ -39,4 +45,5 @@ class MissingFieldsService:
             scenario_id=scenario_id,
             rule_id=rule_id,
             step_id=step_id,
+            context=context,
         )

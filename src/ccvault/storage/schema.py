@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -209,12 +210,23 @@ class SchemaStore:
         scenario_id: str | None = None,
         rule_id: str | None = None,
         step_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> MissingFields:
-        """What the profile still lacks for a scenario/step/rule, in one query."""
+        """What the profile still lacks for a scenario/step/rule, in one query.
+
+        A requirement carrying a `rule_id` applies only when that rule is asked for: a
+        scenario alone gets its requirements without a rule, a rule alone its own, both
+        together the union (like a step beside the scenario-wide requirements).
+        """
         filters = []
-        if scenario_id is not None:
-            filters.append("AND r.scenario_id = %(scenario_id)s")
-        if rule_id is not None:
+        if scenario_id is not None and rule_id is not None:
+            filters.append(
+                "AND ((r.scenario_id = %(scenario_id)s AND r.rule_id IS NULL)"
+                " OR r.rule_id = %(rule_id)s)"
+            )
+        elif scenario_id is not None:
+            filters.append("AND r.scenario_id = %(scenario_id)s AND r.rule_id IS NULL")
+        elif rule_id is not None:
             filters.append("AND r.rule_id = %(rule_id)s")
         if step_id is not None:
             filters.append("AND (r.step_id IS NULL OR r.step_id = %(step_id)s)")
@@ -233,4 +245,4 @@ class SchemaStore:
         requirements = [Requirement.model_validate(doc) for doc in row[0]]
         definitions = {d["name"]: DefinitionHints.model_validate(d) for d in row[1]}
         current = {f["name"]: CurrentValue.model_validate(f) for f in row[2]}
-        return missing_fields(requirements, definitions, current, row[3])
+        return missing_fields(requirements, definitions, current, row[3], context)

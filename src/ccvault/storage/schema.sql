@@ -5,13 +5,15 @@ INSERT INTO profile_field_definitions AS d (
     id, tenant_id, agent_id, name, status, display_name, description, value_type,
     validation_regex, allowed_values, required_verification, verification_methods,
     collection_prompt, extraction_examples, extraction_prompt_hint, is_pii,
-    encryption_required, retention_days, freshness_seconds, enabled)
+    encryption_required, retention_days, freshness_seconds, enabled, "min", "max", min_age,
+    max_age, default_region)
 VALUES (
     %(id)s, %(tenant_id)s, %(agent_id)s, %(name)s, %(status)s, %(display_name)s,
     %(description)s, %(value_type)s, %(validation_regex)s, %(allowed_values)s,
     %(required_verification)s, %(verification_methods)s, %(collection_prompt)s,
     %(extraction_examples)s, %(extraction_prompt_hint)s, %(is_pii)s,
-    %(encryption_required)s, %(retention_days)s, %(freshness_seconds)s, %(enabled)s)
+    %(encryption_required)s, %(retention_days)s, %(freshness_seconds)s, %(enabled)s, %(min)s,
+    %(max)s, %(min_age)s, %(max_age)s, %(default_region)s)
 ON CONFLICT (tenant_id, agent_id, name) WHERE deleted_at IS NULL DO UPDATE SET
     status = excluded.status, display_name = excluded.display_name,
     description = excluded.description, value_type = excluded.value_type,
@@ -23,7 +25,9 @@ ON CONFLICT (tenant_id, agent_id, name) WHERE deleted_at IS NULL DO UPDATE SET
     extraction_prompt_hint = excluded.extraction_prompt_hint, is_pii = excluded.is_pii,
     encryption_required = excluded.encryption_required,
     retention_days = excluded.retention_days, freshness_seconds = excluded.freshness_seconds,
-    enabled = excluded.enabled, updated_at = clock_timestamp()
+    enabled = excluded.enabled, "min" = excluded."min", "max" = excluded."max",
+    min_age = excluded.min_age, max_age = excluded.max_age,
+    default_region = excluded.default_region, updated_at = clock_timestamp()
 RETURNING to_jsonb(d) AS doc, (xmax = 0) AS created;
 
 -- name: get_definition
@@ -122,7 +126,9 @@ SELECT
                 'name', d.name, 'display_name', d.display_name,
                 'collection_prompt', d.collection_prompt,
                 'required_verification', d.required_verification,
-                'freshness_seconds', d.freshness_seconds)), '[]')
+                'freshness_seconds', d.freshness_seconds, 'value_type', d.value_type,
+                'min', d."min", 'max', d."max", 'min_age', d.min_age, 'max_age', d.max_age)),
+            '[]')
        FROM profile_field_definitions d
       WHERE d.tenant_id = %(tenant_id)s AND d.agent_id = %(agent_id)s
         AND d.deleted_at IS NULL AND d.status = 'active' AND d.enabled

@@ -1,0 +1,53 @@
+"""The prompt-ready context view: one agent's view of a customer (domain/context.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from ccvault.domain.caller import Caller
+from ccvault.domain.context import ContextView, build_view
+from ccvault.domain.schema import DefinitionStatus, MissingFields
+from ccvault.storage.profiles import ProfileStore
+from ccvault.storage.schema import SchemaStore
+
+
+class ContextService:
+    """Builds the view from the profile read (a cache hit or one query), the agent's
+    active definitions and, for a scenario, its missing fields: three reads at once."""
+
+    def __init__(self, profiles: ProfileStore, schema: SchemaStore) -> None:
+        self._profiles = profiles
+        self._schema = schema
+
+    async def view(
+        self,
+        caller: Caller,
+        customer_id: str,
+        *,
+        agent_id: str,
+        scenario_id: str | None = None,
+        step_id: str | None = None,
+    ) -> ContextView:
+        """The view; NotFound for a customer the tenant does not hold."""
+
+        async def missing() -> MissingFields | None:
+            if scenario_id is None:
+                return None
+            return await self._schema.missing_fields(
+                caller.tenant_id, customer_id, agent_id, scenario_id=scenario_id, step_id=step_id
+            )
+
+        (profile, _), definitions, still_missing = await asyncio.gather(
+            self._profiles.get_profile_versioned(caller.tenant_id, customer_id),
+            self._schema.list_definitions(caller.tenant_id, agent_id, DefinitionStatus.active),
+            missing(),
+        )
+        return build_view(
+            profile,
+            agent_id,
+            definitions,
+            datetime.now(UTC),
+            scenario_id=scenario_id,
+            missing=still_missing,
+        )
