@@ -49,7 +49,7 @@ async def put_fields(api: httpx.AsyncClient, customer: str, values: dict[str, An
     for name, value in values.items():
         resp = await api.put(
             f"/v1/profiles/{customer}/fields/{name}",
-            json={"value": value, "source": "user_provided"},
+            json={"value": value, "source": "user_provided", "agent_id": AGENT},
         )
         assert resp.status_code in {200, 201}, resp.text
 
@@ -127,3 +127,94 @@ async def test_optional_wording_never_blocks(api: httpx.AsyncClient, vault: Vaul
     assert answer["can_proceed"]
     assert [m["field_name"] for m in answer["missing"]] == ["marital_status"]
     assert not (await missing(api, "nobody", "signup"))["can_proceed"]
+
+
+async def missing_with(
+    api: httpx.AsyncClient, customer: str, scenario_id: str, context: dict[str, Any]
+) -> Any:
+    """POST missing-fields with facts of the conversation."""
+    resp = await api.post(
+        f"/v1/profiles/{customer}/missing-fields",
+        json={"agent_id": AGENT, "scenario_id": scenario_id, "context": context},
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_a_document_above_an_amount_is_asked_only_above_it(
+    api: httpx.AsyncClient, vault: Vault
+) -> None:
+    found = await extracted(
+        api, vault, "transfer", "For transfers above 1000 EUR we need proof of address."
+    )
+    proof = found["proof_of_address"]
+    assert proof["when_condition"] == "transfer_amount > 1000"
+    assert proof["required_level"] == "hard"
+    assert proof["needs_human_review"], "a condition and a document always go to review"
+
+    large = await missing_with(api, "payer", "transfer", {"transfer_amount": 1500})
+    assert not large["can_proceed"]
+    assert [m["field_name"] for m in large["missing"]] == ["proof_of_address"]
+    assert (await missing_with(api, "payer", "transfer", {"transfer_amount": 200}))["can_proceed"]
+
+    await put_fields(api, "documented", {"proof_of_address": "utility-bill-2026-11.pdf"})
+    assert (await missing_with(api, "documented", "transfer", {"transfer_amount": 1500}))[
+        "can_proceed"
+    ]
+
+
+async def test_over_18_refuses_a_minor_once_the_suggested_definition_is_accepted(
+    api: httpx.AsyncClient, vault: Vault
+) -> None:
+    found = await extracted(api, vault, "adult", "The customer must be over 18. Collect the email.")
+    assert found["date_of_birth"]["required_level"] == "hard"
+    suggested = await api.get(f"/v1/agents/{AGENT}/field-definitions/date_of_birth")
+    assert suggested.status_code == 200, suggested.text
+    suggestion = suggested.json()
+    assert suggestion["status"] == "suggested"
+    assert suggestion["value_type"] == "date" and suggestion["min_age"] == 18
+
+    # A person accepts the suggestion as it is (its bound included).
+    accepted = await api.put(
+        f"/v1/agents/{AGENT}/field-definitions/date_of_birth",
+        json={
+            "display_name": suggestion["display_name"],
+            "value_type": "date",
+            "min_age": suggestion["min_age"],
+        },
+    )
+    assert accepted.status_code in {200, 201}, accepted.text
+
+    minor = await api.put(
+        "/v1/profiles/minor/fields/date_of_birth",
+        json={"value": "2015-06-01", "source": "user_provided", "agent_id": AGENT},
+    )
+    # The tenant validates in warn mode: the value is kept, flagged as out of range.
+    assert minor.status_code == 201, minor.text
+    assert [w["code"] for w in minor.json()["validation_warnings"]] == ["range_error"]
+    await put_fields(api, "minor", {"email": "m@example.com"})
+    refused = await missing(api, "minor", "adult")
+    assert not refused["can_proceed"]
+    assert [(m["field_name"], m["reason"]) for m in refused["missing"]] == [
+        ("date_of_birth", "range")
+    ]
+
+    await put_fields(api, "grown-up", {"email": "g@example.com", "date_of_birth": "1990-06-01"})
+    assert (await missing(api, "grown-up", "adult"))["can_proceed"]
+
+
+async def test_an_age_limit_on_an_existing_definition_without_it_goes_to_review(
+    api: httpx.AsyncClient, vault: Vault
+) -> None:
+    resp = await api.put(
+        f"/v1/agents/{AGENT}/field-definitions/date_of_birth",
+        json={"display_name": "Date of birth", "value_type": "date"},
+    )
+    assert resp.status_code == 201, resp.text
+    await put_scenario(api, "adult-2", scenario("The customer must be at least 21."))
+    await worker_pass(vault)
+    found = by_field(await requirements(api, "adult-2"))
+    assert found["date_of_birth"]["needs_human_review"], "the definition has no min_age"
+    # Nothing about the agent's own definition changes without a person.
+    kept = await api.get(f"/v1/agents/{AGENT}/field-definitions/date_of_birth")
+    assert kept.json()["status"] == "active" and kept.json()["min_age"] is None

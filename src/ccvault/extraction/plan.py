@@ -69,6 +69,11 @@ def fitting(bounds: dict[str, float], value_type: ValueType) -> dict[str, float]
     return kept
 
 
+def _holds(definition: FieldDefinition, bounds: dict[str, float]) -> bool:
+    """Whether the agent's definition already sets every bound the text asks for."""
+    return all(getattr(definition, name, None) == value for name, value in bounds.items())
+
+
 def level_of(proposal: ProposedField) -> RequiredLevel:
     """The text's own wording decides when the extractor read it; else the confidence."""
     if proposal.required_level is not None:
@@ -84,7 +89,7 @@ def plan(
     scenario-wide. A requirement goes to review below 0.8 confidence, and whenever the
     extractor asks for it (conditions, documents, bounds an existing definition lacks)."""
     known_steps = set(step_ids)
-    defined = {d.name for d in definitions}
+    defined = {d.name: d for d in definitions}
     best: dict[tuple[str, str | None], ProposedField] = {}
     order: list[tuple[str, str | None]] = []
     for proposal in proposals:
@@ -104,7 +109,7 @@ def plan(
             confidence < REVIEW_BELOW
             or proposal.needs_review
             or proposal.when_condition is not None
-            or (bool(bounds) and key[0] in defined)
+            or (key[0] in defined and not _holds(defined[key[0]], bounds))
         )
         level = level_of(proposal)
         fallback = proposal.fallback_action or (

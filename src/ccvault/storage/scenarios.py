@@ -285,6 +285,10 @@ class ScenarioStore:
                         "description": suggestion.description,
                         "value_type": suggestion.value_type.value,
                         "collection_prompt": suggestion.collection_prompt,
+                        "min": suggestion.bounds.get("min"),
+                        "max": suggestion.bounds.get("max"),
+                        "min_age": _age(suggestion.bounds.get("min_age")),
+                        "max_age": _age(suggestion.bounds.get("max_age")),
                     },
                 )
             await conn.execute(
@@ -320,3 +324,8 @@ class ScenarioStore:
                     "seen": seen,
                 },
             )
+
+
+def _age(years: float | None) -> int | None:
+    """Ages are whole years (a smallint column)."""
+    return None if years is None else int(years)
