@@ -365,6 +365,9 @@ async def test_good_answer_stores_requirements_and_suggestions(
         suggestion = await vault.schema.get_definition(tenant_id, AGENT, "preferred_delivery_date")
         assert suggestion.value_type is ValueType.date
         assert suggestion.display_name == "Preferred delivery date"
+        # The model's age bound travels with the suggested definition.
+        adult = await vault.schema.get_definition(tenant_id, AGENT, "date_of_birth")
+        assert (adult.value_type, adult.min_age) == (ValueType.date, 18)
 
 
 @pytest.mark.vcr
