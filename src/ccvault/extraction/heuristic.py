@@ -723,6 +723,9 @@ def _object_spans(sentence: str) -> tuple[str, list[tuple[int, int]]]:
 
 
 def _terms(sentence: str, definitions: list[FieldDefinition]) -> Terms:
+    """What the sentence says beyond its field names: optional spans, conditions (customer
+    kind, amounts, counts), bounds (amounts on a field, counts, weight, age) and the
+    spans those phrases take, which name no field themselves."""
     soft: list[tuple[int, int]] = []
     for marker in _SOFT_LEADING.finditer(sentence):
         soft.append((marker.start(), len(sentence)))
