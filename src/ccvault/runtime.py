@@ -71,6 +71,7 @@ async def open_vault(settings: Settings) -> Vault:
             settings.cache_ttl_seconds,
             durable_epoch=epoch.current,
             raise_durable_epoch=epoch.advance,
+            cluster=settings.redis_cluster,
         )
         await cache.start()
     tenants = TenantStore(pool)
@@ -79,7 +80,7 @@ async def open_vault(settings: Settings) -> Vault:
     scenarios = ScenarioStore(pool)
     keys = KeyResolver(tenants, settings.api_key_cache_seconds)
     services = Services(
-        profiles=ProfileService(pool, profiles),
+        profiles=ProfileService(pool, profiles, schema),
         fields=FieldService(profiles, schema),
         assets=AssetService(profiles),
         lineage=LineageService(pool),

@@ -53,7 +53,13 @@ async def test_tenant_list_shows_every_tenant(settings: Settings, tenant_name: s
     listed = as_json(ccv(settings, "tenant", "list", "--json"))
     mine = [t for t in listed if t["name"] == tenant_name]
     assert len(mine) == 1
-    assert mine[0].keys() == {"tenant_id", "name", "validation_mode", "created_at"}
+    assert mine[0].keys() == {
+        "tenant_id",
+        "name",
+        "validation_mode",
+        "created_at",
+        "require_purpose",
+    }
     table = ccv(settings, "tenant", "list")
     assert table.returncode == 0, table.stderr
     assert tenant_name in table.stdout and mine[0]["tenant_id"] in table.stdout

@@ -23,9 +23,14 @@ def names(requirements: list[str]) -> set[str]:
     return {re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0].lower() for req in requirements}
 
 
+def test_the_base_install_is_the_client_with_httpx_and_pydantic_only() -> None:
+    assert names(PYPROJECT["project"]["dependencies"]) == {"httpx", "pydantic"}
+
+
 def test_a_production_install_pulls_neither_servers_nor_hatchet_nor_dev_tools() -> None:
-    base = names(PYPROJECT["project"]["dependencies"])
     extras = PYPROJECT["project"]["optional-dependencies"]
+    base = names(PYPROJECT["project"]["dependencies"]) | names(extras["server"])
+    assert {"fastapi", "psycopg", "redis"} <= base
     assert not base & (EMBEDDED | {"hatchet-sdk", "pytest", "ruff", "mypy"})
     assert names(extras["embedded"]) == EMBEDDED
     assert names(extras["hatchet"]) == {"hatchet-sdk"}
@@ -47,7 +52,7 @@ def test_constraints_pin_every_dependency_of_every_extra() -> None:
 
 @pytest.mark.parametrize(
     ("target", "extras"),
-    [("run", "'.[embedded]'"), ("test-only", "'.[dev,embedded,hatchet]'")],
+    [("run", "'.[server,embedded]'"), ("test-only", "'.[server,dev,embedded,hatchet]'")],
 )
 @pytest.mark.parametrize("changed", ["pyproject.toml", "constraints.txt"])
 def test_make_installs_what_the_target_needs_again_when_pins_change(

@@ -16,7 +16,6 @@ from ccvault import migrations
 from ccvault.domain.bounds import MAX_INSTANT, MAX_PROFILE_FIELDS, MIN_INSTANT
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
-from ccvault.storage.tenants import TenantStore
 
 from .helpers import fetch, new_asset, new_field, profile_row_id
 
@@ -79,8 +78,15 @@ async def test_the_migration_repairs_unreadable_timestamps_stored_before_it(
     await asyncio.to_thread(migrations.upgrade, fresh_database_url, BEFORE_BOUNDS)
     pool = await open_pool(fresh_database_url, min_size=1, max_size=2)
     try:
-        tenant, _ = await TenantStore(pool).create("t", "warn")
-        tid = tenant.tenant_id
+        # The tenants table as it was then: today's TenantStore writes later columns.
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO tenants (id, name, validation_mode)"
+                " VALUES (gen_random_uuid(), 't', 'warn') RETURNING id"
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        tid = row[0]
         store = ProfileStore(pool)
         old = await store.save_field(tid, "c1", "email", new_field("a@x.example"))
         current = await store.save_field(tid, "c1", "email", new_field("b@x.example"))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Request, Response
+from fastapi import Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from ccvault.config import Settings
 from ccvault.domain.etags import IfMatch, parse_if_match, profile_etag
 from ccvault.domain.models import CALLER_ID_PATTERN, CHANNEL_PATTERN, FIELD_NAME_PATTERN
+from ccvault.domain.schema import PURPOSE_PATTERN
 from ccvault.services import Services
 
 
@@ -31,6 +32,7 @@ AgentId = Annotated[str, Path(pattern=CALLER_ID_PATTERN)]
 FieldName = Annotated[str, Path(pattern=FIELD_NAME_PATTERN)]
 Channel = Annotated[str, Path(pattern=CHANNEL_PATTERN)]
 ChannelUserId = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]{1,256}$")]
+PurposeQuery = Annotated[str | None, Query(pattern=PURPOSE_PATTERN)]
 
 
 async def if_match(

@@ -20,6 +20,7 @@ from ccvault.domain.errors import (
     NotFound,
     PreconditionFailed,
     VaultError,
+    Withheld,
 )
 from ccvault.domain.etags import profile_etag
 
@@ -85,6 +86,8 @@ async def _vault_error(request: Request, exc: Exception) -> JSONResponse:
         return problem(404, exc.detail)
     if isinstance(exc, Conflict):
         return problem(409, exc.detail)
+    if isinstance(exc, Withheld):
+        return problem(403, exc.detail, title=exc.title)
     if isinstance(exc, PreconditionFailed):
         # The version found, when there is one, so the client can re-read or retry.
         current = exc.current_version

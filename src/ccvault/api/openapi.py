@@ -81,6 +81,8 @@ PARAMETERS: Final = {
     "cursor": "Where the previous page ended: its `next_cursor` (opaque, signed; others are 422).",
     "q": "A prefix of `customer_id`.",
     "key_id": "The id of the tenant's API key.",
+    "purpose": "What the read is for (e.g. `onboarding`): fields whose definitions do not "
+    "allow it, or need a consent not granted, are left out (`withheld_fields`).",
     "format": "`json` (the default) or `text`: compact lines for a prompt, one fact a line.",
 }
 

@@ -17,7 +17,8 @@ SCHEMAS = "#/components/schemas/"
 MEANINGS = {
     400: "The body is not valid JSON.",
     401: "No API key, or an unknown or revoked one.",
-    403: "A tenant key on an operator route: these need the admin key.",
+    403: "A tenant key on an operator route (these need the admin key), or a field withheld "
+    "from a read for its purpose or for a consent not granted.",
     404: "Nothing with that id for this tenant (another tenant's items never exist).",
     409: "The request contradicts what is stored.",
     413: "The body is larger than the server's limit (CCV_MAX_BODY_BYTES, 1 MiB by default).",

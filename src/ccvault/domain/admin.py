@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import ValidationMode
@@ -24,13 +25,25 @@ class NewTenant(Input):
     """The tenant's name (letters, digits, `._ -`; up to 100 characters)."""
     validation_mode: ValidationMode | None = None
     """How its field writes are validated (default `CCV_VALIDATION_MODE`)."""
+    require_purpose: StrictBool = False
+    """Whether every read of profiles, fields, exports and context must name a `purpose`."""
 
 
 class TenantPatch(Input):
-    """PATCH /admin/tenants/{tenant_id} body."""
+    """PATCH /admin/tenants/{tenant_id} body: the settings to change (at least one)."""
 
-    validation_mode: ValidationMode
+    validation_mode: ValidationMode | None = None
     """The new validation mode."""
+    require_purpose: StrictBool | None = None
+    """Whether reads must name a `purpose` from now on."""
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        if self.validation_mode is None and self.require_purpose is None:
+            raise PydanticCustomError(
+                "missing", "name validation_mode or require_purpose", {"key": "validation_mode"}
+            )
+        return self
 
 
 class CreatedTenant(BaseModel):
@@ -44,6 +57,8 @@ class CreatedTenant(BaseModel):
     """Its name."""
     validation_mode: ValidationMode
     """Its validation mode."""
+    require_purpose: bool = False
+    """Whether its reads must name a `purpose`."""
     api_key: str
     """Its first API key: shown this once, only a hash is stored."""
     key_id: UUID

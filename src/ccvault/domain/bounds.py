@@ -22,6 +22,9 @@ MIN_INSTANT = datetime(1, 1, 2, tzinfo=UTC)
 MAX_INSTANT = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 
 INT4_MAX = 2**31 - 1
+# The longest tenant validation pattern (here, not in patterns.py, so that the definition
+# models import without RE2).
+MAX_PATTERN_LENGTH = 1000
 # The largest integer every JSON reader holds exactly (IEEE 754 doubles: JavaScript...).
 JSON_SAFE_INT_MAX = 2**53 - 1
 

@@ -19,6 +19,8 @@ class Caller:
     key_id: UUID | None = None
     # Signs cursors handed to this tenant; resolved with the key, so signing costs no query.
     secret: bytes = field(default=b"", repr=False)
+    # The tenant refuses reads that name no purpose (DESIGN §8 "Privacy").
+    require_purpose: bool = False
     agent_id: str | None = None
     purpose: str | None = None
     request_id: str | None = None

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ccvault.domain.models import Profile, ProfileField, ValueType, VerificationLevel
+from ccvault.domain.models import (
+    Profile,
+    ProfileField,
+    ValueType,
+    VerificationLevel,
+    WithheldField,
+)
 from ccvault.domain.schema import FieldDefinition, MissingFields
 
 # A value longer than this is cut in the text view (a prompt has a budget; the JSON view
@@ -52,18 +58,6 @@ class ContextFact(BaseModel):
     """When the value stops counting, if ever."""
     defined: bool
     """Whether the agent has a definition for this field."""
-
-
-class WithheldField(BaseModel):
-    """A field held but not shown for this read."""
-
-    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
-
-    name: str
-    """The field name (never its value)."""
-    reason: Literal["purpose", "consent"]
-    """`purpose`: its definition lists purposes without the read's; `consent`: the
-    customer has not granted the consent its definition names."""
 
 
 class ContextView(BaseModel):

@@ -36,6 +36,13 @@ class Conflict(VaultError):
     title = "Conflict"
 
 
+class Withheld(VaultError):
+    """The thing exists but this read may not see it: its definition does not allow the
+    read's purpose, or needs a consent the customer has not granted."""
+
+    title = "Withheld"
+
+
 class PreconditionFailed(VaultError):
     """An If-Match named a version the profile no longer has (or it does not exist)."""
 

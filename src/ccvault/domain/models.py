@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -243,6 +243,16 @@ class Consent(_Record):
     """When the answer was last recorded."""
 
 
+class WithheldField(_Record):
+    """A field held but left out of a read naming a purpose (never its value)."""
+
+    name: str
+    """The field name."""
+    reason: Literal["purpose", "consent"]
+    """`purpose`: its definition lists purposes without the read's; `consent`: the
+    customer has not granted the consent its definition names."""
+
+
 class StatusSummary(_Record):
     """How many non-deleted field versions the profile has in each status."""
 
@@ -279,6 +289,8 @@ class Profile(_Record):
     """How many non-deleted field versions are in each status."""
     field_history: dict[str, list[ProfileField]] | None = None
     """Every version of each field, newest first (only with `?include=history`)."""
+    withheld_fields: list[WithheldField] | None = None
+    """Only in answers to reads naming a `purpose`: the fields left out, and why."""
 
 
 class ProfileSummary(_Record):
@@ -342,6 +354,9 @@ class Tenant(_Record):
     checks nothing."""
     created_at: datetime
     """When the tenant was created."""
+    require_purpose: bool = False
+    """Whether reads of profiles, fields, exports and context must name a `purpose`
+    (422 otherwise)."""
 
 
 class ApiKey(_Record):

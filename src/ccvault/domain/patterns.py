@@ -11,7 +11,8 @@ from typing import Any
 
 import re2  # type: ignore[import-untyped]
 
-MAX_PATTERN_LENGTH = 1000
+from ccvault.domain.bounds import MAX_PATTERN_LENGTH
+
 # RE2's `max_mem` per pattern: its program and its DFA state cache stay within it, and a
 # program that does not fit is refused. A pattern is compiled under the small budget first
 # and gets the large one only when it needs it, so the cache can weigh every entry by the

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from uuid import UUID
 
-import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -23,14 +22,21 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ccvault.domain.bounds import INT4_MAX
-from ccvault.domain.conditions import parse_condition
+from ccvault.domain.bounds import INT4_MAX, MAX_PATTERN_LENGTH
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import CALLER_ID_PATTERN, FIELD_NAME_PATTERN, ValueType
-from ccvault.domain.patterns import MAX_PATTERN_LENGTH
-from ccvault.domain.validation import Rules, check_value
+
+if TYPE_CHECKING:
+    # Value checks and conditions need the server's libraries (RE2, phonenumbers,
+    # email-validator, simpleeval); the client imports these models with pydantic alone,
+    # so they are imported where a validator first needs them.
+    from ccvault.domain.validation import Rules
 
 FieldNameStr = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]
+# What a read is for, e.g. `onboarding`, `fraud.check`, `marketing:email`.
+PURPOSE_PATTERN = r"^[a-z][a-z0-9_.:-]{0,63}$"
+MAX_PURPOSES = 50
+PurposeStr = Annotated[str, StringConstraints(pattern=PURPOSE_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
 # Keep MAX_AGE equal to migration 0013's CHECK.
 MAX_AGE = 200
@@ -136,6 +142,12 @@ class DefinitionAttributes(BaseModel):
     """Example phrasings an extractor can learn the field from."""
     extraction_prompt_hint: Text | None = None
     """A hint for the LLM extractor about this field."""
+    purposes: list[PurposeStr] = Field(default_factory=list, max_length=MAX_PURPOSES)
+    """The purposes a read may name to see this field (`?purpose=`); empty means any
+    purpose. Reads naming another purpose list the field in `withheld_fields`."""
+    consent_type: FieldNameStr | None = None
+    """A consent the customer must have granted for a read naming a purpose to see this
+    field (e.g. `marketing_email`)."""
     is_pii: StrictBool = False
     """Whether values are personal data."""
     encryption_required: StrictBool = False
@@ -165,6 +177,8 @@ class DefinitionAttributes(BaseModel):
     @property
     def rules(self) -> Rules:
         """What a value must satisfy beyond its type."""
+        from ccvault.domain.validation import Rules
+
         return Rules(
             self.value_type,
             self.validation_regex,
@@ -197,6 +211,8 @@ class DefinitionBody(Input, DefinitionAttributes):
         if self.allowed_values is not None:
             # Type and region only: the value's own checks (pattern, range) are the
             # definition's business, a list of values is the caller's.
+            from ccvault.domain.validation import Rules, check_value
+
             rules = Rules(self.value_type, default_region=self.default_region)
             normalized = []
             for value in self.allowed_values:
@@ -238,6 +254,8 @@ class DefinitionBody(Input, DefinitionAttributes):
                 raise _config_error(
                     "default_region", f"default_region applies to phone fields, not {vtype}"
                 )
+            import phonenumbers
+
             region = self.default_region.upper()
             if region not in phonenumbers.SUPPORTED_REGIONS:
                 raise _config_error(
@@ -287,6 +305,8 @@ class RequirementBody(Input):
     @model_validator(mode="after")
     def _condition_parses(self) -> Self:
         if self.when_condition is not None:
+            from ccvault.domain.conditions import parse_condition
+
             parse_condition(self.when_condition)
         return self
 
@@ -369,6 +389,8 @@ class DefinitionHints(BaseModel):
     @property
     def rules(self) -> Rules:
         """The bounds a present value must keep to count as collected."""
+        from ccvault.domain.validation import Rules
+
         return Rules(
             self.value_type, min=self.min, max=self.max, min_age=self.min_age, max_age=self.max_age
         )

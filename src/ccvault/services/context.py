@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from ccvault.domain.caller import Caller
 from ccvault.domain.context import ContextView, build_view
+from ccvault.domain.purposes import definition_ids, for_purpose, require_purpose
 from ccvault.domain.schema import DefinitionStatus, MissingFields
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.schema import SchemaStore
@@ -28,8 +29,11 @@ class ContextService:
         agent_id: str,
         scenario_id: str | None = None,
         step_id: str | None = None,
+        purpose: str | None = None,
     ) -> ContextView:
-        """The view; NotFound for a customer the tenant does not hold."""
+        """The view; NotFound for a customer the tenant does not hold. Naming a purpose
+        leaves out (and lists as withheld) what that purpose may not see."""
+        require_purpose(purpose, caller.require_purpose)
 
         async def missing() -> MissingFields | None:
             if scenario_id is None:
@@ -43,11 +47,15 @@ class ContextService:
             self._schema.list_definitions(caller.tenant_id, agent_id, DefinitionStatus.active),
             missing(),
         )
+        if purpose is not None:
+            rules = await self._schema.read_rules(caller.tenant_id, definition_ids(profile))
+            profile = for_purpose(profile, purpose, rules)
         return build_view(
             profile,
             agent_id,
             definitions,
             datetime.now(UTC),
+            withheld=profile.withheld_fields,
             scenario_id=scenario_id,
             missing=still_missing,
         )

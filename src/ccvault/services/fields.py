@@ -11,9 +11,10 @@ from uuid import UUID
 import structlog
 
 from ccvault.domain.caller import Caller
-from ccvault.domain.errors import InvalidInput, Problem
+from ccvault.domain.errors import InvalidInput, Problem, Withheld
 from ccvault.domain.etags import IfMatch
 from ccvault.domain.models import ProfileField, ValidationMode
+from ccvault.domain.purposes import require_purpose, withheld
 from ccvault.domain.validation import Rules, check_is_slow, check_value
 from ccvault.domain.values import infer_value_type
 from ccvault.domain.writes import NewField
@@ -132,9 +133,25 @@ class FieldService:
             if_match=if_match,
         )
 
-    async def get(self, caller: Caller, customer_id: str, name: str) -> ProfileField:
-        """The active version (NotFound when absent, deleted, or past its expires_at)."""
-        return await self._profiles.get_field(caller.tenant_id, customer_id, name)
+    async def get(
+        self, caller: Caller, customer_id: str, name: str, *, purpose: str | None = None
+    ) -> ProfileField:
+        """The active version (NotFound when absent, deleted, or past its expires_at;
+        Withheld when a read for `purpose` may not see it)."""
+        require_purpose(purpose, caller.require_purpose)
+        field = await self._profiles.get_field(caller.tenant_id, customer_id, name)
+        if purpose is None or field.field_definition_id is None:
+            return field
+        rules = await self._schema.read_rules(caller.tenant_id, [field.field_definition_id])
+        if not rules:
+            return field
+        profile, _ = await self._profiles.get_profile_versioned(caller.tenant_id, customer_id)
+        for hidden in withheld(purpose, [field], rules, profile.consents):
+            why = "its definition does not list that purpose"
+            if hidden.reason == "consent":
+                why = "the customer has not granted the consent its definition names"
+            raise Withheld(f"field {name!r} is withheld from reads for {purpose!r}: {why}")
+        return field
 
     async def history(self, caller: Caller, customer_id: str, name: str) -> list[ProfileField]:
         """Every version of the field, newest first, whatever its status."""

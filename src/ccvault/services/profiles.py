@@ -13,18 +13,21 @@ from ccvault.domain.models import (
     ProfileSummary,
     VerificationLevel,
 )
+from ccvault.domain.purposes import definition_ids, for_purpose, require_purpose
 from ccvault.domain.writes import ConsentAnswer, NewIdentity
 from ccvault.services.profile_list import list_profiles
 from ccvault.storage.db import Pool
 from ccvault.storage.profiles import ProfileStore
+from ccvault.storage.schema import SchemaStore
 
 
 class ProfileService:
     """Whole-profile use cases; each write takes the profile's lock (and If-Match)."""
 
-    def __init__(self, pool: Pool, profiles: ProfileStore) -> None:
+    def __init__(self, pool: Pool, profiles: ProfileStore, schema: SchemaStore) -> None:
         self._pool = pool
         self._profiles = profiles
+        self._schema = schema
 
     async def create(
         self, caller: Caller, customer_id: str | None, identities: list[NewIdentity]
@@ -40,16 +43,33 @@ class ProfileService:
         return await list_profiles(self._pool, caller, q=q, limit=limit, cursor=cursor)
 
     async def get(
-        self, caller: Caller, customer_id: str, *, include_history: bool = False
+        self,
+        caller: Caller,
+        customer_id: str,
+        *,
+        include_history: bool = False,
+        purpose: str | None = None,
     ) -> tuple[Profile, int]:
-        """The profile and its version (the ETag's number)."""
-        return await self._profiles.get_profile_versioned(
+        """The profile and its version (the ETag's number); naming a purpose leaves out
+        (and lists in `withheld_fields`) what that purpose may not see."""
+        require_purpose(purpose, caller.require_purpose)
+        profile, version = await self._profiles.get_profile_versioned(
             caller.tenant_id, customer_id, include_history=include_history
         )
+        if purpose is not None:
+            profile = await self.for_purpose(caller, profile, purpose)
+        return profile, version
+
+    async def for_purpose(self, caller: Caller, profile: Profile, purpose: str) -> Profile:
+        """The profile as a read for `purpose` sees it (filtered after the read, so the
+        cache only ever holds the whole profile and no purpose's view reaches another)."""
+        rules = await self._schema.read_rules(caller.tenant_id, definition_ids(profile))
+        return for_purpose(profile, purpose, rules)
 
     async def get_json(self, caller: Caller, customer_id: str) -> tuple[bytes, int]:
         """The hot read: the profile's JSON as cached (one cache hit or one query) and its
         version, never decoded and encoded again."""
+        require_purpose(None, caller.require_purpose)
         return await self._profiles.read_profile_json(caller.tenant_id, customer_id)
 
     async def customer_for_channel(self, caller: Caller, channel: str, channel_user_id: str) -> str:

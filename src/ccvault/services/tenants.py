@@ -29,15 +29,20 @@ class TenantService:
         self._default_mode = default_mode
         self._keys = keys
 
-    async def create(self, name: str, mode: ValidationMode | None = None) -> CreatedTenant:
+    async def create(
+        self, name: str, mode: ValidationMode | None = None, *, require_purpose: bool = False
+    ) -> CreatedTenant:
         """A tenant and its first key (the key is in the answer this once); the mode
         defaults to CCV_VALIDATION_MODE."""
         mode = mode or self._default_mode
-        tenant, issued = await self._tenants.create_with_key(name, mode.value)
+        tenant, issued = await self._tenants.create_with_key(
+            name, mode.value, require_purpose=require_purpose
+        )
         return CreatedTenant(
             tenant_id=tenant.tenant_id,
             name=tenant.name,
             validation_mode=ValidationMode(tenant.validation_mode),
+            require_purpose=tenant.require_purpose,
             api_key=issued.api_key,
             key_id=issued.key_id,
         )
@@ -60,9 +65,20 @@ class TenantService:
         """The tenant of that name, if any."""
         return await self._tenants.get_by_name(name)
 
-    async def set_validation_mode(self, tenant_id: UUID, mode: ValidationMode) -> Tenant:
-        """Change how the tenant's field writes are validated."""
-        tenant = await self._tenants.set_validation_mode(tenant_id, mode.value)
+    async def patch(
+        self,
+        tenant_id: UUID,
+        *,
+        mode: ValidationMode | None = None,
+        require_purpose: bool | None = None,
+    ) -> Tenant:
+        """Change how the tenant's field writes are validated and whether its reads must
+        name a purpose (None keeps a setting)."""
+        tenant = await self._tenants.patch(
+            tenant_id,
+            validation_mode=mode.value if mode else None,
+            require_purpose=require_purpose,
+        )
         if self._keys is not None:
             self._keys.forget_tenant(tenant_id)
         return tenant

@@ -43,6 +43,9 @@ _LOCK_ATTEMPTS = 5
 _HISTORY: TypeAdapter[dict[str, list[ProfileField]]] = TypeAdapter(dict[str, list[ProfileField]])
 M = load("merge.sql")
 
+# Keys only some reads answer with: `?include=history` and `?purpose=` reads.
+PLAIN_READ_EXCLUDES = {"field_history", "withheld_fields"}
+
 
 class ProfileStore:
     """Reads and writes one tenant-scoped profile at a time; every query filters tenant_id."""
@@ -105,7 +108,9 @@ class ProfileStore:
                 return cached, cached_version
         doc, version, via_alias, expires_at_ms = await self._read_profile(tenant_id, customer_id)
         # Through the model once, so every answer has the same JSON form whatever its path.
-        body = Profile.model_validate_json(doc).model_dump_json(exclude={"field_history"}).encode()
+        body = (
+            Profile.model_validate_json(doc).model_dump_json(exclude=PLAIN_READ_EXCLUDES).encode()
+        )
         # Aliases are read through to PostgreSQL: only the target's key is invalidated.
         if self.cache is not None and not via_alias:
             await self.cache.put(tenant_id, customer_id, version, epoch, body, expires_at_ms)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 from ccvault.domain.errors import InvalidInput, NotFound, Problem
 from ccvault.domain.missing import missing_fields
 from ccvault.domain.patterns import PATTERNS, PatternError, tenant_pattern
+from ccvault.domain.purposes import ReadRule
 from ccvault.domain.schema import (
     CurrentValue,
     DefinitionBody,
@@ -87,6 +88,16 @@ class SchemaStore:
         row = await self._one(Q["upsert_definition"], params)
         assert row is not None
         return FieldDefinition.model_validate(row[0]), bool(row[1])
+
+    async def read_rules(self, tenant_id: UUID, ids: Iterable[UUID]) -> dict[UUID, ReadRule]:
+        """What purpose-aware reads need of these definitions (only those that restrict)."""
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(Q["read_rules"], {"tenant_id": tenant_id, "ids": wanted})
+            rows = await cur.fetchall()
+        return {row[0]: ReadRule(frozenset(row[1]), row[2]) for row in rows}
 
     async def get_definition(self, tenant_id: UUID, agent_id: str, name: str) -> FieldDefinition:
         """A live definition (active or suggested); NotFound otherwise."""

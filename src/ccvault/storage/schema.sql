@@ -6,14 +6,14 @@ INSERT INTO profile_field_definitions AS d (
     validation_regex, allowed_values, required_verification, verification_methods,
     collection_prompt, extraction_examples, extraction_prompt_hint, is_pii,
     encryption_required, retention_days, freshness_seconds, enabled, "min", "max", min_age,
-    max_age, default_region)
+    max_age, default_region, purposes, consent_type)
 VALUES (
     %(id)s, %(tenant_id)s, %(agent_id)s, %(name)s, %(status)s, %(display_name)s,
     %(description)s, %(value_type)s, %(validation_regex)s, %(allowed_values)s,
     %(required_verification)s, %(verification_methods)s, %(collection_prompt)s,
     %(extraction_examples)s, %(extraction_prompt_hint)s, %(is_pii)s,
     %(encryption_required)s, %(retention_days)s, %(freshness_seconds)s, %(enabled)s, %(min)s,
-    %(max)s, %(min_age)s, %(max_age)s, %(default_region)s)
+    %(max)s, %(min_age)s, %(max_age)s, %(default_region)s, %(purposes)s, %(consent_type)s)
 ON CONFLICT (tenant_id, agent_id, name) WHERE deleted_at IS NULL DO UPDATE SET
     status = excluded.status, display_name = excluded.display_name,
     description = excluded.description, value_type = excluded.value_type,
@@ -27,7 +27,8 @@ ON CONFLICT (tenant_id, agent_id, name) WHERE deleted_at IS NULL DO UPDATE SET
     retention_days = excluded.retention_days, freshness_seconds = excluded.freshness_seconds,
     enabled = excluded.enabled, "min" = excluded."min", "max" = excluded."max",
     min_age = excluded.min_age, max_age = excluded.max_age,
-    default_region = excluded.default_region, updated_at = clock_timestamp()
+    default_region = excluded.default_region, purposes = excluded.purposes,
+    consent_type = excluded.consent_type, updated_at = clock_timestamp()
 RETURNING to_jsonb(d) AS doc, (xmax = 0) AS created;
 
 -- name: get_definition
@@ -142,3 +143,11 @@ SELECT
         AND f.superseded_at IS NULL AND f.deleted_at IS NULL)
         AS fields,
     now() AS now;
+
+-- name: read_rules
+-- What purpose-aware reads need of the definitions a profile's versions were written
+-- under (by id: a version keeps the definition it was validated against).
+SELECT id, purposes, consent_type
+  FROM profile_field_definitions
+ WHERE tenant_id = %(tenant_id)s AND id = ANY(%(ids)s)
+   AND (purposes <> '{}' OR consent_type IS NOT NULL);

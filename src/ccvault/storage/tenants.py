@@ -28,7 +28,13 @@ def hash_key(api_key: str) -> bytes:
 
 
 def _tenant(row: Any) -> Tenant:
-    return Tenant(tenant_id=row[0], name=row[1], validation_mode=row[2], created_at=row[3])
+    return Tenant(
+        tenant_id=row[0],
+        name=row[1],
+        validation_mode=row[2],
+        created_at=row[3],
+        require_purpose=row[4],
+    )
 
 
 class TenantStore:
@@ -46,15 +52,23 @@ class TenantStore:
         return tenant, issued.api_key
 
     async def create_with_key(
-        self, name: str, validation_mode: str, label: str | None = None
+        self,
+        name: str,
+        validation_mode: str,
+        label: str | None = None,
+        *,
+        require_purpose: bool = False,
     ) -> tuple[Tenant, IssuedKey]:
         """A new tenant and its first key, with the key's id, in one transaction."""
+        params = {
+            "id": uuid.uuid4(),
+            "name": name,
+            "validation_mode": validation_mode,
+            "require_purpose": require_purpose,
+        }
         async with self.pool.connection() as conn, conn.transaction():
             try:
-                cur = await conn.execute(
-                    Q["insert_tenant"],
-                    {"id": uuid.uuid4(), "name": name, "validation_mode": validation_mode},
-                )
+                cur = await conn.execute(Q["insert_tenant"], params)
             except UniqueViolation:
                 raise Conflict(f"tenant {name!r} already exists") from None
             tenant = _tenant(await cur.fetchone())
@@ -133,10 +147,23 @@ class TenantStore:
 
     async def set_validation_mode(self, tenant_id: UUID, mode: str) -> Tenant:
         """Change how strictly the tenant's field writes are validated."""
+        return await self.patch(tenant_id, validation_mode=mode)
+
+    async def patch(
+        self,
+        tenant_id: UUID,
+        *,
+        validation_mode: str | None = None,
+        require_purpose: bool | None = None,
+    ) -> Tenant:
+        """Change the settings given (None keeps one); NotFound for an unknown tenant."""
+        params = {
+            "id": tenant_id,
+            "validation_mode": validation_mode,
+            "require_purpose": require_purpose,
+        }
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                Q["set_validation_mode"], {"id": tenant_id, "validation_mode": mode}
-            )
+            cur = await conn.execute(Q["patch_tenant"], params)
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no tenant {tenant_id}")
@@ -157,4 +184,5 @@ class TenantStore:
             validation_mode=row[2],
             key_id=row[4],
             secret=bytes(row[5]),
+            require_purpose=row[6],
         )

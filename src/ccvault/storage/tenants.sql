@@ -1,7 +1,7 @@
 -- name: insert_tenant
-INSERT INTO tenants (id, name, validation_mode)
-VALUES (%(id)s, %(name)s, %(validation_mode)s)
-RETURNING id, name, validation_mode, created_at;
+INSERT INTO tenants (id, name, validation_mode, require_purpose)
+VALUES (%(id)s, %(name)s, %(validation_mode)s, %(require_purpose)s)
+RETURNING id, name, validation_mode, created_at, require_purpose;
 
 -- name: insert_api_key
 INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix, label)
@@ -9,7 +9,8 @@ VALUES (%(id)s, %(tenant_id)s, %(key_hash)s, %(key_prefix)s, %(label)s)
 RETURNING id, label, created_at;
 
 -- name: list_tenants
-SELECT id, name, validation_mode, created_at FROM tenants ORDER BY created_at, name;
+SELECT id, name, validation_mode, created_at, require_purpose FROM tenants
+ ORDER BY created_at, name;
 
 -- name: list_api_keys
 -- Revoked keys stay listed (with revoked_at): an operator sees what was cut off and when.
@@ -25,14 +26,19 @@ UPDATE api_keys SET revoked_at = now()
 RETURNING id;
 
 -- name: get_tenant
-SELECT id, name, validation_mode, created_at FROM tenants WHERE id = %(id)s;
+SELECT id, name, validation_mode, created_at, require_purpose FROM tenants WHERE id = %(id)s;
 
 -- name: get_tenant_by_name
-SELECT id, name, validation_mode, created_at FROM tenants WHERE name = %(name)s;
+SELECT id, name, validation_mode, created_at, require_purpose FROM tenants
+ WHERE name = %(name)s;
 
--- name: set_validation_mode
-UPDATE tenants SET validation_mode = %(validation_mode)s WHERE id = %(id)s
-RETURNING id, name, validation_mode, created_at;
+-- name: patch_tenant
+-- A null leaves that setting as it is.
+UPDATE tenants
+   SET validation_mode = coalesce(%(validation_mode)s, validation_mode),
+       require_purpose = coalesce(%(require_purpose)s, require_purpose)
+ WHERE id = %(id)s
+RETURNING id, name, validation_mode, created_at, require_purpose;
 
 -- name: caller_for_key
 -- Runs when a process resolves a key it does not remember (at most once per key per
@@ -40,7 +46,8 @@ RETURNING id, name, validation_mode, created_at;
 -- trip, written at most once a minute per key: a request never pays a write of its own,
 -- and the column is as fresh as a minute plus the key cache's time.
 WITH found AS (
-    SELECT t.id, t.name, t.validation_mode, k.key_hash, k.id AS key_id, t.secret
+    SELECT t.id, t.name, t.validation_mode, k.key_hash, k.id AS key_id, t.secret,
+           t.require_purpose
       FROM api_keys k
       JOIN tenants t ON t.id = k.tenant_id
      WHERE k.key_hash = %(key_hash)s AND k.revoked_at IS NULL
@@ -49,4 +56,4 @@ WITH found AS (
      WHERE id = (SELECT key_id FROM found) AND revoked_at IS NULL
        AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
 )
-SELECT id, name, validation_mode, key_hash, key_id, secret FROM found;
+SELECT id, name, validation_mode, key_hash, key_id, secret, require_purpose FROM found;

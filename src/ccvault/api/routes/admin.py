@@ -30,7 +30,10 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
 )
 async def create_tenant(body: NewTenant, services: ServicesDep) -> Response:
     """Create a tenant and its first API key."""
-    return json_response(await services.tenants.create(body.name, body.validation_mode), 201)
+    created = await services.tenants.create(
+        body.name, body.validation_mode, require_purpose=body.require_purpose
+    )
+    return json_response(created, 201)
 
 
 @router.get("/tenants", response_model=ItemList[Tenant], responses=responses(403))
@@ -70,10 +73,11 @@ async def revoke_key(tenant_id: UUID, key_id: UUID, services: ServicesDep) -> Re
 
 @router.patch("/tenants/{tenant_id}", response_model=Tenant, responses=responses(403, 404, 422))
 async def patch_tenant(tenant_id: UUID, body: TenantPatch, services: ServicesDep) -> Response:
-    """Change a tenant's validation mode."""
-    return json_response(
-        await services.tenants.set_validation_mode(tenant_id, body.validation_mode)
+    """Change a tenant's validation mode and whether its reads must name a purpose."""
+    tenant = await services.tenants.patch(
+        tenant_id, mode=body.validation_mode, require_purpose=body.require_purpose
     )
+    return json_response(tenant)
 
 
 @router.post(

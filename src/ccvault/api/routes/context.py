@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import CustomerId, ServicesDep, json_response
+from ccvault.api.deps import CustomerId, PurposeQuery, ServicesDep, json_response
 from ccvault.api.errors import responses
 from ccvault.domain.context import ContextView, render_text
 from ccvault.domain.models import CALLER_ID_PATTERN
@@ -41,12 +41,18 @@ async def get_context(
     agent_id: Annotated[str, Query(pattern=CALLER_ID_PATTERN)],
     scenario_id: IdQuery = None,
     step_id: IdQuery = None,
+    purpose: PurposeQuery = None,
     format: Literal["json", "text"] = "json",
 ) -> Response:
     """What the agent may know: its definitions' display names with the active values,
     verification and age of each, and what is still missing for `scenario_id`."""
     view = await services.context.view(
-        caller, customer_id, agent_id=agent_id, scenario_id=scenario_id, step_id=step_id
+        caller,
+        customer_id,
+        agent_id=agent_id,
+        scenario_id=scenario_id,
+        step_id=step_id,
+        purpose=purpose,
     )
     if format == "text":
         return Response(render_text(view), media_type="text/plain; charset=utf-8")

@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import CustomerId, FieldName, IfMatchDep, ServicesDep, json_response
+from ccvault.api.deps import (
+    CustomerId,
+    FieldName,
+    IfMatchDep,
+    PurposeQuery,
+    ServicesDep,
+    json_response,
+)
 from ccvault.api.errors import responses
 from ccvault.domain.answers import ItemList, WrittenField
 from ccvault.domain.models import ProfileField, ValidationMode
@@ -34,12 +41,17 @@ async def put_field(
     return json_response(written.field, 201, extra={"validation_warnings": warnings})
 
 
-@router.get("/{name}", response_model=ProfileField, responses=responses(404, 422))
+@router.get("/{name}", response_model=ProfileField, responses=responses(403, 404, 422))
 async def get_field(
-    customer_id: CustomerId, name: FieldName, services: ServicesDep, caller: CurrentCaller
+    customer_id: CustomerId,
+    name: FieldName,
+    services: ServicesDep,
+    caller: CurrentCaller,
+    purpose: PurposeQuery = None,
 ) -> Response:
-    """The active version (404 when absent, deleted, or past its expires_at)."""
-    return json_response(await services.fields.get(caller, customer_id, name))
+    """The active version (404 when absent, deleted, or past its expires_at; 403 when a
+    read for `purpose` may not see it)."""
+    return json_response(await services.fields.get(caller, customer_id, name, purpose=purpose))
 
 
 @router.get("/{name}/history", response_model=ItemList[ProfileField], responses=responses(404, 422))

@@ -15,6 +15,7 @@ from ccvault.api.deps import (
     CustomerId,
     FieldName,
     IfMatchDep,
+    PurposeQuery,
     ServicesDep,
     etag_header,
     json_response,
@@ -50,10 +51,15 @@ async def _profile_response(
     customer_id: str,
     include: str | None,
     status_code: int = 200,
+    purpose: str | None = None,
 ) -> Response:
-    if include == "history":
-        profile, version = await services.profiles.get(caller, customer_id, include_history=True)
-        return json_response(profile, status_code, headers=etag_header(version))
+    if include == "history" or purpose is not None:
+        profile, version = await services.profiles.get(
+            caller, customer_id, include_history=include == "history", purpose=purpose
+        )
+        # withheld_fields answers reads naming a purpose only: §4's shape stays as it was.
+        exclude = None if purpose is not None else {"withheld_fields"}
+        return json_response(profile, status_code, exclude=exclude, headers=etag_header(version))
     # The hot path: cached JSON bytes go out as they are, no decode/encode; the entry
     # knows its version, so the ETag costs nothing more.
     body, version = await services.profiles.get_json(caller, customer_id)
@@ -103,10 +109,11 @@ async def get_profile_by_channel(
     services: ServicesDep,
     caller: CurrentCaller,
     include: Include = None,
+    purpose: PurposeQuery = None,
 ) -> Response:
     """The profile a channel identity is linked to."""
     customer_id = await services.profiles.customer_for_channel(caller, channel, channel_user_id)
-    return await _profile_response(services, caller, customer_id, include)
+    return await _profile_response(services, caller, customer_id, include, purpose=purpose)
 
 
 @router.get(
@@ -115,10 +122,17 @@ async def get_profile_by_channel(
     responses={**_profile_answer(200, "The profile"), **responses(404, 422)},
 )
 async def get_profile(
-    customer_id: CustomerId, services: ServicesDep, caller: CurrentCaller, include: Include = None
+    customer_id: CustomerId,
+    services: ServicesDep,
+    caller: CurrentCaller,
+    include: Include = None,
+    purpose: PurposeQuery = None,
 ) -> Response:
-    """The current profile: active fields and assets, identities, consents, status counts."""
-    return await _profile_response(services, caller, customer_id, include)
+    """The current profile: active fields and assets, identities, consents, status counts.
+
+    Naming a `purpose` leaves out the fields it may not see and lists them in
+    `withheld_fields`."""
+    return await _profile_response(services, caller, customer_id, include, purpose=purpose)
 
 
 @router.patch(
