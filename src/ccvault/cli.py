@@ -511,6 +511,72 @@ def _progress(what: str, total: int | None) -> Iterator[Callable[[int], None]]:
         yield lambda n: bar.advance(task, n)
 
 
+@app.command("eval-extraction")
+def eval_extraction(
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="a JSON Lines file of labeled texts, or `dev` / `test` for the sets "
+            "shipped with ccvault"
+        ),
+    ],
+    llm: Annotated[
+        bool, typer.Option("--llm", help="score the configured model (CCV_LLM_*)")
+    ] = False,
+    min_f1: Annotated[
+        float | None,
+        typer.Option("--min-f1", help="exit 1 when the overall F1 is below this"),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Score requirement extraction on labeled texts: precision, recall and F1 per case
+    and overall (`fields`: the right field names; `strict`: also the level, condition and
+    bounds). Offline by default; --llm measures the configured model."""
+    from ccvault.extraction.evaluate import DatasetError
+    from ccvault.services.extraction_eval import NoModelConfigured, dataset_path, score
+
+    path = dataset_path(dataset)
+    try:
+        name, report = asyncio.run(score(path, _settings() if llm else None))
+    except (OSError, DatasetError) as exc:
+        out.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    except NoModelConfigured as exc:
+        out.print(f"[red]--llm: no model configured ({exc})[/]")
+        raise typer.Exit(BAD_CONFIGURATION) from None
+    totals = {"extractor": name, "dataset": str(path), **report.totals()}
+    if as_json:
+        print(json.dumps({"overall": totals, "cases": report.rows()}, indent=2))
+    else:
+        _table(
+            f"{name} on {path.name}",
+            ["case", "domain", "P", "R", "F1", "strict F1", "missed", "extra"],
+            [
+                [
+                    row["id"],
+                    row["domain"],
+                    f"{row['precision']:.2f}",
+                    f"{row['recall']:.2f}",
+                    f"{row['f1']:.2f}",
+                    f"{row['strict_f1']:.2f}",
+                    ", ".join(row["missed"]) or (row["error"] or "-"),
+                    ", ".join(row["extra"]) or "-",
+                ]
+                for row in report.rows()
+            ],
+        )
+        print(
+            f"overall: precision {totals['precision']:.3f}  recall {totals['recall']:.3f}  "
+            f"F1 {totals['f1']:.3f}  |  strict: precision {totals['strict_precision']:.3f}  "
+            f"recall {totals['strict_recall']:.3f}  F1 {totals['strict_f1']:.3f}  |  "
+            f"{totals['cases']} cases ({totals['failed']} failed), "
+            f"p50 {totals['p50_ms']:.2f} ms per text"
+        )
+    if min_f1 is not None and totals["f1"] < min_f1:
+        out.print(f"[red]F1 {totals['f1']:.3f} is below --min-f1 {min_f1:g}[/]")
+        raise typer.Exit(1)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
