@@ -11,6 +11,8 @@ from ccvault.services import Services
 from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
+from ccvault.services.erasure import ErasureService
+from ccvault.services.export import ExportService
 from ccvault.services.fields import FieldService
 from ccvault.services.health import HealthService
 from ccvault.services.keys import KeyResolver
@@ -93,6 +95,8 @@ async def open_vault(settings: Settings) -> Vault:
         operations=OperationsService(settings, pool, profiles, tenants),
         health=HealthService(settings, pool, cache),
         context=ContextService(profiles, schema),
+        erasure=ErasureService(pool, cache),
+        export=ExportService(pool, profiles),
     )
     return Vault(
         settings=settings,

@@ -27,6 +27,7 @@ from ccvault.api.routes import (
     health,
     lineage,
     missing,
+    privacy,
     profiles,
     scenarios,
     schema,
@@ -145,8 +146,10 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         schema,
         scenarios,
         missing,
+        privacy,
         admin,
         health,
     ):
         app.include_router(module.router)
+    app.include_router(privacy.admin_router)
     return app
