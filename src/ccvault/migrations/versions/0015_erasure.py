@@ -12,7 +12,10 @@
   per pass.
 - `ccv_check_source` now takes a KEY SHARE lock on the source row it checks (the
   weakest lock: supersedes, soft deletes and merge moves of the source do not wait for
-  it; only a DELETE does).
+  it; only a DELETE or FOR UPDATE does, and only an erasure takes those), NOWAIT: a
+  source an erasure holds fails the write at once (SQLSTATE 55P03, answered as 422
+  source_not_found) instead of waiting with its own profile locked, which could
+  deadlock with the erasure reaching for that profile.
 
 Order against everything else that writes (README "Erasure"): every writer of a profile
 holds its row lock (ccv_lock_profile; a merge locks both sides; orphan detection locks
@@ -24,9 +27,8 @@ either fails with 404 (routes that need the profile) or creates a fresh, empty p
 erased item without the profile's lock is a write in another profile deriving from it:
 its KEY SHARE lock makes the erasure's DELETE wait for its commit, after which the
 second pass (a fresh snapshot) sees the new item and deletes it too; one that arrives
-after the DELETE waits for the erasure to end and then finds its source gone
-(source_not_found). Expiry updates items without the profile lock, by the ctid it read:
-a deleted row no longer matches.
+after the DELETE is refused at once (source_not_found). Expiry updates items without
+the profile lock, by the ctid it read: a deleted row no longer matches.
 
 Revision ID: 0015_erasure
 Revises: 0012_input_bounds
@@ -52,13 +54,14 @@ BEGIN
         RETURN;
     END IF;
     -- KEY SHARE until commit: an erasure deleting the source waits for this write, so it
-    -- sees (and erases) what this write derives from it.
+    -- sees (and erases) what this write derives from it. NOWAIT: a source an erasure
+    -- already holds is going; waiting for it with our profile locked could deadlock.
     IF p_kind = 'profile_field' THEN
         SELECT deleted_at INTO found_deleted FROM profile_fields
-         WHERE tenant_id = p_tenant_id AND id = p_source_uuid FOR KEY SHARE;
+         WHERE tenant_id = p_tenant_id AND id = p_source_uuid FOR KEY SHARE NOWAIT;
     ELSIF p_kind = 'profile_asset' THEN
         SELECT deleted_at INTO found_deleted FROM profile_assets
-         WHERE tenant_id = p_tenant_id AND id = p_source_uuid FOR KEY SHARE;
+         WHERE tenant_id = p_tenant_id AND id = p_source_uuid FOR KEY SHARE NOWAIT;
     END IF;
     IF NOT FOUND OR p_kind NOT IN ('profile_field', 'profile_asset') THEN
         RAISE EXCEPTION USING ERRCODE = 'CV422', MESSAGE = 'source_not_found';
