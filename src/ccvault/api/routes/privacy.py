@@ -17,6 +17,8 @@ from ccvault.services.erasure import MAX_RECEIPTS
 
 router = APIRouter(prefix="/v1/profiles", tags=["privacy"])
 admin_router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
+# The body is optional: no body is an erasure without a reason.
+_NO_REASON = EraseRequest()
 
 
 @router.post("/{customer_id}/erase", response_model=Erasure, responses=responses(404, 409, 422))
@@ -24,7 +26,7 @@ async def erase_profile(
     customer_id: CustomerId,
     services: ServicesDep,
     caller: CurrentCaller,
-    body: EraseRequest | None = None,
+    body: EraseRequest = _NO_REASON,
 ) -> Response:
     """Delete everything held about the customer (an alias erases its target), and every
     item of the tenant derived from it, in one transaction; a receipt is kept. The id
