@@ -254,6 +254,7 @@ async def test_the_cache_never_serves_erased_data_to_any_process(
         assert left is None or (isinstance(left, bytes) and left.endswith(b"|"))
     finally:
         await client.aclose()
+    assert_problem(await api.get(f"/v1/profiles/{world.cid}"), 404)  # the fast read too
     # A read that loaded the profile before the erasure cannot put it back afterwards.
     await vault.cache.put(tenant_id, world.cid, 5, 0, b'{"stale": true}')
     cached, _ = await vault.cache.get(tenant_id, world.cid)
@@ -349,3 +350,26 @@ async def test_a_write_deriving_from_an_erased_item_is_refused(api: httpx.AsyncC
 
     problem = assert_problem(resp, 422)
     assert problem["errors"][0]["code"] == "source_not_found"
+
+
+async def test_what_the_customer_derived_from_others_goes_and_the_others_stay(
+    api: httpx.AsyncClient,
+) -> None:
+    other, cid = marker("upstream"), marker("downstream")
+    upstream = await put_field(api, other, "address", field("1 Main St"))
+    mine = await put_field(
+        api, cid, "city", field(marker("city"), {"id": upstream["id"], "type": "profile_field"})
+    )
+
+    resp = await erase(api, cid)
+
+    assert resp.json()["counts"] == {
+        "fields": 1,
+        "assets": 0,
+        "identities": 0,
+        "consents": 0,
+        "derived_items": 0,
+    }
+    kept = await api.get(f"/v1/lineage/{upstream['id']}?direction=descendants")
+    assert [e["item_id"] for e in kept.json()["chain"]] == [upstream["id"]]
+    assert_problem(await api.get(f"/v1/lineage/{mine['id']}"), 404)
