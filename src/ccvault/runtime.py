@@ -11,6 +11,8 @@ from ccvault.services import Services
 from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
+from ccvault.services.erasure import ErasureService
+from ccvault.services.export import ExportService
 from ccvault.services.fields import FieldService
 from ccvault.services.health import HealthService
 from ccvault.services.imports import Importer
@@ -97,6 +99,8 @@ async def open_vault(settings: Settings) -> Vault:
         health=HealthService(settings, pool, cache),
         context=ContextService(profiles, schema),
         imports=Importer(pool, cache),
+        erasure=ErasureService(pool, cache),
+        export=ExportService(pool, profiles),
     )
     return Vault(
         settings=settings,

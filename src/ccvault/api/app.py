@@ -28,6 +28,7 @@ from ccvault.api.routes import (
     imports,
     lineage,
     missing,
+    privacy,
     profiles,
     scenarios,
     schema,
@@ -152,8 +153,10 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         schema,
         scenarios,
         missing,
+        privacy,
         admin,
         health,
     ):
         app.include_router(module.router)
+    app.include_router(privacy.admin_router)
     return app

@@ -46,6 +46,7 @@ TAGS: Final = [
     {"name": "lineage", "description": "Where an item came from, or what derives from it."},
     {"name": "schema", "description": "Field definitions, requirements and missing-fields."},
     {"name": "scenarios", "description": "Scenario and rule texts; requirements are extracted."},
+    {"name": "privacy", "description": "Erasure and export of everything held about a customer."},
     {"name": "admin", "description": "Operator routes: tenants, sweeps, jobs (admin key)."},
     {"name": "operations", "description": "Liveness, readiness and metrics (no key)."},
 ]

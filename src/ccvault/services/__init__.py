@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
+from ccvault.services.erasure import ErasureService
+from ccvault.services.export import ExportService
 from ccvault.services.fields import FieldService
 from ccvault.services.health import HealthService
 from ccvault.services.imports import Importer
@@ -42,3 +44,5 @@ class Services:
     health: HealthService
     context: ContextService
     imports: Importer
+    erasure: ErasureService
+    export: ExportService
