@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 PIP_INSTALL = $(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS)
 
-.PHONY: run test test-only lint bench bench-sweeps bench-ops clean cassettes lock
+.PHONY: run test test-only test-cluster lint bench bench-sweeps bench-ops clean cassettes lock
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -35,6 +35,12 @@ test: lint test-only
 
 test-only: $(STAMP)
 	$(BIN)/pytest
+
+# The cache suite again with the session's Redis a local three-master cluster.
+test-cluster: $(STAMP)
+	CCV_TEST_REDIS_CLUSTER=on $(BIN)/pytest tests/api/test_cache_api.py \
+		tests/integration/test_cache.py tests/integration/test_cache_batching.py \
+		tests/integration/test_cache_cluster.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

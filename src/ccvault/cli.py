@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import secrets
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -418,6 +420,194 @@ def mcp_command(
             raise typer.Exit(2)
     check = _settings().mcp_schema_check_seconds
     asyncio.run(serve_stdio(url, api_key, agent_id, purpose=purpose, check_seconds=check))
+
+
+_CHUNK = 1024 * 1024
+
+
+def _offline_settings() -> Settings:
+    """The configured database (embedded when unset), migrated; the cache only when a
+    Redis URL is configured (an embedded one belongs to a running server)."""
+    settings, _servers = _resolve_servers(_settings(), with_cache=False)
+    assert settings.database_url
+    migrations.upgrade(settings.database_url)
+    return settings
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="NDJSON file, one profile a line ('-' for stdin)")],
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant name")],
+) -> None:
+    """Import profiles from NDJSON (the line format of POST /v1/profiles/import), validated
+    like field writes in the tenant's mode; prints the summary as JSON. Exit status 1 when
+    some lines were not stored."""
+    from ccvault.services.imports import offline_importer
+
+    settings = _offline_settings()
+    stdin = str(file) == "-"
+    if not stdin and not file.is_file():
+        out.print(f"[red]no file {file}[/]")
+        raise typer.Exit(2)
+    size = None if stdin else file.stat().st_size
+
+    async def run() -> dict[str, object]:
+        assert settings.database_url
+        redis_url = settings.redis_url if settings.cache else None
+        async with offline_importer(
+            settings.database_url, redis_url, settings.cache_ttl_seconds
+        ) as importer:
+            found = await importer.tenant(tenant)
+            if found is None:
+                out.print(f"[red]no tenant {tenant!r}[/]")
+                raise typer.Exit(1)
+            with _progress("importing", size) as advance:
+                summary = await importer.run(
+                    found.tenant_id, found.validation_mode, _chunks(file, stdin), progress=advance
+                )
+            return summary.as_json()
+
+    summary = asyncio.run(run())
+    print(json.dumps(summary))
+    out.print(
+        f"{summary['profiles']} profiles ({summary['created']} new), {summary['fields']} "
+        f"fields written, {summary['unchanged']} unchanged, {summary['failed']} lines refused"
+    )
+    if summary["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command("export")
+def export_command(tenant: Annotated[str, typer.Option("--tenant", help="tenant name")]) -> None:
+    """Write every profile of a tenant to stdout as NDJSON, one profile a line, in the
+    format `ccv import` reads (current field versions, identities, consents)."""
+    from ccvault.services.imports import offline_importer
+
+    settings = _offline_settings()
+
+    async def run() -> int:
+        assert settings.database_url
+        async with offline_importer(settings.database_url) as importer:
+            found = await importer.tenant(tenant)
+            if found is None:
+                out.print(f"[red]no tenant {tenant!r}[/]")
+                raise typer.Exit(1)
+            total = await importer.count(found.tenant_id)
+            written = 0
+            with _progress("exporting", total) as advance:
+                async for line in importer.export(found.tenant_id):
+                    sys.stdout.write(line + "\n")
+                    written += 1
+                    advance(1)
+            sys.stdout.flush()
+            return written
+
+    written = asyncio.run(run())
+    out.print(f"{written} profiles exported")
+
+
+def _chunks(file: Path, stdin: bool) -> AsyncIterator[bytes]:
+    """The file (or stdin) in chunks of _CHUNK bytes."""
+
+    async def read() -> AsyncIterator[bytes]:
+        handle = sys.stdin.buffer if stdin else file.open("rb")
+        try:
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+        finally:
+            if not stdin:
+                handle.close()
+
+    return read()
+
+
+@contextlib.contextmanager
+def _progress(what: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr when it is a terminal (else nothing); yields `advance`."""
+    if not out.is_terminal:
+        yield lambda _: None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    amount = DownloadColumn() if what == "importing" else MofNCompleteColumn()
+    columns = (TextColumn(what), BarColumn(), amount, TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=out, transient=False) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@app.command("eval-extraction")
+def eval_extraction(
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="a JSON Lines file of labeled texts, or `dev` / `test` for the sets "
+            "shipped with ccvault"
+        ),
+    ],
+    llm: Annotated[
+        bool, typer.Option("--llm", help="score the configured model (CCV_LLM_*)")
+    ] = False,
+    min_f1: Annotated[
+        float | None,
+        typer.Option("--min-f1", help="exit 1 when the overall F1 is below this"),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Score requirement extraction on labeled texts: precision, recall and F1 per case
+    and overall (`fields`: the right field names; `strict`: also the level, condition and
+    bounds). Offline by default; --llm measures the configured model."""
+    from ccvault.extraction.evaluate import DatasetError
+    from ccvault.services.extraction_eval import NoModelConfigured, dataset_path, score
+
+    path = dataset_path(dataset)
+    try:
+        name, report = asyncio.run(score(path, _settings() if llm else None))
+    except (OSError, DatasetError) as exc:
+        out.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    except NoModelConfigured as exc:
+        out.print(f"[red]--llm: no model configured ({exc})[/]")
+        raise typer.Exit(BAD_CONFIGURATION) from None
+    totals = {"extractor": name, "dataset": str(path), **report.totals()}
+    if as_json:
+        print(json.dumps({"overall": totals, "cases": report.rows()}, indent=2))
+    else:
+        _table(
+            f"{name} on {path.name}",
+            ["case", "domain", "P", "R", "F1", "strict F1", "missed", "extra"],
+            [
+                [
+                    row["id"],
+                    row["domain"],
+                    f"{row['precision']:.2f}",
+                    f"{row['recall']:.2f}",
+                    f"{row['f1']:.2f}",
+                    f"{row['strict_f1']:.2f}",
+                    ", ".join(row["missed"]) or (row["error"] or "-"),
+                    ", ".join(row["extra"]) or "-",
+                ]
+                for row in report.rows()
+            ],
+        )
+        print(
+            f"overall: precision {totals['precision']:.3f}  recall {totals['recall']:.3f}  "
+            f"F1 {totals['f1']:.3f}  |  strict: precision {totals['strict_precision']:.3f}  "
+            f"recall {totals['strict_recall']:.3f}  F1 {totals['strict_f1']:.3f}  |  "
+            f"{totals['cases']} cases ({totals['failed']} failed), "
+            f"p50 {totals['p50_ms']:.2f} ms per text"
+        )
+    if min_f1 is not None and totals["f1"] < min_f1:
+        out.print(f"[red]F1 {totals['f1']:.3f} is below --min-f1 {min_f1:g}[/]")
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from croniter import croniter
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +25,9 @@ from ccvault.domain.models import ValidationMode
 # window took: it then keeps at most a quarter of a CPU, and requests find the rest free
 # (PostgreSQL paces autovacuum for the same reason). Orphan detection has no deadline.
 DEFAULT_ORPHAN_PAUSE = 3.0
+# The expiry sweep is paced the same way: reads already show expired items as expired, so
+# it has no deadline but its next tick (100,000 due items take seconds even paced).
+DEFAULT_EXPIRE_PAUSE = 3.0
 
 
 class JobsBackend(StrEnum):
@@ -66,6 +69,11 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None, description="Redis/Valkey URL; unset starts the embedded server"
+    )
+    redis_cluster: bool = Field(
+        default=False,
+        description="on: CCV_REDIS_URL names a node of a Redis Cluster (so does a URL "
+        "listing several host:port pairs)",
     )
     cache: bool = Field(default=True, description="CCV_CACHE=off disables the profile cache")
     cache_ttl_seconds: int = Field(default=1800, ge=1)
@@ -116,6 +124,12 @@ class Settings(BaseSettings):
     )
     expire_cron: str = Field(default="*/5 * * * *", description="expiry sweep schedule")
     orphan_cron: str = Field(default="*/15 * * * *", description="orphan sweep schedule")
+    expire_pause: float = Field(
+        default=DEFAULT_EXPIRE_PAUSE,
+        ge=0,
+        description="after each expiry window, sleep this many times the window's time"
+        " (3: at most a quarter of a CPU; 0: full speed)",
+    )
     orphan_pause: float = Field(
         default=DEFAULT_ORPHAN_PAUSE,
         ge=0,
@@ -170,6 +184,14 @@ class Settings(BaseSettings):
         if toml_path:
             sources.append(_toml_source(settings_cls, Path(toml_path)))
         return tuple(sources)
+
+    @field_validator("redis_cluster")
+    @classmethod
+    def _cluster_named(cls, value: bool, info: ValidationInfo) -> bool:
+        """The embedded Valkey is one server: a cluster has to be named."""
+        if value and not info.data.get("redis_url"):
+            raise ValueError("needs CCV_REDIS_URL (a node of the cluster)")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

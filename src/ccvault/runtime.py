@@ -11,8 +11,11 @@ from ccvault.services import Services
 from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
+from ccvault.services.erasure import ErasureService
+from ccvault.services.export import ExportService
 from ccvault.services.fields import FieldService
 from ccvault.services.health import HealthService
+from ccvault.services.imports import Importer
 from ccvault.services.keys import KeyResolver
 from ccvault.services.lineage import LineageService
 from ccvault.services.missing import MissingFieldsService
@@ -71,6 +74,8 @@ async def open_vault(settings: Settings) -> Vault:
             settings.cache_ttl_seconds,
             durable_epoch=epoch.current,
             raise_durable_epoch=epoch.advance,
+            catch_up_durable_epoch=epoch.catch_up,
+            cluster=settings.redis_cluster,
         )
         await cache.start()
     tenants = TenantStore(pool)
@@ -93,6 +98,9 @@ async def open_vault(settings: Settings) -> Vault:
         operations=OperationsService(settings, pool, profiles, tenants),
         health=HealthService(settings, pool, cache),
         context=ContextService(profiles, schema),
+        imports=Importer(pool, cache),
+        erasure=ErasureService(pool, cache),
+        export=ExportService(pool, profiles),
     )
     return Vault(
         settings=settings,

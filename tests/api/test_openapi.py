@@ -367,9 +367,11 @@ def test_bodies_and_main_answers_have_examples_that_fit_their_schema(
     schemas = openapi["components"]["schemas"]
     with_examples = {name for name, schema in schemas.items() if schema.get("examples")}
     bodies = {
-        op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        media["schema"]["$ref"].rsplit("/", 1)[1]
         for _, _, op in operations(openapi)
         if "requestBody" in op
+        # JSON bodies, and the NDJSON import's lines
+        for media in op["requestBody"]["content"].values()
     }
     assert bodies <= with_examples
     assert {"Profile", "ProfileField", "WrittenField", "ProfileAsset", "Problem"} <= with_examples

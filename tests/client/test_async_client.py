@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 import pytest
 
 from ccvault.client import (
@@ -16,8 +15,10 @@ from ccvault.client import (
     Unauthorized,
     ValidationFailed,
     VaultError,
+    Withheld,
 )
 from ccvault.domain.answers import Page, ValidationIssue, WrittenField
+from ccvault.domain.context import ContextView
 from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
@@ -318,20 +319,7 @@ async def test_profiles_list_is_one_page_and_iter_all_walks_every_page(avault: A
     assert [s.customer_id async for s in avault.profiles.iter_all(q="p-0", limit=2)] != []
 
 
-def server_has(live: str, path: str, method: str) -> bool:
-    """Whether the served vault's OpenAPI document has that operation (routes other
-    branches of issue 12 add: the client calls them as the design names them)."""
-    paths = httpx.get(f"{live}/openapi.json", timeout=30).json()["paths"]
-    return method in paths.get(path, {})
-
-
-async def test_the_context_view_as_the_servers_model_and_as_text(
-    avault: AsyncVault, live: str
-) -> None:
-    if not server_has(live, "/v1/profiles/{customer_id}/context", "get"):
-        pytest.skip("this server build has no context view yet (issue 12.4)")
-    from ccvault.domain.context import ContextView  # type: ignore[import-not-found,unused-ignore]
-
+async def test_the_context_view_as_the_servers_model_and_as_text(avault: AsyncVault) -> None:
     await avault.definitions.put(AGENT, "email", display_name="Email address", value_type="email")
     await avault.fields.put("ctx", "email", value="a@b.c", source="user_provided")
     view = await avault.profiles.context("ctx", agent_id=AGENT)
@@ -342,10 +330,8 @@ async def test_the_context_view_as_the_servers_model_and_as_text(
 
 
 async def test_missing_fields_with_a_conversation_context_is_the_post_form(
-    avault: AsyncVault, live: str
+    avault: AsyncVault,
 ) -> None:
-    if not server_has(live, "/v1/profiles/{customer_id}/missing-fields", "post"):
-        pytest.skip("this server build has no missing-fields POST yet (issue 12.5)")
     await avault.requirements.put(
         AGENT, "transfer", "proof_of_address", when_condition="amount > 1000"
     )
@@ -356,6 +342,24 @@ async def test_missing_fields_with_a_conversation_context_is_the_post_form(
         cid(), agent_id=AGENT, scenario_id="transfer", context={"amount": 5000}
     )
     assert small.missing == [] and [m.field_name for m in big.missing] == ["proof_of_address"]
+
+
+async def test_reads_for_a_purpose_withhold_and_a_withheld_field_is_its_own_error(
+    avault: AsyncVault,
+) -> None:
+    c = cid()
+    await avault.definitions.put(
+        AGENT, "income", display_name="Income", value_type="string", purposes=["credit"]
+    )
+    await avault.fields.put(c, "income", value="3200 EUR", source="user_provided", agent_id=AGENT)
+    marketing = await avault.profiles.get(c, purpose="marketing")
+    assert "income" not in marketing.fields
+    assert [(w.name, w.reason) for w in marketing.withheld_fields or []] == [("income", "purpose")]
+    assert "income" in (await avault.profiles.get(c, purpose="credit")).fields
+    with pytest.raises(Withheld) as refused:
+        await avault.fields.get(c, "income", purpose="marketing")
+    assert refused.value.status == 403
+    assert (await avault.fields.get(c, "income", purpose="credit")).value == "3200 EUR"
 
 
 async def test_ids_with_every_allowed_punctuation_reach_the_right_profile(

@@ -69,19 +69,44 @@ GOOD_FIELDS: list[dict[str, Any]] = [
         "confidence": 0.6,
         "reason": "'offer a new delivery date if the customer wants one'",
         "required_level": "soft",
+        "fallback_action": "skip",
         "value_type": "date",
         "display_name": "Preferred delivery date",
     },
+    {
+        "field_name": "proof_of_address",
+        "confidence": 0.85,
+        "reason": "'for refunds above 500 EUR we need proof of address'",
+        "required_level": "hard",
+        "when_condition": "refund_amount > 500",
+        "needs_review": True,
+        "value_type": "string",
+        "display_name": "Proof of address",
+    },
+    {
+        "field_name": "date_of_birth",
+        "confidence": 0.9,
+        "reason": "'the customer must be over 18'",
+        "required_level": "hard",
+        "constraints": {"min_age": 18},
+        "value_type": "date",
+        "display_name": "Date of birth",
+    },
 ]
-"""The good answer: a defined field, a defined field for one step, and a field no
-definition covers (below the 0.8 review threshold, so it needs a human review)."""
+"""The good answer: a defined field, a defined field for one step, an optional field no
+definition covers (below the 0.8 review threshold, so it needs a human review), a document
+needed only for large refunds (a condition over a context value: always reviewed), and an
+age limit as a bound on a new date-of-birth definition."""
 
 MALFORMED_FIELDS: list[dict[str, Any]] = [
     {"field_name": "email", "confidence": "high", "reason": "needs a confirmation address"},
     {"field_name": "Order Number", "confidence": 0.9},
+    {"field_name": "proof_of_address", "confidence": 0.8, "when_condition": "refund > 500 EUR"},
+    {"field_name": "date_of_birth", "confidence": 0.9, "constraints": {"min_age": "adult"}},
 ]
-"""Arguments that fail the `Proposals` schema: a non-numeric confidence and a field name
-that is not snake_case."""
+"""Arguments that fail the `Proposals` schema: a non-numeric confidence, a field name that
+is not snake_case, a condition outside the condition language and a bound that is not a
+number."""
 
 
 def completion(model: str, message: dict[str, Any], finish_reason: str) -> dict[str, Any]:

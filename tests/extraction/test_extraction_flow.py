@@ -351,10 +351,11 @@ async def test_a_run_stores_requirements_with_confidence_level_review_and_order(
     assert summary == [
         # The agent's own definition, named word for word: sure, hard, no review.
         ("email", None, 0.9, "hard", False, "none", 10),
-        # Vocabulary phrases: below the review threshold.
+        # Vocabulary phrases: below the review threshold; the wording (plain
+        # instructions, no "ideally"/"optional") makes them hard.
         ("date_of_birth", None, 0.75, "hard", True, "pending", 20),
-        ("address", "ship", 0.7, "soft", True, "pending", 30),
-        ("phone_number", "ship", 0.7, "soft", True, "pending", 40),
+        ("address", "ship", 0.7, "hard", True, "pending", 30),
+        ("phone_number", "ship", 0.7, "hard", True, "pending", 40),
     ]
     for r in items:
         assert r["origin"] == "extracted"
@@ -383,8 +384,8 @@ async def test_a_run_stores_requirements_with_confidence_level_review_and_order(
     assert [(m["field_name"], m["required_level"]) for m in at_ship["missing"]] == [
         ("email", "hard"),
         ("date_of_birth", "hard"),
-        ("address", "soft"),
-        ("phone_number", "soft"),
+        ("address", "hard"),
+        ("phone_number", "hard"),
     ]
     at_wrap_up = await missing(api, scenario_id="onboarding", step_id="wrap_up")
     assert [m["field_name"] for m in at_wrap_up["missing"]] == ["email", "date_of_birth"]

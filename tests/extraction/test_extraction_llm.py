@@ -49,6 +49,7 @@ from ccvault.domain.models import ValueType
 from ccvault.domain.schema import (
     DefinitionBody,
     DefinitionStatus,
+    FallbackAction,
     FieldDefinition,
     Origin,
     RequiredLevel,
@@ -67,7 +68,10 @@ AGENT = "support-bot"
 STEP_IDS = ["lookup", "rebook"]
 SCENARIO: dict[str, Any] = {
     "name": "Late delivery",
-    "description": "The customer's parcel is late; send the confirmation to their email.",
+    "description": (
+        "The customer's parcel is late; send the confirmation to their email. For refunds"
+        " above 500 EUR we need proof of address. The customer must be over 18."
+    ),
     "conditions": ["the customer says the parcel has not arrived"],
     "steps": [
         {"step_id": "lookup", "description": "Look up the order by its number."},
@@ -210,6 +214,8 @@ async def stored_outcome(
             r.field_name,
             r.step_id,
             r.required_level,
+            r.fallback_action,
+            r.when_condition,
             r.collection_order,
             r.confidence,
             r.needs_human_review,
@@ -234,6 +240,8 @@ async def expected_outcome(
             r.field_name,
             r.step_id,
             r.required_level,
+            r.fallback_action,
+            r.when_condition,
             r.collection_order,
             r.confidence,
             r.needs_human_review,
@@ -242,7 +250,7 @@ async def expected_outcome(
         )
         for r in requirements
     ]
-    rows.sort(key=lambda row: (row[3], row[0]))
+    rows.sort(key=lambda row: (row[5], row[0]))
     return rows, sorted(s.name for s in suggestions)
 
 
@@ -344,15 +352,22 @@ async def test_good_answer_stores_requirements_and_suggestions(
         hard, soft = RequiredLevel.hard, RequiredLevel.soft
         none, pending = ReviewStatus.none, ReviewStatus.pending
         extracted = Origin.extracted
+        ask, skip = FallbackAction.ask, FallbackAction.skip
+        condition = "refund_amount > 500"
         assert rows == [
-            ("email", None, hard, 10, 0.95, False, none, extracted),
-            ("order_number", "lookup", hard, 20, 0.9, False, none, extracted),
-            ("preferred_delivery_date", None, soft, 30, 0.6, True, pending, extracted),
+            ("email", None, hard, ask, None, 10, 0.95, False, none, extracted),
+            ("order_number", "lookup", hard, ask, None, 20, 0.9, False, none, extracted),
+            ("preferred_delivery_date", None, soft, skip, None, 30, 0.6, True, pending, extracted),
+            ("proof_of_address", None, hard, ask, condition, 40, 0.85, True, pending, extracted),
+            ("date_of_birth", None, hard, ask, None, 50, 0.9, False, none, extracted),
         ]
-        assert suggested == ["preferred_delivery_date"]
+        assert suggested == ["date_of_birth", "preferred_delivery_date", "proof_of_address"]
         suggestion = await vault.schema.get_definition(tenant_id, AGENT, "preferred_delivery_date")
         assert suggestion.value_type is ValueType.date
         assert suggestion.display_name == "Preferred delivery date"
+        # The model's age bound travels with the suggested definition.
+        adult = await vault.schema.get_definition(tenant_id, AGENT, "date_of_birth")
+        assert (adult.value_type, adult.min_age) == (ValueType.date, 18)
 
 
 @pytest.mark.vcr
@@ -380,6 +395,8 @@ async def test_malformed_answer_is_retried_then_stored(
     assert retry[-1]["tool_call_id"] == retry[-2]["tool_calls"][0]["id"]
     assert "confidence" in retry[-1]["content"]
     assert "field_name" in retry[-1]["content"]
+    assert "when_condition" in retry[-1]["content"]
+    assert "min_age" in retry[-1]["content"]
 
     scenario, rows, suggested = await stored_outcome(vault, tenant_id, scenario_id)
     assert scenario["extraction"]["status"] == "done"
@@ -387,7 +404,13 @@ async def test_malformed_answer_is_retried_then_stored(
         vault, tenant_id, recorded_proposals(vcr.responses[1])
     )
     assert rows == expected_rows
-    assert [row[0] for row in rows] == ["email", "order_number", "preferred_delivery_date"]
+    assert [row[0] for row in rows] == [
+        "email",
+        "order_number",
+        "preferred_delivery_date",
+        "proof_of_address",
+        "date_of_birth",
+    ]
     assert suggested == expected_suggested
 
 

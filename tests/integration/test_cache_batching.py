@@ -15,6 +15,7 @@ from uuid import UUID
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from cache_support import TEST_COOLDOWN, Counters, dedicated_valkey, quiet_cache, raw_redis
 from ccvault.runtime import Vault
@@ -59,6 +60,8 @@ async def mgets(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> Mgets:
     lost an invalidation raised the durable epoch, and the vault's once-a-second sync lifting
     Redis's epoch in the middle of this test would turn expected hits into misses."""
     assert vault.cache is not None
+    if isinstance(vault.cache.client, RedisCluster):
+        pytest.skip("one MGET per batch is a single server's shape; a cluster sends one per slot")
     await vault.cache.sync_epoch()
     return record_mgets(vault.cache.client, monkeypatch)
 

@@ -594,3 +594,132 @@ def test_orphan_pause_defaults_to_three_and_refuses_a_negative_value() -> None:
     assert Settings().orphan_pause == 3.0
     with pytest.raises(ValidationError):
         Settings(orphan_pause=-1)
+
+
+@pytest.mark.parametrize(("pause", "sleeps"), [(3.0, 2), (0.0, 0)])
+async def test_expiry_sweep_sleeps_between_windows_when_paced(
+    vault: Vault, tenant_id: UUID, monkeypatch: pytest.MonkeyPatch, pause: float, sleeps: int
+) -> None:
+    """Five due fields in windows of two: three windows, a pause after each but the last."""
+    requested: list[float] = []
+
+    async def record(seconds: float) -> None:
+        requested.append(seconds)
+
+    monkeypatch.setattr(sweeps, "asyncio", SimpleNamespace(sleep=record))
+    await due_items(vault, tenant_id, fields=5, assets=0)
+
+    result = await expire_stale_fields(vault.profiles, tenant_id, batch=2, pause=pause)
+
+    assert result == SweepResult(fields=5, assets=0)
+    assert len(requested) == sleeps
+    assert all(seconds > 0 for seconds in requested)
+
+
+def test_expire_pause_defaults_to_three_and_refuses_a_negative_value() -> None:
+    assert Settings().expire_pause == 3.0
+    with pytest.raises(ValidationError):
+        Settings(expire_pause=-1)
+
+
+# -- incremental orphan detection ------------------------------------------------------
+
+
+async def runs(pool: Pool) -> dict[str, tuple[datetime, datetime | None]]:
+    """sweep_runs: each sweep's last start and last full pass."""
+    rows = await fetch(pool, "SELECT sweep, last_started_at, last_full_at FROM sweep_runs")
+    return {sweep: (started, full) for sweep, started, full in rows}
+
+
+async def test_periodic_orphan_runs_are_incremental_between_daily_full_passes(
+    isolated_vault: Vault,
+) -> None:
+    """The first periodic run is a full pass; the next ones look only at sources deleted
+    since (a source whose deleted_at lies before the last run is theirs to miss); once
+    the last full pass is a day old, the run is a full pass again and catches it."""
+    vault = isolated_vault
+    tenant = (await vault.tenants.create("t", "warn"))[0].tenant_id
+    await orphanable_items(vault, tenant, fields=2, assets=1)
+
+    first = await detect_orphaned_items(vault.profiles, incremental=True)
+    assert first == SweepResult(fields=2, assets=1)
+    started, full = (await runs(vault.pool))["detect_orphaned_items"]
+    assert full == started
+
+    # Deleted now: found by the next incremental run, whatever kind source and item are.
+    recent, recent_assets = await orphanable_items(vault, tenant, fields=1, assets=2)
+    # Deleted "long ago" by hand (no store does that): invisible to incremental runs.
+    hidden_source = await vault.profiles.save_field(tenant, "old", "document_id", new_field("X"))
+    hidden = await vault.profiles.save_field(
+        tenant, "old", "derived", new_field("Y", derived_from=hidden_source)
+    )
+    await execute(
+        vault.pool,
+        "UPDATE profile_fields SET deleted_at = %s WHERE id = %s",
+        (PAST, hidden_source.id),
+    )
+
+    assert await detect_orphaned_items(vault.profiles, incremental=True) == SweepResult(1, 2)
+    assert all([await field_status(vault.pool, f.id) == "orphaned" for f in recent])
+    assert all([await asset_status(vault.pool, a.id) == "orphaned" for a in recent_assets])
+    assert await field_status(vault.pool, hidden.id) == "active"
+    assert (await runs(vault.pool))["detect_orphaned_items"][1] == full  # no full pass
+    assert await detect_orphaned_items(vault.profiles, incremental=True) == SweepResult(0, 0)
+
+    await execute(vault.pool, "UPDATE sweep_runs SET last_full_at = now() - interval '25 hours'")
+    assert await detect_orphaned_items(vault.profiles, incremental=True) == SweepResult(1, 0)
+    assert await field_status(vault.pool, hidden.id) == "orphaned"
+    assert (await runs(vault.pool))["detect_orphaned_items"][1] > full
+
+
+async def test_incremental_orphan_run_walks_deleted_sources_in_windows(
+    isolated_vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five deleted sources in windows of two (half the batch): every derived item is
+    found, and the run sleeps after each window but the last."""
+    vault = isolated_vault
+    tenant = (await vault.tenants.create("t", "warn"))[0].tenant_id
+    await detect_orphaned_items(vault.profiles, incremental=True)  # the first full pass
+    requested: list[float] = []
+
+    async def record(seconds: float) -> None:
+        requested.append(seconds)
+
+    monkeypatch.setattr(sweeps, "asyncio", SimpleNamespace(sleep=record))
+    derived = []
+    for i in range(5):
+        source = await vault.profiles.save_field(tenant, f"c{i}", "document_id", new_field(i))
+        derived.append(
+            await vault.profiles.save_field(
+                tenant, f"c{i}", "derived", new_field(i, derived_from=source)
+            )
+        )
+        await soft_delete_field(vault.pool, source.id)
+
+    result = await detect_orphaned_items(vault.profiles, batch=4, pause=3, incremental=True)
+
+    assert result == SweepResult(fields=5, assets=0)
+    assert len(requested) == 2
+    assert all([await field_status(vault.pool, f.id) == "orphaned" for f in derived])
+
+
+async def test_a_tenant_scoped_orphan_run_is_always_full(vault: Vault, tenant_id: UUID) -> None:
+    """Incremental runs are the periodic all-tenant ones; a run for one tenant (an admin's)
+    is a full pass of that tenant and leaves the periodic run's record alone."""
+    await orphanable_items(vault, tenant_id, fields=1, assets=1)
+    before = await runs(vault.pool)
+    await execute(
+        vault.pool,
+        "UPDATE profile_fields SET deleted_at = %s WHERE deleted_at IS NOT NULL AND tenant_id = %s",
+        (PAST, tenant_id),
+    )
+    await execute(
+        vault.pool,
+        "UPDATE profile_assets SET deleted_at = %s WHERE deleted_at IS NOT NULL AND tenant_id = %s",
+        (PAST, tenant_id),
+    )
+
+    result = await detect_orphaned_items(vault.profiles, tenant_id, incremental=True)
+
+    assert result == SweepResult(fields=1, assets=1)
+    assert await runs(vault.pool) == before

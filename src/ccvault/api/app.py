@@ -26,8 +26,10 @@ from ccvault.api.routes import (
     context,
     fields,
     health,
+    imports,
     lineage,
     missing,
+    privacy,
     profiles,
     scenarios,
     schema,
@@ -143,8 +145,14 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     install_method_handling(app)
     install_openapi(app)
     install_docs(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # Streamed line by line, with its own bound per line.
+        unlimited={("POST", imports.IMPORT_PATH)},
+    )
     for module in (
+        imports,
         profiles,
         context,
         fields,
@@ -153,10 +161,12 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         schema,
         scenarios,
         missing,
+        privacy,
         admin,
         health,
     ):
         app.include_router(module.router)
+    app.include_router(privacy.admin_router)
     # MCP over streamable HTTP (DESIGN §8); the SDK's transport answers GET, POST, DELETE.
     app.router.routes.append(Route("/mcp", mcp, include_in_schema=False))
     return app

@@ -87,7 +87,7 @@ async def _vault_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, Conflict):
         return problem(409, exc.detail)
     if isinstance(exc, Withheld):
-        return problem(403, exc.detail)
+        return problem(403, exc.detail, title=exc.title)
     if isinstance(exc, PreconditionFailed):
         # The version found, when there is one, so the client can re-read or retry.
         current = exc.current_version

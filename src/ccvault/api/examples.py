@@ -97,6 +97,15 @@ _EXTRACTION: Final[dict[str, Any]] = {"status": "queued", "error": None, "finish
 
 EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     # Request bodies.
+    "ImportLine": {
+        "customer_id": "cust-42",
+        "fields": {
+            "name": "Ana Lima",
+            "email": {"value": "ana@Example.com", "value_type": "email", "verified": True},
+        },
+        "channel_identities": [{"channel": "whatsapp", "channel_user_id": "+351912345678"}],
+        "consents": {"marketing_email": True},
+    },
     "NewProfile": {
         "customer_id": "cust-42",
         "channel_identities": [
@@ -125,6 +134,7 @@ EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "NewIdentity": {"channel": "phone", "channel_user_id": "+351912345678", "primary": True},
     "ConsentAnswer": {"granted": True, "source_session_id": "sess-2025-03-14-001"},
     "MergeRequest": {"source_customer_id": "cust-42-duplicate"},
+    "EraseRequest": {"reason": "GDPR art. 17 request #8812"},
     "DefinitionBody": _DEFINITION_BODY,
     "RequirementBody": {"required_level": "hard", "fallback_action": "ask", "collection_order": 10},
     "ReviewDecision": {"decision": "approve"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,14 +17,22 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Answer 413 problem+json for bodies above `max_bytes` (declared or streamed)."""
+    """Answer 413 problem+json for bodies above `max_bytes` (declared or streamed), except
+    on the `unlimited` (method, path) routes, which stream their bodies and bound them
+    themselves."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        unlimited: Collection[tuple[str, str]] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.unlimited = frozenset(unlimited)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (scope["method"], scope["path"]) in self.unlimited:
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", ()):

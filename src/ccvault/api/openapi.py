@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from ccvault.api.examples import EXAMPLES
 from ccvault.api.problems import SCHEMAS, Problem, ValidationProblem, problem_response
 from ccvault.domain.answers import ValidationIssue
+from ccvault.domain.imports import ImportLine
 
 DESCRIPTION: Final = """\
 Verified customer facts for AI agents, with lineage and audit history.
@@ -45,6 +46,7 @@ TAGS: Final = [
     {"name": "lineage", "description": "Where an item came from, or what derives from it."},
     {"name": "schema", "description": "Field definitions, requirements and missing-fields."},
     {"name": "scenarios", "description": "Scenario and rule texts; requirements are extracted."},
+    {"name": "privacy", "description": "Erasure and export of everything held about a customer."},
     {"name": "admin", "description": "Operator routes: tenants, sweeps, jobs (admin key)."},
     {"name": "operations", "description": "Liveness, readiness and metrics (no key)."},
 ]
@@ -114,7 +116,8 @@ def install_openapi(app: FastAPI) -> None:
 def finish(document: dict[str, Any]) -> None:
     """Complete FastAPI's document in place (see the module docstring)."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for model in (Problem, ValidationProblem):
+    # ImportLine: the NDJSON import's lines, which FastAPI does not see (a streamed body).
+    for model in (Problem, ValidationProblem, ImportLine):
         schema = model.model_json_schema(ref_template=SCHEMAS + "{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema

@@ -22,6 +22,7 @@ from ccvault.client.errors import (
     Unreachable,
     ValidationFailed,
     VaultError,
+    Withheld,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "ValidationFailed",
     "Vault",
     "VaultError",
+    "Withheld",
 ]

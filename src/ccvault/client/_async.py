@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import importlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -21,6 +20,7 @@ import httpx
 from ccvault.client import _core
 from ccvault.client._core import Call, RetryPolicy, body, items, model, nothing, seg, with_etag
 from ccvault.domain.answers import Page, WrittenField
+from ccvault.domain.context import ContextView
 from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
@@ -41,6 +41,7 @@ from ccvault.domain.schema import (
 
 T = TypeVar("T")
 _PROFILE = model(Profile)
+_CONTEXT = model(ContextView)
 _PROFILE_ETAG = with_etag(Profile)
 _PROFILE_PAGE = model(Page[ProfileSummary])
 _FIELD = model(ProfileField)
@@ -191,25 +192,40 @@ class AsyncProfiles(_AsyncResource):
         sent = body(customer_id=customer_id, channel_identities=channel_identities)
         return await self._vault.send(Call("POST", "/v1/profiles", _PROFILE, body=sent))
 
-    async def get(self, customer_id: str, *, include_history: bool = False) -> Profile:
-        """The current profile (with `field_history` when `include_history`)."""
-        return await self._vault.send(self._get(customer_id, include_history, _PROFILE))
+    async def get(
+        self, customer_id: str, *, include_history: bool = False, purpose: str | None = None
+    ) -> Profile:
+        """The current profile (with `field_history` when `include_history`; naming a
+        `purpose` leaves out what it may not see, listed in `withheld_fields`)."""
+        return await self._vault.send(self._get(customer_id, include_history, purpose, _PROFILE))
 
     async def get_with_etag(
-        self, customer_id: str, *, include_history: bool = False
+        self, customer_id: str, *, include_history: bool = False, purpose: str | None = None
     ) -> tuple[Profile, str]:
         """The profile and its ETag, to pass as `if_match` to a write under it."""
-        return await self._vault.send(self._get(customer_id, include_history, _PROFILE_ETAG))
+        parse = _PROFILE_ETAG
+        return await self._vault.send(self._get(customer_id, include_history, purpose, parse))
 
-    def _get(self, customer_id: str, include_history: bool, parse: _core.Parse[T]) -> Call[T]:
-        params = {"include": "history"} if include_history else None
+    def _get(
+        self,
+        customer_id: str,
+        include_history: bool,
+        purpose: str | None,
+        parse: _core.Parse[T],
+    ) -> Call[T]:
+        params = _read_params(include_history, purpose)
         return Call("GET", f"/v1/profiles/{seg(customer_id)}", parse, params=params)
 
     async def by_channel(
-        self, channel: str, channel_user_id: str, *, include_history: bool = False
+        self,
+        channel: str,
+        channel_user_id: str,
+        *,
+        include_history: bool = False,
+        purpose: str | None = None,
     ) -> Profile:
         """The profile a channel identity is linked to."""
-        params = {"include": "history"} if include_history else None
+        params = _read_params(include_history, purpose)
         path = f"/v1/profiles/by-channel/{seg(channel)}/{seg(channel_user_id)}"
         return await self._vault.send(Call("GET", path, _PROFILE, params=params))
 
@@ -260,10 +276,9 @@ class AsyncProfiles(_AsyncResource):
         step_id: str | None = None,
         purpose: str | None = None,
         format: Literal["json", "text"] = "json",
-    ) -> Any:
-        """The prompt-ready view of the profile for an agent: a
-        `ccvault.domain.context.ContextView` (format="json") or the text to put in a prompt
-        (format="text", a str)."""
+    ) -> ContextView | str:
+        """The prompt-ready view of the profile for an agent: a `ContextView`
+        (format="json") or the text to put in a prompt (format="text", a str)."""
         params = {
             "agent_id": agent_id,
             "scenario_id": scenario_id,
@@ -272,18 +287,13 @@ class AsyncProfiles(_AsyncResource):
             "format": format,
         }
         path = f"/v1/profiles/{seg(customer_id)}/context"
-        parse: _core.Parse[Any] = _core.text if format == "text" else _context_view()
+        parse: _core.Parse[ContextView | str] = _core.text if format == "text" else _CONTEXT
         return await self._vault.send(Call("GET", path, parse, params=params))
 
 
-def _context_view() -> _core.Parse[Any]:
-    # The view's model arrives with the route (issue 12.4); until a server build has it,
-    # the answer is read as plain JSON.
-    try:
-        view = importlib.import_module("ccvault.domain.context").ContextView
-    except (ImportError, AttributeError):
-        return _core.jsonable
-    return model(view)
+def _read_params(include_history: bool, purpose: str | None) -> dict[str, Any] | None:
+    params = {"include": "history" if include_history else None, "purpose": purpose}
+    return {k: v for k, v in params.items() if v is not None} or None
 
 
 class AsyncFields(_AsyncResource):
@@ -335,10 +345,12 @@ class AsyncFields(_AsyncResource):
         path = f"/v1/profiles/{seg(customer_id)}/fields/{seg(name)}"
         return await self._vault.send(Call("PUT", path, _WRITTEN, body=sent, if_match=if_match))
 
-    async def get(self, customer_id: str, name: str) -> ProfileField:
-        """The active version; `NotFound` when absent, deleted or expired."""
+    async def get(self, customer_id: str, name: str, *, purpose: str | None = None) -> ProfileField:
+        """The active version; `NotFound` when absent, deleted or expired, `Withheld`
+        when a read for `purpose` may not see it."""
         path = f"/v1/profiles/{seg(customer_id)}/fields/{seg(name)}"
-        return await self._vault.send(Call("GET", path, _FIELD))
+        params = _read_params(False, purpose)
+        return await self._vault.send(Call("GET", path, _FIELD, params=params))
 
     async def history(self, customer_id: str, name: str) -> builtins.list[ProfileField]:
         """Every version, newest first, whatever its status."""

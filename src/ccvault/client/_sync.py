@@ -7,7 +7,6 @@ and regenerate. Requests, answers, errors and retry decisions are shared in `_co
 from __future__ import annotations
 
 import builtins
-import importlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -20,6 +19,7 @@ import httpx
 from ccvault.client import _core
 from ccvault.client._core import Call, RetryPolicy, body, items, model, nothing, seg, with_etag
 from ccvault.domain.answers import Page, WrittenField
+from ccvault.domain.context import ContextView
 from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
@@ -40,6 +40,7 @@ from ccvault.domain.schema import (
 
 T = TypeVar("T")
 _PROFILE = model(Profile)
+_CONTEXT = model(ContextView)
 _PROFILE_ETAG = with_etag(Profile)
 _PROFILE_PAGE = model(Page[ProfileSummary])
 _FIELD = model(ProfileField)
@@ -190,25 +191,40 @@ class Profiles(_Resource):
         sent = body(customer_id=customer_id, channel_identities=channel_identities)
         return self._vault.send(Call("POST", "/v1/profiles", _PROFILE, body=sent))
 
-    def get(self, customer_id: str, *, include_history: bool = False) -> Profile:
-        """The current profile (with `field_history` when `include_history`)."""
-        return self._vault.send(self._get(customer_id, include_history, _PROFILE))
+    def get(
+        self, customer_id: str, *, include_history: bool = False, purpose: str | None = None
+    ) -> Profile:
+        """The current profile (with `field_history` when `include_history`; naming a
+        `purpose` leaves out what it may not see, listed in `withheld_fields`)."""
+        return self._vault.send(self._get(customer_id, include_history, purpose, _PROFILE))
 
     def get_with_etag(
-        self, customer_id: str, *, include_history: bool = False
+        self, customer_id: str, *, include_history: bool = False, purpose: str | None = None
     ) -> tuple[Profile, str]:
         """The profile and its ETag, to pass as `if_match` to a write under it."""
-        return self._vault.send(self._get(customer_id, include_history, _PROFILE_ETAG))
+        parse = _PROFILE_ETAG
+        return self._vault.send(self._get(customer_id, include_history, purpose, parse))
 
-    def _get(self, customer_id: str, include_history: bool, parse: _core.Parse[T]) -> Call[T]:
-        params = {"include": "history"} if include_history else None
+    def _get(
+        self,
+        customer_id: str,
+        include_history: bool,
+        purpose: str | None,
+        parse: _core.Parse[T],
+    ) -> Call[T]:
+        params = _read_params(include_history, purpose)
         return Call("GET", f"/v1/profiles/{seg(customer_id)}", parse, params=params)
 
     def by_channel(
-        self, channel: str, channel_user_id: str, *, include_history: bool = False
+        self,
+        channel: str,
+        channel_user_id: str,
+        *,
+        include_history: bool = False,
+        purpose: str | None = None,
     ) -> Profile:
         """The profile a channel identity is linked to."""
-        params = {"include": "history"} if include_history else None
+        params = _read_params(include_history, purpose)
         path = f"/v1/profiles/by-channel/{seg(channel)}/{seg(channel_user_id)}"
         return self._vault.send(Call("GET", path, _PROFILE, params=params))
 
@@ -256,10 +272,9 @@ class Profiles(_Resource):
         step_id: str | None = None,
         purpose: str | None = None,
         format: Literal["json", "text"] = "json",
-    ) -> Any:
-        """The prompt-ready view of the profile for an agent: a
-        `ccvault.domain.context.ContextView` (format="json") or the text to put in a prompt
-        (format="text", a str)."""
+    ) -> ContextView | str:
+        """The prompt-ready view of the profile for an agent: a `ContextView`
+        (format="json") or the text to put in a prompt (format="text", a str)."""
         params = {
             "agent_id": agent_id,
             "scenario_id": scenario_id,
@@ -268,18 +283,13 @@ class Profiles(_Resource):
             "format": format,
         }
         path = f"/v1/profiles/{seg(customer_id)}/context"
-        parse: _core.Parse[Any] = _core.text if format == "text" else _context_view()
+        parse: _core.Parse[ContextView | str] = _core.text if format == "text" else _CONTEXT
         return self._vault.send(Call("GET", path, parse, params=params))
 
 
-def _context_view() -> _core.Parse[Any]:
-    # The view's model arrives with the route (issue 12.4); until a server build has it,
-    # the answer is read as plain JSON.
-    try:
-        view = importlib.import_module("ccvault.domain.context").ContextView
-    except (ImportError, AttributeError):
-        return _core.jsonable
-    return model(view)
+def _read_params(include_history: bool, purpose: str | None) -> dict[str, Any] | None:
+    params = {"include": "history" if include_history else None, "purpose": purpose}
+    return {k: v for k, v in params.items() if v is not None} or None
 
 
 class Fields(_Resource):
@@ -331,10 +341,12 @@ class Fields(_Resource):
         path = f"/v1/profiles/{seg(customer_id)}/fields/{seg(name)}"
         return self._vault.send(Call("PUT", path, _WRITTEN, body=sent, if_match=if_match))
 
-    def get(self, customer_id: str, name: str) -> ProfileField:
-        """The active version; `NotFound` when absent, deleted or expired."""
+    def get(self, customer_id: str, name: str, *, purpose: str | None = None) -> ProfileField:
+        """The active version; `NotFound` when absent, deleted or expired, `Withheld`
+        when a read for `purpose` may not see it."""
         path = f"/v1/profiles/{seg(customer_id)}/fields/{seg(name)}"
-        return self._vault.send(Call("GET", path, _FIELD))
+        params = _read_params(False, purpose)
+        return self._vault.send(Call("GET", path, _FIELD, params=params))
 
     def history(self, customer_id: str, name: str) -> builtins.list[ProfileField]:
         """Every version, newest first, whatever its status."""

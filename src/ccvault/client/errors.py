@@ -51,6 +51,11 @@ class Unauthorized(VaultError):
     route)."""
 
 
+class Withheld(VaultError):
+    """403 from a read naming a purpose: the field exists, but its definition does not
+    allow that purpose or needs a consent the customer has not granted."""
+
+
 class NotFound(VaultError):
     """404: nothing with that id for this tenant (another tenant's items never exist)."""
 
@@ -98,6 +103,8 @@ def error_for(status: int, headers: Mapping[str, str], content: bytes) -> VaultE
     if not isinstance(problem, dict):
         problem = {}
     kind = _BY_STATUS.get(status) or (ServerError if status >= 500 else VaultError)
+    if status == 403 and problem.get("title") == "Withheld":
+        kind = Withheld
     raw_errors = problem.get("errors")
     issues: list[ValidationIssue] = []
     if isinstance(raw_errors, list):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import CALLER_ID_PATTERN, ValueType
-from ccvault.domain.schema import RequiredLevel, ReviewStatus
+from ccvault.domain.schema import FallbackAction, RequiredLevel, ReviewStatus
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -164,6 +164,12 @@ class PlannedRequirement:
     confidence: float
     needs_human_review: bool
     review_status: ReviewStatus
+    fallback_action: FallbackAction = FallbackAction.ask
+    when_condition: str | None = None
+    bounds: dict[str, float] = field(default_factory=dict)
+    """Bounds the text sets on the value (`min`, `max`, `min_age`, `max_age`): carried by
+    the suggested definition when the field is new; for an existing definition only a
+    reason for review."""
 
 
 @dataclass(frozen=True)
@@ -175,3 +181,5 @@ class Suggestion:
     value_type: ValueType
     description: str
     collection_prompt: str
+    bounds: dict[str, float] = field(default_factory=dict)
+    """Value constraints the text sets (`min`, `max`, `min_age`, `max_age`)."""

@@ -19,12 +19,27 @@ INSTRUCTIONS = """\
 You read a conversational agent's scenario or rule and list the customer profile fields
 the agent must know before it can act on it. Prefer the agent's existing field
 definitions (listed by name) and use their exact names. Propose a new snake_case field
-name only when no definition fits. For each field give a confidence between 0 and 1 (how
-sure you are the text really needs it), a short reason quoting the text, a
-required_level hint (hard when the text cannot proceed without it, soft otherwise), the
-step_id when only one step needs it, and for a new field its value_type and display
-name. List the fields in the order the agent should ask for them. List nothing that the
-text does not need."""
+name only when no definition fits, made from the text's own words ("beneficiary IBAN" ->
+beneficiary_iban); never map a field to a different concept (a tax ID is tax_id, not
+national_id). For each field give:
+- confidence between 0 and 1 (how sure you are the text really needs it) and a short
+  reason quoting the text;
+- required_level: hard when the text says must, required, need or simply asks for it;
+  soft when it says ideally, if possible or optional, and then fallback_action skip;
+- when_condition when the field is needed only under a condition, as an expression over
+  field or conversation-context names: "for transfers above 1000 EUR" ->
+  transfer_amount > 1000; "if the customer is a business" -> customer_type ==
+  "business" (comparisons, and/or/not, string and number literals only); set
+  needs_review true whenever you give a condition;
+- constraints for bounds on the value: an age limit in an eligibility rule goes on
+  date_of_birth as min_age/max_age in whole years, inclusive ("over 18" -> min_age 18,
+  "under 70" -> max_age 69); "income above 2000 EUR" -> min 2000 on the income field;
+- for a document ("proof of address", "a copy of the passport") a field naming the
+  document (proof_of_address, passport_copy) with needs_review true;
+- the step_id when only one step needs it, and for a new field its value_type and
+  display name.
+List the fields in the order the agent should ask for them. List nothing that the text
+does not need; a field the text says not to ask for is not needed."""
 
 
 def render_prompt(source: SourceText, definitions: list[FieldDefinition]) -> str:

@@ -8,11 +8,12 @@ from uuid import UUID
 import structlog
 from prometheus_client import Counter, Histogram
 
-from ccvault.config import Settings
-from ccvault.extraction.heuristic import HeuristicExtractor
+from ccvault.extraction.factory import make_extractor
 from ccvault.extraction.models import Extractor, SourceKind
 from ccvault.extraction.plan import plan
 from ccvault.storage.scenarios import ScenarioStore
+
+__all__ = ["make_extractor", "run_extraction"]
 
 log = structlog.get_logger("ccvault.extraction")
 RUNS = Counter("ccv_extraction_runs_total", "Extraction runs", ["extractor", "outcome"])
@@ -22,23 +23,6 @@ SECONDS = Histogram(
     ["extractor"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
 )
-
-
-def make_extractor(settings: Settings) -> Extractor:
-    """The LLM extractor when a model is configured (an OpenAI-compatible endpoint, or a
-    pydantic-ai "provider:model" name), else the heuristic."""
-    if settings.llm_model and (settings.llm_base_url or ":" in settings.llm_model):
-        from ccvault.extraction.llm import LlmExtractor
-
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "none"
-        return LlmExtractor(
-            settings.llm_base_url,
-            key,
-            settings.llm_model,
-            timeout_seconds=settings.llm_timeout_seconds,
-            output_retries=settings.llm_output_retries,
-        )
-    return HeuristicExtractor()
 
 
 async def run_extraction(

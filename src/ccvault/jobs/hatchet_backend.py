@@ -61,13 +61,16 @@ def register(hatchet: Any, settings: Settings, vault: Callable[[], Vault]) -> li
 
     @hatchet.task(name=EXPIRE_TASK, on_crons=[settings.expire_cron], **common)  # type: ignore[untyped-decorator]
     async def expire(input: SweepInput, ctx: Context) -> dict[str, int]:
-        return (await expire_stale_fields(vault().profiles, input.tenant_id)).as_dict()
+        pause = settings.expire_pause
+        return (await expire_stale_fields(vault().profiles, input.tenant_id, pause=pause)).as_dict()
 
     @hatchet.task(name=ORPHAN_TASK, on_crons=[settings.orphan_cron], **common)  # type: ignore[untyped-decorator]
     async def orphans(input: SweepInput, ctx: Context) -> dict[str, int]:
         pause = settings.orphan_pause
         return (
-            await detect_orphaned_items(vault().profiles, input.tenant_id, pause=pause)
+            await detect_orphaned_items(
+                vault().profiles, input.tenant_id, pause=pause, incremental=True
+            )
         ).as_dict()
 
     return [expire, orphans]

@@ -78,7 +78,9 @@ async def _expire_job(
     context: procrastinate.JobContext, timestamp: int | None = None, tenant_id: str | None = None
 ) -> dict[str, int]:
     scope = UUID(tenant_id) if tenant_id else None
-    return (await expire_stale_fields(_vault(context).profiles, scope)).as_dict()
+    vault = _vault(context)
+    pause = vault.settings.expire_pause
+    return (await expire_stale_fields(vault.profiles, scope, pause=pause)).as_dict()
 
 
 async def _orphan_job(
@@ -87,7 +89,10 @@ async def _orphan_job(
     scope = UUID(tenant_id) if tenant_id else None
     vault = _vault(context)
     pause = vault.settings.orphan_pause
-    return (await detect_orphaned_items(vault.profiles, scope, pause=pause)).as_dict()
+    # The periodic run over every tenant is incremental (a full pass once a day).
+    return (
+        await detect_orphaned_items(vault.profiles, scope, pause=pause, incremental=True)
+    ).as_dict()
 
 
 async def _extract_job(

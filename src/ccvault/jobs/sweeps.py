@@ -17,13 +17,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import structlog
 from psycopg import AsyncConnection
 
-from ccvault.config import DEFAULT_ORPHAN_PAUSE
+from ccvault.config import DEFAULT_EXPIRE_PAUSE, DEFAULT_ORPHAN_PAUSE
 from ccvault.storage.cache import Touched
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.queries import load
@@ -65,6 +66,26 @@ log = structlog.get_logger("ccvault.jobs")
 # cost the same per row (the walk's plan is pinned: see _run) but did not help requests
 # running alongside.
 BATCH_SIZE = 2000
+# An incremental orphan run starts this long before the previous run started: a delete
+# committed just after that run read was stamped (clock_timestamp) before it began.
+INCREMENTAL_OVERLAP = timedelta(minutes=10)
+FULL_PASS_EVERY = timedelta(days=1)
+Q_RUNS = {
+    # The last run's start, less the overlap; NULL (a full pass) when none or the last
+    # full pass is a day old.
+    "incremental_since": """
+        SELECT last_started_at - %(overlap)s FROM sweep_runs
+         WHERE sweep = %(sweep)s AND last_full_at > now() - %(full_every)s
+    """,
+    # At the end of a run that completed, when it started (taken before its first read).
+    "record_run": """
+        INSERT INTO sweep_runs AS r (sweep, last_started_at, last_full_at)
+        VALUES (%(sweep)s, %(started)s, CASE WHEN %(full)s THEN %(started)s END)
+        ON CONFLICT (sweep) DO UPDATE SET
+            last_started_at = excluded.last_started_at,
+            last_full_at = coalesce(excluded.last_full_at, r.last_full_at)
+    """,
+}
 EXPIRE_LOCK = 7_337_101
 ORPHAN_LOCK = 7_337_102
 _BEFORE_ALL = uuid.UUID(int=0)
@@ -90,9 +111,10 @@ class SweepResult:
 
 Invalidate = Callable[[list[Touched]], Awaitable[None]]
 Sweep = Callable[[AsyncConnection[Any], Invalidate], Awaitable[int]]
+Sweeps = Callable[[AsyncConnection[Any], Invalidate], Awaitable[tuple[int, int]]]
 
 
-def _expire(kind: str, tenant_id: UUID | None, batch: int) -> Sweep:
+def _expire(kind: str, tenant_id: UUID | None, batch: int, pause: float) -> Sweep:
     """Walk the items with an expires_at window by window; returns the items changed."""
 
     async def sweep(conn: AsyncConnection[Any], invalidate: Invalidate) -> int:
@@ -100,6 +122,7 @@ def _expire(kind: str, tenant_id: UUID | None, batch: int) -> Sweep:
         query = queries[f"expire_window_{kind}"]
         changed, after_at, after_id = 0, _BEFORE_ALL_TIMES, _BEFORE_ALL
         while True:
+            started = time.perf_counter()
             # One statement in autocommit mode: each window is its own short transaction.
             cur = await conn.execute(
                 query,
@@ -119,8 +142,16 @@ def _expire(kind: str, tenant_id: UUID | None, batch: int) -> Sweep:
             if scanned < batch or end_at is None:
                 return changed
             after_at, after_id = end_at, end_id
+            await _rest(pause, started)
 
     return sweep
+
+
+async def _rest(pause: float, started: float) -> None:
+    """Sleep `pause` times as long as the window begun at `started` took: the sweep then
+    keeps at most 1/(1 + pause) of a CPU, and requests find the rest free."""
+    if pause:
+        await asyncio.sleep(pause * (time.perf_counter() - started))
 
 
 def _orphan(query: str, tenant_id: UUID | None, batch: int, pause: float) -> Sweep:
@@ -143,8 +174,59 @@ def _orphan(query: str, tenant_id: UUID | None, batch: int, pause: float) -> Swe
             if scanned < batch or window_end is None:
                 return changed
             after = window_end
-            if pause:
-                await asyncio.sleep(pause * (time.perf_counter() - started))
+            await _rest(pause, started)
+
+    return sweep
+
+
+def _orphan_from_sources(
+    since: datetime, tenant_id: UUID | None, batch: int, pause: float
+) -> Callable[[AsyncConnection[Any], Invalidate], Awaitable[tuple[int, int]]]:
+    """Walk the fields and assets deleted since `since` window by window and orphan the
+    items derived from each window's sources; returns the (fields, assets) changed."""
+
+    # A source often has several derived items (two in the benchmark's dataset): a window
+    # of batch/2 sources changes about as many rows as a window of the full pass.
+    sources_batch = max(1, batch // 2)
+
+    async def sweep(conn: AsyncConnection[Any], invalidate: Invalidate) -> tuple[int, int]:
+        counts = {"fields": 0, "assets": 0}
+        for source_kind in ("fields", "assets"):
+            after_at: datetime | str = _BEFORE_ALL_TIMES
+            after_id = _BEFORE_ALL
+            while True:
+                started = time.perf_counter()
+                cur = await conn.execute(
+                    Q[f"deleted_sources_{source_kind}"],
+                    {
+                        "since": since,
+                        "tenant_id": tenant_id,
+                        "batch": sources_batch,
+                        "after_at": after_at,
+                        "after_id": after_id,
+                    },
+                )
+                row = await cur.fetchone()
+                assert row is not None
+                sources, end_at, end_id = row
+                if not sources:
+                    break
+                # A source of either kind may have derived items of either kind.
+                for derived_kind in ("fields", "assets"):
+                    cur = await conn.execute(
+                        Q[f"orphan_derived_{derived_kind}"],
+                        {"sources": sources, "tenant_id": tenant_id},
+                    )
+                    found = await cur.fetchone()
+                    assert found is not None
+                    count, tenant_ids, customer_ids, versions = found
+                    counts[derived_kind] += int(count)
+                    await invalidate(list(map(Touched, tenant_ids, customer_ids, versions)))
+                if len(sources) < sources_batch:
+                    break
+                after_at, after_id = end_at, end_id
+                await _rest(pause, started)
+        return counts["fields"], counts["assets"]
 
     return sweep
 
@@ -156,6 +238,8 @@ async def _run(
     tenant_id: UUID | None,
     field_sweep: Sweep,
     asset_sweep: Sweep,
+    *,
+    incremental: Callable[[datetime], Sweeps] | None = None,
 ) -> SweepResult:
     started = time.perf_counter()
     profiles = 0
@@ -181,9 +265,25 @@ async def _run(
         # at 5,000 rows a window, 360 ms statements instead of 50 ms. The walk is the
         # only plan wanted, so this session offers no other.
         await conn.execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
+        mode = "full"
         try:
-            fields = await field_sweep(conn, invalidate)
-            assets = await asset_sweep(conn, invalidate)
+            run_started, since = None, None
+            if incremental:
+                # Taken before the run reads anything: the next run starts from here.
+                cur = await conn.execute("SELECT clock_timestamp()")
+                run_started = (await cur.fetchone() or [None])[0]
+                since = await _incremental_since(conn, name)
+            if since is not None and incremental is not None:
+                mode = "incremental"
+                fields, assets = await incremental(since)(conn, invalidate)
+            else:
+                fields = await field_sweep(conn, invalidate)
+                assets = await asset_sweep(conn, invalidate)
+            if incremental:
+                await conn.execute(
+                    Q_RUNS["record_run"],
+                    {"sweep": name, "started": run_started, "full": since is None},
+                )
         finally:
             await conn.execute("RESET enable_seqscan; RESET enable_bitmapscan")
             await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
@@ -192,6 +292,7 @@ async def _run(
     emit = log.info if fields or assets else log.debug
     emit(
         f"{name} finished",
+        mode=mode,
         tenant_id=str(tenant_id) if tenant_id else None,
         fields=fields,
         assets=assets,
@@ -201,11 +302,28 @@ async def _run(
     return result
 
 
+async def _incremental_since(conn: AsyncConnection[Any], name: str) -> datetime | None:
+    """Where an incremental run of sweep `name` starts: a little before the last run
+    started; None when a full pass is due (never run, or none for FULL_PASS_EVERY)."""
+    cur = await conn.execute(
+        Q_RUNS["incremental_since"],
+        {"sweep": name, "overlap": INCREMENTAL_OVERLAP, "full_every": FULL_PASS_EVERY},
+    )
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
 async def expire_stale_fields(
-    store: ProfileStore, tenant_id: UUID | None = None, *, batch: int = BATCH_SIZE
+    store: ProfileStore,
+    tenant_id: UUID | None = None,
+    *,
+    batch: int = BATCH_SIZE,
+    pause: float = DEFAULT_EXPIRE_PAUSE,
 ) -> SweepResult:
     """Active fields and assets whose expires_at has passed become `expired` (every
-    tenant when none is given)."""
+    tenant when none is given). After each window the sweep sleeps `pause` times as long
+    as the window took (0: no pause): reads already show these items expired, so the
+    sweep has no deadline but its next tick."""
     # Reads already showed these items expired (effective expiry): no new versions, only
     # the cache entries dropped, at the versions the batch read.
     return await _run(
@@ -213,8 +331,8 @@ async def expire_stale_fields(
         "expire_stale_fields",
         EXPIRE_LOCK,
         tenant_id,
-        _expire("fields", tenant_id, batch),
-        _expire("assets", tenant_id, batch),
+        _expire("fields", tenant_id, batch, pause),
+        _expire("assets", tenant_id, batch, pause),
     )
 
 
@@ -224,10 +342,15 @@ async def detect_orphaned_items(
     *,
     batch: int = BATCH_SIZE,
     pause: float = DEFAULT_ORPHAN_PAUSE,
+    incremental: bool = False,
 ) -> SweepResult:
     """Active items whose profile_field/profile_asset source is gone or soft-deleted
     become `orphaned`; session, tool and external sources never do. After each window
-    the sweep sleeps `pause` times as long as the window took (0: no pause)."""
+    the sweep sleeps `pause` times as long as the window took (0: no pause).
+
+    `incremental` (the periodic job, over every tenant): only the items derived from the
+    sources deleted since the last run started (less INCREMENTAL_OVERLAP), unless no
+    full pass has run for FULL_PASS_EVERY: then this run is one."""
     return await _run(
         store,
         "detect_orphaned_items",
@@ -235,4 +358,9 @@ async def detect_orphaned_items(
         tenant_id,
         _orphan(Q["orphan_window_fields"], tenant_id, batch, pause),
         _orphan(Q["orphan_window_assets"], tenant_id, batch, pause),
+        incremental=(
+            (lambda since: _orphan_from_sources(since, tenant_id, batch, pause))
+            if incremental and tenant_id is None
+            else None
+        ),
     )

@@ -53,3 +53,22 @@ SELECT last_row.expires_at, last_row.id,
 -- profiles with their new versions.
 SELECT window_end, scanned, changed, tenant_ids, customer_ids, versions
   FROM ccv_orphan_window_{table}(%(after)s, %(batch)s, %(tenant_id)s);
+
+-- name: deleted_sources
+-- Incremental orphan detection walks the sources deleted since a point in time, in
+-- (deleted_at, id) order (the partial index of migration 0015), one window at a time.
+SELECT coalesce(array_agg(id ORDER BY deleted_at, id), '{}') AS ids,
+       max(deleted_at) AS end_at,
+       (array_agg(id ORDER BY deleted_at DESC, id DESC))[1] AS end_id
+  FROM (SELECT id, deleted_at FROM {table}
+         WHERE deleted_at IS NOT NULL AND deleted_at >= %(since)s
+           AND (deleted_at, id) > (%(after_at)s::timestamptz, %(after_id)s::uuid)
+           AND (%(tenant_id)s::uuid IS NULL OR tenant_id = %(tenant_id)s::uuid)
+         ORDER BY deleted_at, id
+         LIMIT %(batch)s) AS w;
+
+-- name: orphan_derived
+-- Orphans the current items of {table} derived from a window of deleted sources and bumps
+-- their profiles' versions, in one call (migration 0015 has the function).
+SELECT changed, tenant_ids, customer_ids, versions
+  FROM ccv_orphan_derived_{table}(%(sources)s, %(tenant_id)s);

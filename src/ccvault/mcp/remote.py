@@ -85,7 +85,7 @@ class RemoteBackend:
     ) -> ContextView:
         """The prompt-ready context view (GET .../context as JSON; rendered by the server
         module as for the in-process backend)."""
-        view: ContextView = await _translated(
+        view = await _translated(
             self._vault.profiles.context(
                 customer_id,
                 agent_id=self._agent_id,
@@ -94,6 +94,8 @@ class RemoteBackend:
                 purpose=self._purpose,
             )
         )
+        if not isinstance(view, ContextView):  # format="json" (the default) is asked for
+            raise errors.VaultError("the vault answered the context view as text")
         return view
 
     async def profile(self, customer_id: str) -> Profile:

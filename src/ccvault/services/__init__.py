@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
+from ccvault.services.erasure import ErasureService
+from ccvault.services.export import ExportService
 from ccvault.services.fields import FieldService
 from ccvault.services.health import HealthService
+from ccvault.services.imports import Importer
 from ccvault.services.keys import KeyResolver
 from ccvault.services.lineage import LineageService
 from ccvault.services.missing import MissingFieldsService
@@ -40,3 +43,6 @@ class Services:
     operations: OperationsService
     health: HealthService
     context: ContextService
+    imports: Importer
+    erasure: ErasureService
+    export: ExportService

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -13,8 +14,9 @@ import structlog
 from ccvault.domain.caller import Caller
 from ccvault.domain.errors import InvalidInput, Problem, Withheld
 from ccvault.domain.etags import IfMatch
-from ccvault.domain.models import ProfileField, ValidationMode
+from ccvault.domain.models import ProfileField, ValidationMode, ValueType
 from ccvault.domain.purposes import require_purpose, withheld
+from ccvault.domain.schema import FieldDefinition
 from ccvault.domain.validation import Rules, check_is_slow, check_value
 from ccvault.domain.values import infer_value_type
 from ccvault.domain.writes import NewField
@@ -32,26 +34,32 @@ class StoredWrite:
     warnings: tuple[Problem, ...]
 
 
-async def write_field(
-    profiles: ProfileStore,
-    schema: SchemaStore,
+@dataclass(frozen=True)
+class CheckedField:
+    """A value as the tenant's mode leaves it: normalized (when its type check passed),
+    its type, what was wrong with it, and what its definition adds to the stored row."""
+
+    value: Any
+    value_type: ValueType
+    problems: tuple[Problem, ...]
+    retention_days: int | None = None
+    field_definition_id: UUID | None = None
+
+    def refused(self, mode: ValidationMode) -> bool:
+        """Whether the mode refuses the write (strict mode and any problem)."""
+        return bool(self.problems) and mode is ValidationMode.strict
+
+
+async def check_field(
+    definition: FieldDefinition | None,
     mode: ValidationMode,
     tenant_id: UUID,
-    customer_id: str,
     name: str,
     new: NewField,
-    *,
-    key_id: UUID | None = None,
-    if_match: IfMatch | None = None,
-) -> StoredWrite:
-    """Validate (per `mode`) and store a new version of a field, written by `key_id`
-    (None when no key applies) and refused (412) if the profile moved past `if_match`.
-
-    The one place a field value is checked: FieldService and the bulk import call it.
-    """
-    definition = (
-        await schema.definition_for_write(tenant_id, new.agent_id, name) if new.agent_id else None
-    )
+) -> CheckedField:
+    """Validate and normalize a new value of field `name` against `definition` (the one
+    `new.agent_id` names, None when it names none or has none) as `mode` wants: every
+    write, single or bulk, comes through here."""
     # A definition's own type wins over the request's; else the declared or implied type.
     value_type = definition.value_type if definition else new.value_type
     value_type = value_type or infer_value_type(new.value)
@@ -78,7 +86,35 @@ async def write_field(
             )
         problems += checked.problems
         value = checked.value
-    if problems and mode is ValidationMode.strict:
+    return CheckedField(
+        value,
+        value_type,
+        problems,
+        retention_days=definition.retention_days if definition else None,
+        field_definition_id=definition.id if definition else None,
+    )
+
+
+async def write_field(
+    profiles: ProfileStore,
+    schema: SchemaStore,
+    mode: ValidationMode,
+    tenant_id: UUID,
+    customer_id: str,
+    name: str,
+    new: NewField,
+    *,
+    key_id: UUID | None = None,
+    if_match: IfMatch | None = None,
+) -> StoredWrite:
+    """Validate (per `mode`) and store a new version of a field, written by `key_id`
+    (None when no key applies) and refused (412) if the profile moved past `if_match`."""
+    definition = (
+        await schema.definition_for_write(tenant_id, new.agent_id, name) if new.agent_id else None
+    )
+    checked = await check_field(definition, mode, tenant_id, name, new)
+    problems = checked.problems
+    if checked.refused(mode):
         raise InvalidInput(f"the value for {name!r} failed validation", list(problems))
     if problems:
         log.warning(
@@ -93,10 +129,10 @@ async def write_field(
         customer_id,
         name,
         new,
-        value=value,
-        value_type=value_type,
-        retention_days=definition.retention_days if definition else None,
-        field_definition_id=definition.id if definition else None,
+        value=checked.value,
+        value_type=checked.value_type,
+        retention_days=checked.retention_days,
+        field_definition_id=checked.field_definition_id,
         key_id=key_id,
         if_match=if_match,
     )

@@ -33,7 +33,9 @@ class OperationsService:
     async def expire_stale(self, tenant_id: UUID | None = None) -> SweepCounts:
         """Run the expiry sweep now."""
         scope = await self._scope(tenant_id)
-        return SweepCounts(**(await expire_stale_fields(self._profiles, scope)).as_dict())
+        pause = self._settings.expire_pause
+        result = await expire_stale_fields(self._profiles, scope, pause=pause)
+        return SweepCounts(**result.as_dict())
 
     async def detect_orphans(self, tenant_id: UUID | None = None) -> SweepCounts:
         """Run orphan detection now, paced like the periodic job."""

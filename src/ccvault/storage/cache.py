@@ -28,6 +28,17 @@ an entry again. Only `failure_threshold` consecutive failures open the breaker (
 that times out every call in flight counts once); while it is open, requests skip Redis
 and a background probe PINGs it every PROBE_INTERVAL_SECONDS, closing the breaker as soon
 as Redis answers and lifting the epoch at once.
+
+Redis Cluster (README, "Redis Cluster"): the same keys, scripts and rules over redis-py's
+cluster client. A key's node is chosen by its slot, and one command may only name keys of
+one slot, so a batch of reads is one MGET per slot, sent as one pipeline per node, the
+nodes in parallel; the epoch is one of those reads. The batch is no longer one atomic
+snapshot, and needs not be: every GET of a read is sent after the read began, so it sees
+any invalidation or epoch lift acknowledged before that (a write returns only after its
+tombstone, or the epoch lift that replaces it, has been answered). Tombstones are one
+EVALSHA per profile, pipelined per node the same way. A failure of any node is a failure
+of the whole batch or invalidation: the reads go to PostgreSQL, a lost tombstone raises
+the durable epoch (whose key lives on one node), as on a single server.
 """
 
 from __future__ import annotations
@@ -39,15 +50,17 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import redis.asyncio as aioredis
 import structlog
 from prometheus_client import Counter
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 log = structlog.get_logger("ccvault.cache")
 
@@ -64,7 +77,10 @@ PROBE_INTERVAL_SECONDS = 0.2
 # Consecutive failures that open the breaker: one timeout under CPU load must not, a dead
 # Redis must cost requests no more than a few timeouts before it does.
 FAILURE_THRESHOLD = 3
-_FAILURES = (RedisError, OSError)
+# RedisClusterException is not a RedisError: no node answering the cluster's topology
+# query, a slot no node serves.
+_FAILURES = (RedisError, OSError, RedisClusterException)
+Client = aioredis.Redis | RedisCluster
 
 # Store ARGV[2] under KEYS[1] unless the key already holds a newer version of the profile.
 # ARGV[1] = version, ARGV[2] = value, ARGV[3] = 'PX' or 'PXAT', ARGV[4] = its number.
@@ -93,6 +109,7 @@ return current
 """
 
 EpochReader = Callable[[], Awaitable[int]]
+EpochRaiser = Callable[[int], Awaitable[object]]
 
 # Concurrent reads are batched: those registered in one event-loop turn share one MGET
 # (one round trip and one command's client overhead instead of one each). Above this many
@@ -105,6 +122,20 @@ _Batch = dict[str, list[asyncio.Future[_Reply]]]  # key -> the reads waiting for
 def _waiters(batch: _Batch) -> Iterator[asyncio.Future[_Reply]]:
     """The reads of `batch` still waiting (a cancelled reader's future is done)."""
     return (w for waiters in batch.values() for w in waiters if not w.done())
+
+
+def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """A Redis URL naming one node or several (`redis://h1:6379,h2:6379/0`, a cluster's
+    startup nodes): the URL of the first node alone, and every node's (host, port)."""
+    scheme, _, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    credentials, at, hosts = netloc.rpartition("@")
+    nodes = []
+    for part in hosts.split(","):
+        parsed = urlsplit(f"{scheme}://{part}")
+        nodes.append((parsed.hostname or "localhost", parsed.port or 6379))
+    first = f"{scheme}://{credentials}{at}{hosts.split(',')[0]}{slash}{path}"
+    return first, nodes
 
 
 def profile_key(tenant_id: UUID, customer_id: str) -> str:
@@ -211,11 +242,12 @@ class ProfileCache:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: Client,
         ttl_seconds: int,
         *,
         durable_epoch: EpochReader,
         raise_durable_epoch: EpochReader,
+        catch_up_durable_epoch: EpochRaiser | None = None,
         cooldown: float = 2.0,
         failure_threshold: int = FAILURE_THRESHOLD,
     ) -> None:
@@ -226,6 +258,7 @@ class ProfileCache:
         self._lift = client.register_script(_LIFT_EPOCH)
         self._durable_epoch = durable_epoch
         self._raise_durable_epoch = raise_durable_epoch
+        self._catch_up_durable_epoch = catch_up_durable_epoch
         self._syncer: asyncio.Task[None] | None = None
         self._batch: _Batch | None = None  # the batch reads of this turn join
         self._flushes: set[asyncio.Task[None]] = set()
@@ -244,23 +277,42 @@ class ProfileCache:
         *,
         durable_epoch: EpochReader,
         raise_durable_epoch: EpochReader,
+        catch_up_durable_epoch: EpochRaiser | None = None,
         max_connections: int = 20,
+        cluster: bool = False,
     ) -> ProfileCache:
         """A cache over a bounded blocking pool with short timeouts and no retries: a
-        slow Redis must cost a request milliseconds, not seconds."""
-        pool = RenewablePool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=0.2,
-            socket_timeout=0.2,
-            socket_connect_timeout=0.2,
-            retry=Retry(NoBackoff(), 0),
-        )
+        slow Redis must cost a request milliseconds, not seconds. With `cluster` (or a
+        URL naming several nodes) the client is a Redis Cluster client with the same
+        timeouts. Its per-node pools do not wait for a free connection (a full pool fails
+        the call, which the breaker would count), so they get five times the room."""
+        client: Client
+        first, nodes = cluster_nodes(url)
+        if cluster or len(nodes) > 1:
+            client = RedisCluster.from_url(
+                first,
+                startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+                max_connections=5 * max_connections,
+                socket_timeout=0.2,
+                socket_connect_timeout=0.2,
+                retry=Retry(NoBackoff(), 0),
+            )
+        else:
+            pool = RenewablePool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=0.2,
+                socket_timeout=0.2,
+                socket_connect_timeout=0.2,
+                retry=Retry(NoBackoff(), 0),
+            )
+            client = aioredis.Redis(connection_pool=pool)
         return cls(
-            aioredis.Redis(connection_pool=pool),
+            client,
             ttl_seconds,
             durable_epoch=durable_epoch,
             raise_durable_epoch=raise_durable_epoch,
+            catch_up_durable_epoch=catch_up_durable_epoch,
         )
 
     async def start(self) -> None:
@@ -294,8 +346,10 @@ class ProfileCache:
         """A Redis call begun at `started` failed: the sockets made before it are retired
         and entries are suspect until the next lift; the breaker counts it."""
         self._suspect += 1
-        if isinstance(self.client.connection_pool, RenewablePool):
-            self.client.connection_pool.renew()
+        # (A cluster client has a pool per node and drops a failed node's connections.)
+        pool = getattr(self.client, "connection_pool", None)
+        if isinstance(pool, RenewablePool):
+            pool.renew()
         self.breaker.failed(exc, started)
 
     async def sync_epoch(self) -> bool:
@@ -315,6 +369,11 @@ class ProfileCache:
             return None
         self.breaker.succeeded()
         self._lifted = max(self._lifted, covers)
+        if int(epoch) > durable and self._catch_up_durable_epoch is not None:
+            # Redis is ahead (it served another vault database, or PostgreSQL was
+            # restored): bring the durable copy up to it, so that the next raise, by a
+            # process without a cache such as `ccv import`, lands above every entry.
+            await self._catch_up_durable_epoch(int(epoch))
         return int(epoch)
 
     async def _answers(self) -> bool:
@@ -420,7 +479,10 @@ class ProfileCache:
         """(epoch, raw entry) for each key: one MGET of the epoch and all the keys."""
         started = time.monotonic()
         try:
-            replies = await self.client.mget(EPOCH_KEY, *keys)
+            if isinstance(self.client, RedisCluster):
+                replies = await self.client.mget_nonatomic(EPOCH_KEY, *keys)
+            else:
+                replies = await self.client.mget(EPOCH_KEY, *keys)
         except _FAILURES as exc:
             self._failed(exc, started)  # once per batch; each of its reads counts an error
             raise
@@ -476,14 +538,7 @@ class ProfileCache:
         if self.breaker.allow():
             started = time.monotonic()
             try:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for t in items:
-                        await self._store(
-                            keys=[profile_key(t.tenant_id, t.customer_id)],
-                            args=[t.version, f"0:{t.version}|".encode(), "PX", self.ttl_ms],
-                            client=pipe,
-                        )
-                    await pipe.execute()
+                await self._tombstone(items)
             except _FAILURES as exc:
                 self._failed(exc, started)
             else:
@@ -509,6 +564,48 @@ class ProfileCache:
         # process's reach only (the partition gap of the README).
         await self._lift_after_commit()
         log.warning("cache invalidation lost; epoch raised", profiles=len(items))
+
+    async def _tombstone(self, items: list[Touched]) -> None:
+        """Store a tombstone at its new version under each profile's key, pipelined."""
+        if isinstance(self.client, RedisCluster):
+            await self._tombstone_cluster(self.client, items)
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for t in items:
+                await self._store(
+                    keys=[profile_key(t.tenant_id, t.customer_id)],
+                    args=[t.version, f"0:{t.version}|".encode(), "PX", self.ttl_ms],
+                    client=pipe,
+                )
+            await pipe.execute()
+
+    async def _tombstone_cluster(self, client: RedisCluster, items: list[Touched]) -> None:
+        """As `_tombstone`, on a cluster: a pipeline per node, the nodes in parallel.
+
+        redis-py refuses scripts in a cluster pipeline (it cannot load them there), so the
+        script goes by hash; a node that does not know it (new, or restarted) answers
+        NOSCRIPT, and the scripts are loaded on every master and the whole pipeline sent
+        again (a tombstone is stored only if newer: sending one twice changes nothing)."""
+        for attempt in range(2):
+            pipe = client.pipeline(transaction=False)
+            for t in items:
+                pipe.execute_command(
+                    "EVALSHA",
+                    self._store.sha,
+                    1,
+                    profile_key(t.tenant_id, t.customer_id),
+                    t.version,
+                    f"0:{t.version}|".encode(),
+                    "PX",
+                    self.ttl_ms,
+                )
+            try:
+                await pipe.execute()
+                return
+            except NoScriptError:
+                if attempt:
+                    raise
+            await client.script_load(_STORE_IF_NEWER)
 
     async def _lift_after_commit(self) -> None:
         """Lift the epoch for a write that has committed: a failure is logged, not raised

@@ -26,3 +26,10 @@ class DurableEpoch:
             )
             row = await cur.fetchone()
         return int(row[0]) if row else 0
+
+    async def catch_up(self, seen: int) -> None:
+        """Raise the durable copy to an epoch Redis already holds (never lowers it)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE cache_epoch SET epoch = %s WHERE id = 1 AND epoch < %s", (seen, seen)
+            )

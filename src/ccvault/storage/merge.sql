@@ -90,7 +90,7 @@ INSERT INTO consents AS c (tenant_id, profile_id, consent_type, granted, granted
 SELECT %(tenant_id)s, %(target_id)s, consent_type, granted, granted_at, revoked_at,
        source_session_id, updated_at
   FROM moved
-ON CONFLICT (profile_id, consent_type) DO UPDATE SET
+ON CONFLICT (profile_id, consent_type, tenant_id) DO UPDATE SET
     granted = excluded.granted, granted_at = excluded.granted_at,
     revoked_at = excluded.revoked_at, source_session_id = excluded.source_session_id,
     updated_at = excluded.updated_at

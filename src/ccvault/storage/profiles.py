@@ -580,6 +580,9 @@ def _write_errors(customer_id: str, link: _SourceLink | None = None) -> Iterator
             raise Conflict(f"profile {customer_id!r} kept changing; try again") from None
         if exc.sqlstate == "CV422" and link is not None:
             raise _source_problem(link, exc.diag.message_primary or "") from None
+        if exc.sqlstate == "55P03" and link is not None:
+            # The source's row is held by an erasure (ccv_check_source, migration 0015).
+            raise _source_problem(link, "source_erased") from None
         raise
 
 
@@ -598,6 +601,11 @@ def _source_problem(link: _SourceLink, reason: str) -> InvalidInput:
         return InvalidInput(
             f"source {kind} {link.source_uuid} is deleted",
             [Problem(loc, f"the {kind} is deleted", "source_deleted")],
+        )
+    if reason == "source_erased":
+        return InvalidInput(
+            f"source {kind} {link.source_uuid} is being erased",
+            [Problem(loc, f"the {kind} is being erased", "source_not_found")],
         )
     return InvalidInput(
         f"source {kind} {link.source_uuid} does not exist",

@@ -300,7 +300,7 @@ VALUES (%(tenant_id)s, %(profile_id)s, %(consent_type)s, %(granted)s,
         CASE WHEN %(granted)s THEN clock_timestamp() END,
         CASE WHEN NOT %(granted)s THEN clock_timestamp() END,
         %(source_session_id)s, clock_timestamp())
-ON CONFLICT (profile_id, consent_type) DO UPDATE SET
+ON CONFLICT (profile_id, consent_type, tenant_id) DO UPDATE SET
     granted = excluded.granted,
     granted_at = CASE WHEN excluded.granted AND NOT c.granted THEN excluded.granted_at
                       ELSE c.granted_at END,

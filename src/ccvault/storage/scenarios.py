@@ -266,6 +266,8 @@ class ScenarioStore:
                         "field_name": req.field_name,
                         "step_id": req.step_id,
                         "required_level": req.required_level.value,
+                        "fallback_action": req.fallback_action.value,
+                        "when_condition": req.when_condition,
                         "collection_order": req.collection_order,
                         "confidence": req.confidence,
                         "needs_human_review": req.needs_human_review,
@@ -283,6 +285,10 @@ class ScenarioStore:
                         "description": suggestion.description,
                         "value_type": suggestion.value_type.value,
                         "collection_prompt": suggestion.collection_prompt,
+                        "min": suggestion.bounds.get("min"),
+                        "max": suggestion.bounds.get("max"),
+                        "min_age": _age(suggestion.bounds.get("min_age")),
+                        "max_age": _age(suggestion.bounds.get("max_age")),
                     },
                 )
             await conn.execute(
@@ -318,3 +324,8 @@ class ScenarioStore:
                     "seen": seen,
                 },
             )
+
+
+def _age(years: float | None) -> int | None:
+    """Ages are whole years (a smallint column)."""
+    return None if years is None else int(years)

@@ -113,21 +113,24 @@ DELETE FROM scenario_field_requirements
 -- A reviewed requirement for the same field and step keeps its place (ON CONFLICT).
 INSERT INTO scenario_field_requirements (
     id, tenant_id, agent_id, scenario_id, rule_id, field_name, step_id, required_level,
-    fallback_action, collection_order, confidence, needs_human_review, review_status,
-    origin)
+    fallback_action, when_condition, collection_order, confidence, needs_human_review,
+    review_status, origin)
 VALUES (%(id)s, %(tenant_id)s, %(agent_id)s, %(scenario_id)s, %(rule_id)s, %(field_name)s,
-        %(step_id)s, %(required_level)s, 'ask', %(collection_order)s, %(confidence)s,
-        %(needs_human_review)s, %(review_status)s, 'extracted')
+        %(step_id)s, %(required_level)s, %(fallback_action)s, %(when_condition)s,
+        %(collection_order)s, %(confidence)s, %(needs_human_review)s, %(review_status)s,
+        'extracted')
 ON CONFLICT DO NOTHING;
 
 -- name: insert_suggestion
 -- A field the agent has no definition for becomes a suggestion, once; a suggestion
 -- somebody dismissed (deleted while still suggested) is never made again for that agent.
+-- Bounds the text set ("must be over 18" -> min_age 18) travel with it (NULL: none).
 INSERT INTO profile_field_definitions (
     id, tenant_id, agent_id, name, status, display_name, description, value_type,
-    collection_prompt)
+    collection_prompt, "min", "max", min_age, max_age)
 SELECT %(id)s, %(tenant_id)s, %(agent_id)s, %(name)s, 'suggested', %(display_name)s,
-       %(description)s, %(value_type)s, %(collection_prompt)s
+       %(description)s, %(value_type)s, %(collection_prompt)s, %(min)s, %(max)s,
+       %(min_age)s, %(max_age)s
  WHERE NOT EXISTS (
        SELECT 1 FROM profile_field_definitions d
         WHERE d.tenant_id = %(tenant_id)s AND d.agent_id = %(agent_id)s

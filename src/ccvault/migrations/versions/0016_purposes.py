@@ -3,7 +3,7 @@ may be read for and the consent a read needs; a tenant may require every read to
 its purpose.
 
 Revision ID: 0016_purposes
-Revises: 0013_value_constraints
+Revises: 0015_incremental_orphans
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0016_purposes"
-down_revision = "0013_value_constraints"
+down_revision = "0015_incremental_orphans"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,208 @@
+"""Import benchmark (issue #17): fields/s of the bulk importer vs a raw COPY of the same rows.
+
+The importer (`services.imports.Importer.run`, what `POST /v1/profiles/import` and `ccv
+import` call) reads P profiles x F fields of NDJSON generated on the fly (never held
+whole), validates and stores them in batches. The floor is one `COPY` of the same number
+of rows, with the same columns and values, into a bare table (no index, no constraint, no
+trigger) on the same server, in the same run. Runs alternate (floor, importer, floor,
+importer...) into fresh tenants so that both see the same server state; the best and the
+median of each are reported. Target: importer >= 0.5x the floor's fields/s.
+
+Environment: CCV_BENCH_DATABASE_URL (else embedded), CCV_BENCH_IMPORT_PROFILES (20000),
+CCV_BENCH_IMPORT_FIELDS (5), CCV_BENCH_IMPORT_ROUNDS (3), CCV_BENCH_IMPORT_OUTPUT
+(benchmarks/results/import.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+import report
+from ccvault.domain.models import ValidationMode
+from ccvault.services.imports import BATCH_LINES, Importer, _Run
+from ccvault.storage.db import open_pool
+from ccvault.storage.imports import PreparedLine
+from ccvault.storage.tenants import TenantStore
+from harness import log, run_async
+from servers import fresh_database, postgres_server, server_info
+
+PROFILES = int(os.environ.get("CCV_BENCH_IMPORT_PROFILES", "20000"))
+FIELDS = int(os.environ.get("CCV_BENCH_IMPORT_FIELDS", "5"))
+ROUNDS = int(os.environ.get("CCV_BENCH_IMPORT_ROUNDS", "3"))
+OUTPUT = Path(os.environ.get("CCV_BENCH_IMPORT_OUTPUT", "benchmarks/results/import.json"))
+GOAL = 0.5
+
+_NAMES = ["email", "phone", "name", "plan", "seats", "city", "tier", "score"]
+
+
+def line(i: int, fields: int = FIELDS, version: int = 0) -> dict[str, Any]:
+    """Profile i's line: a mix of typed and bare values (version varies the values)."""
+    values: dict[str, Any] = {
+        "email": {"value": f"user{i}.{version}@Example.com", "value_type": "email"},
+        "phone": {"value": f"+1 415 555 {i % 10000:04d}", "value_type": "phone"},
+        "name": f"Customer {i} v{version}",
+        "plan": {"value": "gold" if i % 2 else "silver", "confidence": 0.9},
+        "seats": i % 500 + version,
+    }
+    chosen = {name: values.get(name, f"{name}-{i}-{version}") for name in _NAMES[:fields]}
+    for extra in range(len(chosen), fields):
+        chosen[f"attr_{extra:02d}"] = f"value {i} {extra} v{version}"
+    return {"customer_id": f"cust-{i:07d}", "fields": chosen}
+
+
+async def ndjson(
+    profiles: int, fields: int = FIELDS, version: int = 0, start: int = 0
+) -> AsyncIterator[bytes]:
+    """The lines in chunks of about 1 MiB, generated as they are read."""
+    chunk: list[bytes] = []
+    size = 0
+    for i in range(start, start + profiles):
+        text = json.dumps(line(i, fields, version), separators=(",", ":")).encode() + b"\n"
+        chunk.append(text)
+        size += len(text)
+        if size >= 1 << 20:
+            yield b"".join(chunk)
+            chunk, size = [], 0
+    if chunk:
+        yield b"".join(chunk)
+
+
+BARE = """
+CREATE TABLE IF NOT EXISTS bench_bare_fields (
+    id uuid, tenant_id uuid, profile_id uuid, name text, value jsonb, value_type text,
+    status text, source text, confidence double precision, verified boolean,
+    collected_at timestamptz, updated_at timestamptz)
+"""
+
+
+async def raw_copy(url: str, rows: int) -> float:
+    """Seconds for one COPY of `rows` profile_fields-shaped rows into a bare table."""
+    tenant = uuid.uuid4()
+    profile = uuid.uuid4()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(BARE)
+        await conn.execute("TRUNCATE bench_bare_fields")
+        started = time.perf_counter()
+        async with conn.transaction():
+            cur = conn.cursor()
+            async with cur.copy(
+                "COPY bench_bare_fields (id, tenant_id, profile_id, name, value, value_type,"
+                " status, source, confidence, verified, collected_at, updated_at) FROM STDIN"
+            ) as copy:
+                now = "2026-01-01T00:00:00Z"
+                for i in range(rows):
+                    if i % FIELDS == 0:
+                        profile = uuid.uuid4()
+                    await copy.write_row(
+                        (
+                            uuid.uuid4(),
+                            tenant,
+                            profile,
+                            _NAMES[i % FIELDS],
+                            json.dumps(f"value {i}"),
+                            "string",
+                            "active",
+                            "human_entered",
+                            1.0,
+                            False,
+                            now,
+                            now,
+                        )
+                    )
+        return time.perf_counter() - started
+
+
+async def storage_only(importer: Importer, tenants: TenantStore, rows: int) -> float:
+    """Seconds to store the same lines already validated (the database's share alone:
+    ImportStore.write_batch in the importer's batches, one after the other)."""
+    tenant, _ = await tenants.create(f"import-bench-{uuid.uuid4().hex[:8]}", "warn")
+    prepare = _Run(importer, tenant.tenant_id, ValidationMode.warn, None)
+    prepared: list[PreparedLine] = []
+    async for chunk in ndjson(PROFILES):
+        for number, text in enumerate(chunk.splitlines(), start=len(prepared) + 1):
+            found = await prepare._prepare(number, text)
+            assert found is not None
+            prepared.append(found)
+    started = time.perf_counter()
+    for start in range(0, len(prepared), BATCH_LINES):
+        await importer.store.write_batch(
+            tenant.tenant_id, None, prepared[start : start + BATCH_LINES]
+        )
+    seconds = time.perf_counter() - started
+    log(f"storage only: {rows} fields in {seconds:.2f} s")
+    return seconds
+
+
+async def run(url: str, server: Any) -> dict[str, Any]:
+    pool = await open_pool(url, min_size=1, max_size=2)
+    try:
+        async with pool.connection() as conn:
+            info = await server_info(conn, server)
+        importer = Importer(pool)
+        tenants = TenantStore(pool)
+        rows = PROFILES * FIELDS
+        floor_s: list[float] = []
+        import_s: list[float] = []
+        rss_kb: list[int] = []
+        for r in range(ROUNDS):
+            floor_s.append(await raw_copy(url, rows))
+            tenant, _ = await tenants.create(f"import-bench-{uuid.uuid4().hex[:8]}", "warn")
+            started = time.perf_counter()
+            summary = await importer.run(tenant.tenant_id, ValidationMode.warn, ndjson(PROFILES))
+            import_s.append(time.perf_counter() - started)
+            assert summary.failed == 0 and summary.fields == rows, summary.errors[:3]
+            rss_kb.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+            log(f"round {r + 1}: floor {floor_s[-1]:.2f} s, importer {import_s[-1]:.2f} s")
+        store_s = await storage_only(importer, tenants, rows)
+        floor_rate = rows / statistics.median(floor_s)
+        import_rate = rows / statistics.median(import_s)
+        ratio = import_rate / floor_rate
+        return {
+            "server": info,
+            "profiles": PROFILES,
+            "fields_per_profile": FIELDS,
+            "rounds": ROUNDS,
+            "floor_seconds": floor_s,
+            "import_seconds": import_s,
+            "floor_fields_per_s": round(floor_rate),
+            "import_fields_per_s": round(import_rate),
+            "import_profiles_per_s": round(PROFILES / statistics.median(import_s)),
+            "ratio": round(ratio, 3),
+            "storage_only_seconds": round(store_s, 2),
+            "storage_only_fields_per_s": round(rows / store_s),
+            "storage_only_ratio": round(rows / store_s / floor_rate, 3),
+            "goal": GOAL,
+            "passed": ratio >= GOAL,
+            "max_rss_kb_after_each_round": rss_kb,
+        }
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    with postgres_server() as server, fresh_database(server.url) as url:
+        result, loop = run_async(lambda: run(url, server))
+    result["loop"] = loop
+    report.write_json(OUTPUT, result)
+    mark = "ok" if result["passed"] else "MISS"
+    print(
+        f"import: {result['import_fields_per_s']} fields/s "
+        f"({result['import_profiles_per_s']} profiles/s) vs raw COPY "
+        f"{result['floor_fields_per_s']} fields/s: {result['ratio']}x "
+        f"(goal >= {GOAL}x) {mark}; storing already validated lines alone: "
+        f"{result['storage_only_fields_per_s']} fields/s ({result['storage_only_ratio']}x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

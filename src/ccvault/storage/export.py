@@ -1,0 +1,50 @@
+"""Export reads: every version of a profile's fields and assets, page by page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Literal
+from uuid import UUID
+
+from ccvault.storage.db import Pool
+from ccvault.storage.queries import load
+
+Q = load("export.sql")
+# Rows per round trip: large enough that the round trips cost little next to the rows,
+# small enough that a page is a few hundred kilobytes however large the profile.
+BATCH = 500
+
+
+async def versions(
+    pool: Pool,
+    tenant_id: UUID,
+    customer_id: str,
+    kind: Literal["field_versions", "asset_versions"],
+    batch: int = BATCH,
+) -> AsyncIterator[list[tuple[str, str]]]:
+    """Pages of (name, item document as JSON text), by name, newest first within a name.
+
+    Each page is its own query on a connection taken for that page only: a slow client
+    holds no connection and no open transaction (which the server would end after the
+    statement timeout). A write between pages may show in the later pages only."""
+    after: tuple[object, object, object] = (None, None, None)
+    while True:
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                Q[kind],
+                {
+                    "tenant_id": tenant_id,
+                    "customer_id": customer_id,
+                    "after_name": after[0],
+                    "after_at": after[1],
+                    "after_id": after[2],
+                    "batch": batch,
+                },
+            )
+            rows = await cur.fetchall()
+        if not rows:
+            return
+        yield [(name, doc) for name, _, _, doc in rows]
+        if len(rows) < batch:
+            return
+        after = rows[-1][:3]

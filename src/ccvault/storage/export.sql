@@ -1,0 +1,33 @@
+-- name: field_versions
+-- One page of every version of every field of a profile (aliases followed), by name,
+-- newest first within a name: the export streams them page by page, keyset-paginated
+-- on (name, collected_at DESC, id) along profile_fields_history_idx, so no page costs
+-- more than its rows and no transaction stays open while the client reads.
+SELECT f.name, f.collected_at, f.id, ccv_field_doc(f)::text
+  FROM customer_profiles a
+  JOIN profile_fields f ON f.profile_id = coalesce(a.merged_into_id, a.id)
+ WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
+   AND f.tenant_id = %(tenant_id)s
+   AND (%(after_name)s::text IS NULL
+        OR f.name > %(after_name)s::text
+        OR (f.name = %(after_name)s::text
+            AND (f.collected_at < %(after_at)s::timestamptz
+                 OR (f.collected_at = %(after_at)s::timestamptz AND f.id > %(after_id)s::uuid))))
+ ORDER BY f.name, f.collected_at DESC, f.id
+ LIMIT %(batch)s;
+
+-- name: asset_versions
+-- The same for assets: every version, by name, newest first.
+SELECT s.name, s.uploaded_at, s.id,
+       ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))::text
+  FROM customer_profiles a
+  JOIN profile_assets s ON s.profile_id = coalesce(a.merged_into_id, a.id)
+ WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
+   AND s.tenant_id = %(tenant_id)s
+   AND (%(after_name)s::text IS NULL
+        OR s.name > %(after_name)s::text
+        OR (s.name = %(after_name)s::text
+            AND (s.uploaded_at < %(after_at)s::timestamptz
+                 OR (s.uploaded_at = %(after_at)s::timestamptz AND s.id > %(after_id)s::uuid))))
+ ORDER BY s.name, s.uploaded_at DESC, s.id
+ LIMIT %(batch)s;
