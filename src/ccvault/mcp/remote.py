@@ -5,6 +5,7 @@ again, so the server words a refusal the same whichever transport carried it."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -40,9 +41,21 @@ def domain_error(exc: client.VaultError) -> errors.VaultError:
         return errors.Conflict(detail)
     if isinstance(exc, client.PreconditionFailed):
         return errors.PreconditionFailed(detail)
+    if isinstance(exc, client.Withheld):
+        return errors.Withheld(detail)
     if isinstance(exc, client.Unauthorized):
         return errors.VaultError(f"the vault refused the API key (CCV_API_KEY): {detail}")
     return errors.VaultError(str(exc))
+
+
+async def _translated_keep(call: Awaitable[T]) -> T:
+    """As _translated, but a NotFound stays the client's (for the caller to suppress)."""
+    try:
+        return await call
+    except client.NotFound:
+        raise
+    except client.VaultError as exc:
+        raise domain_error(exc) from None
 
 
 async def _translated(call: Awaitable[T]) -> T:
@@ -100,7 +113,7 @@ class RemoteBackend:
 
     async def profile(self, customer_id: str) -> Profile:
         """The whole profile."""
-        return await _translated(self._vault.profiles.get(customer_id))
+        return await _translated(self._vault.profiles.get(customer_id, purpose=self._purpose))
 
     async def missing(
         self, customer_id: str, scenario_id: str, step_id: str | None = None
@@ -158,7 +171,11 @@ class RemoteBackend:
         )
 
     async def history(self, customer_id: str, name: str) -> list[ProfileField]:
-        """GET .../fields/{name}/history."""
+        """GET .../fields/{name}/history, unless a read for the session's purpose may not
+        see the field (Withheld, as in process)."""
+        # A deleted or expired field (NotFound) still has its history to explain.
+        with contextlib.suppress(client.NotFound):
+            await _translated_keep(self._vault.fields.get(customer_id, name, purpose=self._purpose))
         return await _translated(self._vault.fields.history(customer_id, name))
 
     async def lineage(self, item_id: UUID, direction: Direction) -> Lineage:
