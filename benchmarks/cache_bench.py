@@ -67,7 +67,7 @@ import report
 import scenarios
 from ccvault.api.app import create_app
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import CustomerId, VaultDep
+from ccvault.api.deps import CustomerId, ServicesDep
 from ccvault.config import Settings
 from ccvault.domain.models import Profile
 from ccvault.runtime import Vault, open_vault
@@ -184,7 +184,7 @@ def _diagnostic_app(vault: Vault, body: bytes) -> FastAPI:
         return Response(content=body, media_type="application/json")
 
     async def constant_with_auth(
-        customer_id: CustomerId, vault: VaultDep, caller: CurrentCaller
+        customer_id: CustomerId, services: ServicesDep, caller: CurrentCaller
     ) -> Response:
         return Response(content=body, media_type="application/json")
 
@@ -199,8 +199,10 @@ def _bare_with_deps(vault: Vault, body: bytes) -> FastAPI:
     """A bare FastAPI app whose one route takes the vault's two async dependencies."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.vault = vault
+    app.state.services = vault.services
+    app.state.settings = vault.settings
 
-    async def constant(vault: VaultDep, caller: CurrentCaller) -> Response:
+    async def constant(services: ServicesDep, caller: CurrentCaller) -> Response:
         return Response(content=body, media_type="application/json")
 
     app.add_api_route(PROFILE_PATH, constant, methods=["GET"])
