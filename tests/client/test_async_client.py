@@ -28,6 +28,7 @@ from ccvault.domain.models import (
     ProfileField,
     ProfileSummary,
 )
+from ccvault.domain.privacy import Erasure, ProfileExport
 from ccvault.domain.scenarios import Rule, Scenario
 from ccvault.domain.schema import FieldDefinition, MissingFields, Requirement, ReviewQueue
 from ccvault.storage.db import Pool
@@ -360,6 +361,23 @@ async def test_reads_for_a_purpose_withhold_and_a_withheld_field_is_its_own_erro
         await avault.fields.get(c, "income", purpose="marketing")
     assert refused.value.status == 403
     assert (await avault.fields.get(c, "income", purpose="credit")).value == "3200 EUR"
+
+
+async def test_export_then_erase_leaves_nothing_and_a_second_erase_is_not_found(
+    avault: AsyncVault,
+) -> None:
+    c = cid()
+    await avault.fields.put(c, "email", value="a@b.c", source="user_provided")
+    await avault.fields.put(c, "email", value="d@e.f", source="user_provided")
+    exported = await avault.profiles.export(c)
+    assert isinstance(exported, ProfileExport) and exported.customer_id == c
+    assert [v.value for v in exported.profile.field_history["email"]] == ["d@e.f", "a@b.c"]
+    erased = await avault.profiles.erase(c, reason="customer request")
+    assert isinstance(erased, Erasure) and erased.counts.fields == 2
+    with pytest.raises(NotFound):
+        await avault.profiles.get(c)
+    with pytest.raises(NotFound):
+        await avault.profiles.erase(c)
 
 
 async def test_ids_with_every_allowed_punctuation_reach_the_right_profile(

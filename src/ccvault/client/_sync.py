@@ -29,6 +29,7 @@ from ccvault.domain.models import (
     ProfileField,
     ProfileSummary,
 )
+from ccvault.domain.privacy import Erasure, ProfileExport
 from ccvault.domain.scenarios import Rule, Scenario
 from ccvault.domain.schema import (
     FieldDefinition,
@@ -41,6 +42,8 @@ from ccvault.domain.schema import (
 T = TypeVar("T")
 _PROFILE = model(Profile)
 _CONTEXT = model(ContextView)
+_ERASURE = model(Erasure)
+_EXPORT = model(ProfileExport)
 _PROFILE_ETAG = with_etag(Profile)
 _PROFILE_PAGE = model(Page[ProfileSummary])
 _FIELD = model(ProfileField)
@@ -262,6 +265,20 @@ class Profiles(_Resource):
         sent = body(source_customer_id=source_customer_id)
         path = f"/v1/profiles/{seg(customer_id)}/merge"
         return self._vault.send(Call("POST", path, _PROFILE, body=sent, if_match=if_match))
+
+    def erase(self, customer_id: str, *, reason: str | None = None) -> Erasure:
+        """Erase everything held about the customer, and every item derived from it, in
+        one transaction (rows deleted, not flagged); a POST, so never retried. `reason` is
+        kept on the receipt and must not name the customer."""
+        sent = body(reason=reason)
+        path = f"/v1/profiles/{seg(customer_id)}/erase"
+        return self._vault.send(Call("POST", path, _ERASURE, body=sent))
+
+    def export(self, customer_id: str) -> ProfileExport:
+        """Everything held about the customer (an access request): the profile with every
+        field version, every asset version, consents and identities."""
+        path = f"/v1/profiles/{seg(customer_id)}/export"
+        return self._vault.send(Call("GET", path, _EXPORT))
 
     def context(
         self,
