@@ -8,7 +8,7 @@ import sys
 
 # Distributions only the `server` extra brings; a missing one of these means the extra is
 # not installed (any other ImportError is a real bug and keeps its traceback).
-_SERVER_ONLY = {
+SERVER_ONLY = {
     "typer",
     "rich",
     "fastapi",
@@ -31,6 +31,7 @@ _SERVER_ONLY = {
     "croniter",
     "tenacity",
     "pydantic_ai",
+    "openai",
 }
 
 
@@ -39,7 +40,7 @@ def main() -> None:
     try:
         from ccvault.cli import app
     except ModuleNotFoundError as missing:
-        if (missing.name or "").split(".")[0] not in _SERVER_ONLY:
+        if (missing.name or "").split(".")[0] not in SERVER_ONLY:
             raise
         print(
             f"ccv needs the vault's server libraries ({missing.name} is missing):"

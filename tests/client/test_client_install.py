@@ -14,33 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from ccvault.entry import SERVER_ONLY
+
 ROOT = Path(__file__).resolve().parents[2]
-# Top-level modules of the server extra, and the parts of ccvault that need them.
-SERVER_ONLY = {
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "psycopg",
-    "psycopg_pool",
-    "alembic",
-    "sqlalchemy",
-    "pydantic_settings",
-    "typer",
-    "rich",
-    "structlog",
-    "prometheus_client",
-    "redis",
-    "psutil",
-    "email_validator",
-    "phonenumbers",
-    "re2",
-    "simpleeval",
-    "procrastinate",
-    "croniter",
-    "tenacity",
-    "pydantic_ai",
-    "openai",
-}
+# Top-level modules of the server extra (the list `ccv` itself judges an ImportError by),
+# and the parts of ccvault that need them.
 SERVER_PARTS = ("api", "storage", "services", "jobs", "extraction", "runtime", "config", "cli")
 
 

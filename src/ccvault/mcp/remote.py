@@ -48,16 +48,6 @@ def domain_error(exc: client.VaultError) -> errors.VaultError:
     return errors.VaultError(str(exc))
 
 
-async def _translated_keep(call: Awaitable[T]) -> T:
-    """As _translated, but a NotFound stays the client's (for the caller to suppress)."""
-    try:
-        return await call
-    except client.NotFound:
-        raise
-    except client.VaultError as exc:
-        raise domain_error(exc) from None
-
-
 async def _translated(call: Awaitable[T]) -> T:
     try:
         return await call
@@ -174,8 +164,8 @@ class RemoteBackend:
         """GET .../fields/{name}/history, unless a read for the session's purpose may not
         see the field (Withheld, as in process)."""
         # A deleted or expired field (NotFound) still has its history to explain.
-        with contextlib.suppress(client.NotFound):
-            await _translated_keep(self._vault.fields.get(customer_id, name, purpose=self._purpose))
+        with contextlib.suppress(errors.NotFound):
+            await _translated(self._vault.fields.get(customer_id, name, purpose=self._purpose))
         return await _translated(self._vault.fields.history(customer_id, name))
 
     async def lineage(self, item_id: UUID, direction: Direction) -> Lineage:
