@@ -34,7 +34,7 @@ run: $(RUN_STAMP)
 test: lint test-only
 
 test-only: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The cache suite again with the session's Redis a local three-master cluster.
 test-cluster: $(STAMP)
