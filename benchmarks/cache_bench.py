@@ -71,7 +71,6 @@ from ccvault.api.deps import CustomerId, ServicesDep
 from ccvault.config import Settings
 from ccvault.domain.models import Profile
 from ccvault.runtime import Vault, open_vault
-from ccvault.storage.cache import profile_key
 from harness import Stats, log, measure_interleaved, run_async
 from scenarios import Group
 from servers import Server, fresh_database, postgres_server, redact, redis_server, server_info
@@ -219,7 +218,8 @@ class WarmReads:
         self.tenant_id = tenant_id
         self.api_key = api_key
         self.body = body
-        self.key = profile_key(tenant_id, READ)
+        assert vault.cache is not None
+        self.key = vault.cache.key(tenant_id, READ)
         self.floor_client = aioredis.Redis.from_url(redis_url)
         auth = {"authorization": f"Bearer {api_key}"}
         self.app = create_app(vault=vault)
@@ -715,7 +715,8 @@ async def measure_throughput(
                 vault, database_url, redis_url, cfg, workdir
             )
             servers.append(vault_server)
-            key = profile_key(tenant_id, READ)
+            assert vault.cache is not None
+            key = vault.cache.key(tenant_id, READ)
             bare = await start_bare_server(body, redis_url, key, cfg, workdir)
             servers.append(bare)
             workers = f"uvicorn --workers {cfg.workers}"

@@ -53,13 +53,22 @@ BODY = b'{"customer_id": "c", "fields": [' + b'{"value": "xxxxxxxxxx"}, ' * 330 
 TARGET_RATIO = 1.2
 
 
+# No PostgreSQL here: a fixed key secret (production reads it from migration 0018's table).
+BENCH_KEY_SECRET = b"cluster-bench-key-secret-32bytes"
+
+
 async def _zero() -> int:
     return 0
 
 
 def _cache(url: str, cluster: bool) -> ProfileCache:
     return ProfileCache.from_url(
-        url, 300, durable_epoch=_zero, raise_durable_epoch=_zero, cluster=cluster
+        url,
+        300,
+        key_secret=BENCH_KEY_SECRET,
+        durable_epoch=_zero,
+        raise_durable_epoch=_zero,
+        cluster=cluster,
     )
 
 
@@ -94,7 +103,7 @@ async def bench(single_url: str, cluster_url: str) -> dict[str, Any]:
     raw = RedisCluster.from_url(first, startup_nodes=[ClusterNode(h, p) for h, p in nodes])
     for cache in (single, cluster):
         await _fill(cache, tenant)
-    spread = [profile_key(tenant, f"c{i}") for i in range(BATCH)]
+    spread = [profile_key(tenant, f"c{i}", BENCH_KEY_SECRET) for i in range(BATCH)]
     tagged = [f"profile:{{{tenant}}}:c{i}" for i in range(BATCH)]
     tagged_epoch = f"profile:{{{tenant}}}:epoch"
     await raw.set(tagged_epoch, b"0")

@@ -56,7 +56,7 @@ from ccvault.domain.writes import NewField
 from ccvault.services.fields import write_field
 from ccvault.services.imports import Importer
 from ccvault.storage.cache import ProfileCache
-from ccvault.storage.cache_epoch import DurableEpoch
+from ccvault.storage.cache_epoch import DurableEpoch, cache_key_secret
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.schema import SchemaStore
@@ -344,7 +344,11 @@ async def run() -> dict[str, Any]:
     pool = await open_pool(url, min_size=2, max_size=10)
     epoch = DurableEpoch(pool)
     cache = ProfileCache.from_url(
-        REDIS_URL, 1800, durable_epoch=epoch.current, raise_durable_epoch=epoch.advance
+        REDIS_URL,
+        1800,
+        key_secret=await cache_key_secret(pool),
+        durable_epoch=epoch.current,
+        raise_durable_epoch=epoch.advance,
     )
     await cache.start()
     raw = await psycopg.AsyncConnection.connect(url, autocommit=True)
@@ -398,7 +402,11 @@ class Side:
         self.pool = await open_pool(self.url, min_size=2, max_size=10)
         epoch = DurableEpoch(self.pool)
         self.cache = ProfileCache.from_url(
-            REDIS_URL, 1800, durable_epoch=epoch.current, raise_durable_epoch=epoch.advance
+            REDIS_URL,
+            1800,
+            key_secret=await cache_key_secret(self.pool),
+            durable_epoch=epoch.current,
+            raise_durable_epoch=epoch.advance,
         )
         await self.cache.start()
         self.raw = await psycopg.AsyncConnection.connect(self.url, autocommit=True)

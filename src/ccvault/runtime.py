@@ -26,7 +26,7 @@ from ccvault.services.review import ReviewService
 from ccvault.services.scenarios import ScenarioService
 from ccvault.services.tenants import TenantService
 from ccvault.storage.cache import ProfileCache
-from ccvault.storage.cache_epoch import DurableEpoch
+from ccvault.storage.cache_epoch import DurableEpoch, cache_key_secret
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.scenarios import ScenarioStore
@@ -72,6 +72,7 @@ async def open_vault(settings: Settings) -> Vault:
         cache = ProfileCache.from_url(
             settings.redis_url,
             settings.cache_ttl_seconds,
+            key_secret=await cache_key_secret(pool),
             durable_epoch=epoch.current,
             raise_durable_epoch=epoch.advance,
             catch_up_durable_epoch=epoch.catch_up,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from api_support import ASSET
 from cache_support import (
     HITS,
     Counters,
+    cache_key,
     dedicated_valkey,
     metric,
     raw_redis,
@@ -86,15 +88,17 @@ async def fresh(client: httpx.AsyncClient, path: str) -> dict[str, Any]:
 
 
 async def test_profile_is_cached_under_contract_key_with_the_http_body(
-    api: httpx.AsyncClient, tenant_id: uuid.UUID, redis_url: str
+    api: httpx.AsyncClient, tenant_id: uuid.UUID, redis_url: str, vault: Vault
 ) -> None:
     await put_field(api, "c1", "email", "a@b.c")
     answer = await api.get("/v1/profiles/c1")
     assert answer.status_code == 200
 
     async with raw_redis(redis_url) as raw:
-        value = await raw.get(f"profile:{tenant_id}:c1")
-    assert value is not None, "no entry under profile:{tenant_id}:{customer_id}"
+        value = await raw.get(cache_key(vault, tenant_id, "c1"))
+        keys = await raw.keys(f"profile:{tenant_id}:*")
+    assert keys and all(re.fullmatch(rb"profile:[0-9a-f-]{36}:[0-9a-f]{64}", k) for k in keys)
+    assert value is not None, "no entry under profile:{tenant_id}:{HMAC of the customer id}"
     _, _, cached_json = split_entry(value)
     assert cached_json == answer.content
 
@@ -103,11 +107,13 @@ async def test_profile_is_cached_under_contract_key_with_the_http_body(
     assert hit.headers["content-type"] == "application/json"
 
 
-async def test_cache_off_writes_no_key(settings: Settings, tenant: Tenant, redis_url: str) -> None:
-    vault = await open_vault(settings.model_copy(update={"cache": False}))
+async def test_cache_off_writes_no_key(
+    settings: Settings, tenant: Tenant, redis_url: str, vault: Vault
+) -> None:
+    uncached = await open_vault(settings.model_copy(update={"cache": False}))
     try:
-        assert vault.cache is None
-        async with client_for(vault, tenant[1]) as client:
+        assert uncached.cache is None
+        async with client_for(uncached, tenant[1]) as client:
             await put_field(client, "c1", "email", "a@b.c")
             before = Counters.now()
             for _ in range(3):
@@ -116,10 +122,10 @@ async def test_cache_off_writes_no_key(settings: Settings, tenant: Tenant, redis
             gained = before.since()
             ready = await client.get("/readyz")
     finally:
-        await vault.close()
+        await uncached.close()
 
     async with raw_redis(redis_url) as raw:
-        assert await raw.exists(f"profile:{tenant[0]}:c1") == 0
+        assert await raw.exists(cache_key(vault, tenant[0], "c1")) == 0
     assert gained.hits == gained.misses == 0
     assert ready.json()["checks"]["cache"] == "ok"
 

@@ -233,7 +233,8 @@ async def test_the_cache_never_serves_erased_data_to_any_process(
 ) -> None:
     world = World()
     await world.build(api)
-    assert (await api.get(f"/v1/profiles/{world.cid}")).status_code == 200  # cached
+    for cid in (world.cid, world.other1, world.other2):
+        assert (await api.get(f"/v1/profiles/{cid}")).status_code == 200  # cached
     assert vault.cache is not None
     cached, _ = await vault.cache.get(tenant_id, world.cid)
     assert cached is not None
@@ -245,13 +246,18 @@ async def test_the_cache_never_serves_erased_data_to_any_process(
     assert cached is None
     client = aioredis.Redis.from_url(redis_url)
     try:
-        for key in await client.keys(f"profile:{tenant_id}:*"):
+        # No key names the customer (or the alias), no value holds anything of theirs.
+        names = [world.cid, world.alias]
+        async for key in client.scan_iter(count=1000):
+            assert not any(n.encode() in key for n in names), key
             value = await client.get(key) or b""
-            for secret in [*world.values, world.derived_value, world.grand_value]:
+            for secret in [*names, *world.values, world.derived_value, world.grand_value]:
                 assert secret.encode() not in value
-        # The erased key holds at most a tombstone (no body) until it expires.
-        left = await client.get(f"profile:{tenant_id}:{world.cid}")
-        assert left is None or (isinstance(left, bytes) and left.endswith(b"|"))
+        # The erased key holds at most a tombstone (no body) until it expires, and so do
+        # the keys of the profiles that lost derived items (their entries were dropped).
+        for cid in (world.cid, world.other1, world.other2):
+            left = await client.get(vault.cache.key(tenant_id, cid))
+            assert left is None or (isinstance(left, bytes) and left.endswith(b"|")), cid
     finally:
         await client.aclose()
     assert_problem(await api.get(f"/v1/profiles/{world.cid}"), 404)  # the fast read too

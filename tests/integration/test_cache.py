@@ -14,6 +14,7 @@ from uuid import UUID
 from cache_support import (
     TEST_COOLDOWN,
     Counters,
+    cache_key,
     dedicated_valkey,
     raw_redis,
     split_entry,
@@ -21,7 +22,7 @@ from cache_support import (
 )
 from ccvault.config import Settings
 from ccvault.runtime import Vault
-from ccvault.storage.cache import FAILURE_THRESHOLD, Touched, profile_key
+from ccvault.storage.cache import FAILURE_THRESHOLD, Touched
 from ccvault.storage.profiles import ProfileStore
 
 from .helpers import fetch, new_field
@@ -50,7 +51,7 @@ async def test_profile_read_is_stored_under_contract_key_at_its_version(
     assert before.since().misses == 1
 
     async with raw_redis(redis_url) as raw:
-        value = await raw.get(f"profile:{tenant_id}:c1")
+        value = await raw.get(cache_key(vault, tenant_id, "c1"))
     assert value is not None, "the first read did not store the profile"
     _, version, cached_json = split_entry(value)
     assert cached_json == body
@@ -123,7 +124,7 @@ async def test_cached_profile_never_outlives_the_earliest_expires_at(
     async with raw_redis(redis_url) as raw:
         await raw.ping()  # connected: nothing but PTTL's own round trip lies in between
         left_ms = (expires_at - datetime.now(UTC)).total_seconds() * 1000
-        pttl = await raw.pttl(profile_key(tenant_id, "c1"))
+        pttl = await raw.pttl(cache_key(vault, tenant_id, "c1"))
     # +1 ms: Redis counts whole milliseconds. Anything more is the entry outliving the field.
     assert 0 < pttl <= left_ms + 1, f"entry lives {pttl} ms, the field expires in {left_ms:.1f} ms"
 
@@ -201,7 +202,9 @@ async def test_write_made_while_redis_was_down_is_read_after_redis_returns_with_
         await vault.profiles.save_field(tenant_id, "c1", "tier", new_field("platinum"))
         assert await tier(vault.profiles, tenant_id, "c1") == "platinum"
         await server.start()
-        await assert_restarted_with_entry(server.url, tenant_id, "c1", "tier", "gold")
+        await assert_restarted_with_entry(
+            server.url, cache_key(vault, tenant_id, "c1"), "tier", "gold"
+        )
 
         seen = await read_until_hit(vault.profiles, tenant_id, "c1")
         assert set(seen) == {"platinum"}, f"reads after Redis came back saw {seen}"
@@ -222,7 +225,9 @@ async def test_instance_idle_during_outage_does_not_serve_an_entry_that_missed_a
         await server.stop()
         await writer.profiles.save_field(tenant_id, "c1", "tier", new_field("platinum"))
         await server.start()
-        await assert_restarted_with_entry(server.url, tenant_id, "c1", "tier", "gold")
+        await assert_restarted_with_entry(
+            server.url, cache_key(writer, tenant_id, "c1"), "tier", "gold"
+        )
 
         seen = await read_until_hit(reader.profiles, tenant_id, "c1")
         assert set(seen) == {"platinum"}, f"B's reads after Redis came back saw {seen}"
@@ -242,7 +247,9 @@ async def test_instance_started_after_outage_does_not_serve_an_entry_that_missed
         await server.stop()
         await writer.profiles.save_field(tenant_id, "c1", "tier", new_field("platinum"))
         await server.start()
-        await assert_restarted_with_entry(server.url, tenant_id, "c1", "tier", "gold")
+        await assert_restarted_with_entry(
+            server.url, cache_key(writer, tenant_id, "c1"), "tier", "gold"
+        )
 
         async with vault_on(settings, server.url) as newcomer:
             seen = await read_until_hit(newcomer.profiles, tenant_id, "c1")
@@ -276,12 +283,10 @@ async def read_until_hit(store: ProfileStore, tenant_id: UUID, customer_id: str)
     raise AssertionError(f"the cache never served a hit again after Redis returned: {seen}")
 
 
-async def assert_restarted_with_entry(
-    url: str, tenant_id: UUID, customer_id: str, name: str, value: str
-) -> None:
+async def assert_restarted_with_entry(url: str, key: str, name: str, value: str) -> None:
     """The restarted server really holds the pre-outage entry (else the test proves nothing)."""
     async with raw_redis(url) as raw:
-        stored = await raw.get(profile_key(tenant_id, customer_id))
+        stored = await raw.get(key)
     assert stored is not None, "the snapshot did not bring the old entry back"
     _, _, body = split_entry(stored)
     assert json.loads(body)["fields"][name]["value"] == value

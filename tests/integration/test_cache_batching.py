@@ -17,9 +17,16 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
-from cache_support import TEST_COOLDOWN, Counters, dedicated_valkey, quiet_cache, raw_redis
+from cache_support import (
+    TEST_COOLDOWN,
+    Counters,
+    cache_key,
+    dedicated_valkey,
+    quiet_cache,
+    raw_redis,
+)
 from ccvault.runtime import Vault
-from ccvault.storage.cache import EPOCH_KEY, MAX_BATCH, profile_key
+from ccvault.storage.cache import EPOCH_KEY, MAX_BATCH
 from ccvault.storage.profiles import ProfileStore
 
 from .helpers import new_field
@@ -82,9 +89,9 @@ async def read_all(store: ProfileStore, tenant_id: UUID, ids: list[str]) -> list
     return list(await asyncio.gather(*(store.get_profile_json(tenant_id, c) for c in ids)))
 
 
-def batch(tenant_id: UUID, ids: list[str]) -> tuple[str, ...]:
+def batch(vault: Vault, tenant_id: UUID, ids: list[str]) -> tuple[str, ...]:
     """The keys of the one MGET that should answer reads of `ids` (in order, deduplicated)."""
-    return (EPOCH_KEY, *dict.fromkeys(profile_key(tenant_id, c) for c in ids))
+    return (EPOCH_KEY, *dict.fromkeys(cache_key(vault, tenant_id, c) for c in ids))
 
 
 # -- one MGET per turn ----------------------------------------------------------------
@@ -102,7 +109,7 @@ async def test_concurrent_reads_of_different_profiles_share_one_mget(
     before = Counters.now()
     cold = await read_all(vault.profiles, tenant_id, ids)
     assert cold == expected
-    assert mgets.keys == [batch(tenant_id, ids)]
+    assert mgets.keys == [batch(vault, tenant_id, ids)]
     gained = before.since()
     assert (gained.hits, gained.misses, gained.errors) == (0, READS, 0)
 
@@ -110,7 +117,7 @@ async def test_concurrent_reads_of_different_profiles_share_one_mget(
     before = Counters.now()
     warm = await read_all(vault.profiles, tenant_id, ids)
     assert warm == expected
-    assert mgets.keys == [batch(tenant_id, ids)]
+    assert mgets.keys == [batch(vault, tenant_id, ids)]
     gained = before.since()
     assert (gained.hits, gained.misses, gained.errors) == (READS, 0, 0)
 
@@ -118,7 +125,7 @@ async def test_concurrent_reads_of_different_profiles_share_one_mget(
     mgets.keys.clear()
     sequential = [await vault.profiles.get_profile_json(tenant_id, c) for c in ids]
     assert sequential == expected
-    assert mgets.keys == [batch(tenant_id, [c]) for c in ids]
+    assert mgets.keys == [batch(vault, tenant_id, [c]) for c in ids]
 
 
 async def test_concurrent_reads_of_one_profile_send_its_key_once(
@@ -131,7 +138,7 @@ async def test_concurrent_reads_of_one_profile_send_its_key_once(
     before = Counters.now()
     answers = await read_all(vault.profiles, tenant_id, ["hot"] * READS)
     assert answers == [expected] * READS
-    assert mgets.keys == [(EPOCH_KEY, profile_key(tenant_id, "hot"))]
+    assert mgets.keys == [(EPOCH_KEY, cache_key(vault, tenant_id, "hot"))]
     assert before.since().hits == READS, "every read counts its own hit"
 
 
@@ -144,7 +151,10 @@ async def test_a_full_batch_starts_another(vault: Vault, tenant_id: UUID, mgets:
     answers = await asyncio.gather(*(cache.get(tenant_id, c) for c in order))
 
     assert [body for body, _ in answers] == [None] * len(order)
-    assert mgets.keys == [batch(tenant_id, ids[:MAX_BATCH]), batch(tenant_id, ids[MAX_BATCH:])]
+    assert mgets.keys == [
+        batch(vault, tenant_id, ids[:MAX_BATCH]),
+        batch(vault, tenant_id, ids[MAX_BATCH:]),
+    ]
 
 
 async def test_server_counts_one_mget_for_a_batch(
@@ -187,7 +197,7 @@ async def test_write_between_batches_is_seen_by_the_next_batch(
     mgets.keys.clear()
     second = await read_all(vault.profiles, tenant_id, ids)
 
-    assert mgets.keys == [batch(tenant_id, ids)]
+    assert mgets.keys == [batch(vault, tenant_id, ids)]
     assert b'"gold"' in second[3] and b'"gold"' not in first[3]
     assert second[:3] + second[4:] == first[:3] + first[4:]
 
@@ -218,7 +228,7 @@ async def test_cancelled_reads_do_not_affect_the_others_of_their_batch(
         reads[n].cancel()
     answers = await asyncio.gather(*reads, return_exceptions=True)
 
-    assert mgets.keys == [batch(tenant_id, ids)]
+    assert mgets.keys == [batch(vault, tenant_id, ids)]
     for n, answer in enumerate(answers):
         if n in cancelled:
             assert isinstance(answer, asyncio.CancelledError)

@@ -15,10 +15,9 @@ from uuid import UUID
 
 import pytest
 
-from cache_support import Counters, raw_redis, split_entry, vault_on
+from cache_support import Counters, cache_key, raw_redis, split_entry, vault_on
 from ccvault.config import Settings
 from ccvault.runtime import Vault
-from ccvault.storage.cache import profile_key
 from cluster_support import LocalCluster, local_cluster
 
 from .helpers import new_field
@@ -53,7 +52,7 @@ async def test_reads_are_cached_on_the_cluster_under_the_contract_key(
         second = await read(vault, tenant_id, "c1")
         assert first == second
         assert Counters.now().hits - before.hits == 1
-        _, version, body = split_entry(await raw.get(profile_key(tenant_id, "c1")))
+        _, version, body = split_entry(await raw.get(cache_key(vault, tenant_id, "c1")))
         assert body == first and version >= 1
 
 
@@ -92,7 +91,7 @@ async def test_a_slow_reader_cannot_put_back_what_a_tombstone_replaced(
         assert vault.cache is not None
         stale = await read(vault, tenant_id, "c3")
         await write(vault, tenant_id, "c3", "new")
-        key = profile_key(tenant_id, "c3")
+        key = cache_key(vault, tenant_id, "c3")
         _, tombstone_version, _ = split_entry(await raw.get(key))
         epoch = int(await raw.get("profile:epoch") or 0)
         await vault.cache.put(tenant_id, "c3", tombstone_version - 1, epoch, stale)

@@ -32,9 +32,8 @@ from ccvault.storage.cache import (
     FAILURE_THRESHOLD,
     ProfileCache,
     Touched,
-    profile_key,
 )
-from ccvault.storage.cache_epoch import DurableEpoch
+from ccvault.storage.cache_epoch import DurableEpoch, cache_key_secret
 from ccvault.storage.profiles import ProfileStore
 
 from .helpers import new_field
@@ -271,7 +270,7 @@ async def test_sockets_pooled_before_a_restart_fail_at_most_once(
             elif failed_rounds:
                 stored_after += keys
         assert len(failed_rounds) <= 1, f"rounds that failed: {failed_rounds}"
-        stored = await raw.mget([profile_key(tenant_id, k) for k in stored_after])
+        stored = await raw.mget([cache.key(tenant_id, k) for k in stored_after])
         assert None not in stored, "a put after the first failure did not reach Redis"
 
 
@@ -389,6 +388,7 @@ async def test_lost_invalidation_during_a_stall_is_never_served_after_the_write_
         writer = ProfileCache.from_url(
             server.url,
             300,
+            key_secret=await cache_key_secret(vault.pool),
             durable_epoch=durable.current,
             raise_durable_epoch=raise_then_outwait_the_stall,
         )

@@ -31,7 +31,7 @@ from ccvault.domain.models import ValidationMode
 from ccvault.domain.schema import FieldDefinition
 from ccvault.services.fields import check_field
 from ccvault.storage.cache import ProfileCache
-from ccvault.storage.cache_epoch import DurableEpoch
+from ccvault.storage.cache_epoch import DurableEpoch, cache_key_secret
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.imports import BatchRefused, FieldRow, ImportStore, PreparedLine
 from ccvault.storage.schema import SchemaStore
@@ -397,6 +397,7 @@ async def offline_importer(
             cache = ProfileCache.from_url(
                 redis_url,
                 cache_ttl_seconds,
+                key_secret=await cache_key_secret(pool),
                 durable_epoch=epoch.current,
                 raise_durable_epoch=epoch.advance,
                 catch_up_durable_epoch=epoch.catch_up,

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -138,9 +139,13 @@ def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
     return first, nodes
 
 
-def profile_key(tenant_id: UUID, customer_id: str) -> str:
-    """The cache key of a profile (contract: `profile:{tenant_id}:{customer_id}`)."""
-    return f"profile:{tenant_id}:{customer_id}"
+def profile_key(tenant_id: UUID, customer_id: str, secret: bytes) -> str:
+    """The cache key of a profile: `profile:{tenant_id}:{hex HMAC-SHA256}` of the tenant and
+    customer id under the deployment's key secret (migration 0018), so no Redis key names a
+    customer, not even the tombstone an erasure leaves for the TTL. The tenant is in the
+    HMAC too: one customer id in two tenants does not share a digest."""
+    digest = hmac.digest(secret, f"{tenant_id}:{customer_id}".encode(), "sha256")
+    return f"profile:{tenant_id}:{digest.hex()}"
 
 
 @dataclass(frozen=True)
@@ -245,6 +250,7 @@ class ProfileCache:
         client: Client,
         ttl_seconds: int,
         *,
+        key_secret: bytes,
         durable_epoch: EpochReader,
         raise_durable_epoch: EpochReader,
         catch_up_durable_epoch: EpochRaiser | None = None,
@@ -253,6 +259,7 @@ class ProfileCache:
     ) -> None:
         self.client = client
         self.ttl_ms = ttl_seconds * 1000
+        self._key_secret = key_secret
         self.breaker = CircuitBreaker(cooldown, failure_threshold)
         self._store = client.register_script(_STORE_IF_NEWER)
         self._lift = client.register_script(_LIFT_EPOCH)
@@ -275,6 +282,7 @@ class ProfileCache:
         url: str,
         ttl_seconds: int,
         *,
+        key_secret: bytes,
         durable_epoch: EpochReader,
         raise_durable_epoch: EpochReader,
         catch_up_durable_epoch: EpochRaiser | None = None,
@@ -310,10 +318,15 @@ class ProfileCache:
         return cls(
             client,
             ttl_seconds,
+            key_secret=key_secret,
             durable_epoch=durable_epoch,
             raise_durable_epoch=raise_durable_epoch,
             catch_up_durable_epoch=catch_up_durable_epoch,
         )
+
+    def key(self, tenant_id: UUID, customer_id: str) -> str:
+        """The Redis key of a profile (see `profile_key`)."""
+        return profile_key(tenant_id, customer_id, self._key_secret)
 
     async def start(self) -> None:
         """Sync the epoch before serving anything, then keep syncing in the background."""
@@ -426,7 +439,7 @@ class ProfileCache:
             ERRORS.inc()
             return None, -1, 0
         try:
-            epoch, value = await self._enqueue(profile_key(tenant_id, customer_id))
+            epoch, value = await self._enqueue(self.key(tenant_id, customer_id))
         except _FAILURES:
             ERRORS.inc()  # per read; the batch counted one failure for all of them
             return None, -1, 0
@@ -521,7 +534,7 @@ class ProfileCache:
         started = time.monotonic()
         try:
             await self._store(
-                keys=[profile_key(tenant_id, customer_id)], args=[version, value, *expiry]
+                keys=[self.key(tenant_id, customer_id)], args=[version, value, *expiry]
             )
         except _FAILURES as exc:
             self._failed(exc, started)
@@ -573,7 +586,7 @@ class ProfileCache:
         async with self.client.pipeline(transaction=False) as pipe:
             for t in items:
                 await self._store(
-                    keys=[profile_key(t.tenant_id, t.customer_id)],
+                    keys=[self.key(t.tenant_id, t.customer_id)],
                     args=[t.version, f"0:{t.version}|".encode(), "PX", self.ttl_ms],
                     client=pipe,
                 )
@@ -593,7 +606,7 @@ class ProfileCache:
                     "EVALSHA",
                     self._store.sha,
                     1,
-                    profile_key(t.tenant_id, t.customer_id),
+                    self.key(t.tenant_id, t.customer_id),
                     t.version,
                     f"0:{t.version}|".encode(),
                     "PX",

@@ -1,4 +1,5 @@
-"""The durable copy of the cache epoch, in PostgreSQL (see storage/cache.py)."""
+"""The cache's durable state in PostgreSQL (see storage/cache.py): the epoch, and the
+secret its keys are made with."""
 
 from __future__ import annotations
 
@@ -33,3 +34,13 @@ class DurableEpoch:
             await conn.execute(
                 "UPDATE cache_epoch SET epoch = %s WHERE id = 1 AND epoch < %s", (seen, seen)
             )
+
+
+async def cache_key_secret(pool: Pool) -> bytes:
+    """The deployment-wide secret profile cache keys are HMACs under (migration 0018)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT secret FROM cache_key_secret WHERE id = 1")
+        row = await cur.fetchone()
+    if row is None:
+        raise RuntimeError("cache_key_secret is empty: run `ccv migrate`")
+    return bytes(row[0])
