@@ -18,6 +18,7 @@ import pytest
 from cache_support import Counters, cache_key, raw_redis, split_entry, vault_on
 from ccvault.config import Settings
 from ccvault.runtime import Vault
+from ccvault.storage.cache import Touched
 from cluster_support import LocalCluster, local_cluster
 
 from .helpers import new_field
@@ -146,3 +147,21 @@ async def test_a_node_that_lost_its_scripts_still_takes_tombstones(
         await write(vault, tenant_id, customer_id, "two")
         assert int(await raw.get("profile:epoch") or 0) == epoch
         assert b'"two"' in await read(vault, tenant_id, customer_id)
+
+
+async def test_a_batch_invalidation_over_every_node_tombstones_each_profile(
+    settings: Settings, cluster: LocalCluster, tenant_id: UUID
+) -> None:
+    """Many profiles at once (a sweep window, an import batch): one EVALSHA per slot,
+    pipelined per node, after a flush of the scripts too."""
+    touched = [Touched(tenant_id, f"many-{i}", 4) for i in range(600)]
+    async with vault_on(settings, cluster.url) as vault, raw_redis(cluster.url) as raw:
+        assert vault.cache is not None
+        keys = [cache_key(vault, t.tenant_id, t.customer_id) for t in touched]
+        for node in cluster.nodes:
+            with node.client() as plain:
+                plain.script_flush()
+        before = Counters.now()
+        await vault.cache.invalidate(touched)
+        assert (before.since().invalidations, before.since().errors) == (600, 0)
+        assert await raw.mget_nonatomic(keys) == [b"0:4|"] * 600

@@ -18,7 +18,7 @@ from uuid import UUID
 import pytest
 from pydantic import ValidationError
 
-from cache_support import HITS, metric
+from cache_support import HITS, Counters, metric
 from ccvault.config import Settings
 from ccvault.domain.errors import NotFound
 from ccvault.domain.models import ItemStatus, ProfileAsset, ProfileField
@@ -258,6 +258,19 @@ async def test_expiry_sweep_invalidates_the_cached_profiles_it_changes(
     assert "otp" not in fresh.fields
     assert fresh.field_status_summary.expired == 1
     assert fresh.field_status_summary.active == 0
+
+
+async def test_expiry_sweep_tombstones_each_profile_once_per_run_however_many_windows(
+    vault: Vault, tenant_id: UUID
+) -> None:
+    """Expiry bumps no version: a profile whose due items fall in several windows keeps
+    its tombstone from the first (issue 17: 8,994 invalidations for 5,000 profiles)."""
+    await due_items(vault, tenant_id, fields=8, assets=4)  # over two profiles
+    before = Counters.now()
+
+    assert await expire_stale_fields(vault.profiles, tenant_id, batch=2) == SweepResult(8, 4)
+
+    assert before.since().invalidations == 2
 
 
 async def test_expiry_sweep_in_batches_of_two_gets_the_same_totals_as_one_pass(

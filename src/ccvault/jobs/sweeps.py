@@ -231,6 +231,32 @@ def _orphan_from_sources(
     return sweep
 
 
+# Profile versions a run remembers having tombstoned; past this many it forgets them all
+# and starts again (a tombstone sent twice is harmless), so a sweep over millions of
+# profiles holds a few megabytes, not one entry per profile.
+TOMBSTONED_MEMORY = 100_000
+
+
+class _Tombstoned:
+    """The (tenant, customer, version) a sweep run has tombstoned so far."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[UUID, str, int]] = set()
+
+    def first_time(self, touched: list[Touched]) -> list[Touched]:
+        """The profile versions of `touched` not tombstoned before in this run (each one
+        once, in order), now counted as tombstoned."""
+        fresh = []
+        for t in touched:
+            key = (t.tenant_id, t.customer_id, t.version)
+            if key not in self._seen:
+                if len(self._seen) >= TOMBSTONED_MEMORY:
+                    self._seen.clear()
+                self._seen.add(key)
+                fresh.append(t)
+        return fresh
+
+
 async def _run(
     store: ProfileStore,
     name: str,
@@ -243,13 +269,17 @@ async def _run(
 ) -> SweepResult:
     started = time.perf_counter()
     profiles = 0
+    tombstoned = _Tombstoned()
 
     async def invalidate(touched: list[Touched]) -> None:
-        """After each committed batch: drop its profiles' cache entries."""
+        """After each committed batch: drop its profiles' cache entries, each profile
+        version once per run (expiry bumps no version, so a profile whose due items fall
+        in several windows is tombstoned in the first only)."""
         nonlocal profiles
-        if store.cache is not None and touched:
-            await store.cache.invalidate(touched)
-        profiles += len(touched)
+        fresh = tombstoned.first_time(touched)
+        if store.cache is not None and fresh:
+            await store.cache.invalidate(fresh)
+        profiles += len(fresh)
 
     async with store.pool.connection() as conn:
         # Session-level lock on this connection: a second runner waits for the first, for

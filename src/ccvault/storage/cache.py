@@ -36,7 +36,7 @@ nodes in parallel; the epoch is one of those reads. The batch is no longer one a
 snapshot, and needs not be: every GET of a read is sent after the read began, so it sees
 any invalidation or epoch lift acknowledged before that (a write returns only after its
 tombstone, or the epoch lift that replaces it, has been answered). Tombstones are one
-EVALSHA per profile, pipelined per node the same way. A failure of any node is a failure
+EVALSHA per slot, pipelined per node the same way. A failure of any node is a failure
 of the whole batch or invalidation: the reads go to PostgreSQL, a lost tombstone raises
 the durable epoch (whose key lives on one node), as on a single server.
 """
@@ -83,20 +83,53 @@ FAILURE_THRESHOLD = 3
 _FAILURES = (RedisError, OSError, RedisClusterException)
 Client = aioredis.Redis | RedisCluster
 
+# The version a key holds (0 for none): only the head `{epoch}:{version}|` of the value is
+# read (two integers fit in 64 bytes), not a profile of kilobytes copied into Lua.
+_HELD_VERSION = """
+local function held_version(key)
+  local head = redis.call('GETRANGE', key, 0, 63)
+  local colon = string.find(head, ':', 1, true)
+  local bar = string.find(head, '|', 1, true)
+  if colon and bar then
+    return tonumber(string.sub(head, colon + 1, bar - 1)) or 0
+  end
+  return 0
+end
+"""
+
 # Store ARGV[2] under KEYS[1] unless the key already holds a newer version of the profile.
 # ARGV[1] = version, ARGV[2] = value, ARGV[3] = 'PX' or 'PXAT', ARGV[4] = its number.
-_STORE_IF_NEWER = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  local colon = string.find(current, ':', 1, true)
-  local bar = string.find(current, '|', 1, true)
-  if colon and bar and tonumber(string.sub(current, colon + 1, bar - 1)) > tonumber(ARGV[1]) then
-    return 0
-  end
+_STORE_IF_NEWER = (
+    _HELD_VERSION
+    + """
+if held_version(KEYS[1]) > tonumber(ARGV[1]) then
+  return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], ARGV[3], ARGV[4])
 return 1
 """
+)
+
+# Tombstone many profiles in one call: under each KEYS[i], `0:{version}|` with the version
+# ARGV[i + 1], unless the key already holds a newer version; ARGV[1] = TTL in ms. One
+# EVALSHA is one round trip however many profiles a mutation or a sweep window touched.
+_TOMBSTONE = (
+    _HELD_VERSION
+    + """
+local ttl = ARGV[1]
+for i, key in ipairs(KEYS) do
+  local version = ARGV[i + 1]
+  if held_version(key) <= tonumber(version) then
+    redis.call('SET', key, '0:' .. version .. '|', 'PX', ttl)
+  end
+end
+return #KEYS
+"""
+)
+# Profiles per tombstone call: Redis runs a script alone, so a call over a large sweep
+# window is cut in pieces (about 1 ms each) that other clients' commands can run between;
+# the pieces still go out together, as one pipeline.
+TOMBSTONES_PER_CALL = 500
 
 # Lift the epoch to at least ARGV[1]; returns the epoch in force.
 _LIFT_EPOCH = """
@@ -262,6 +295,7 @@ class ProfileCache:
         self._key_secret = key_secret
         self.breaker = CircuitBreaker(cooldown, failure_threshold)
         self._store = client.register_script(_STORE_IF_NEWER)
+        self._tombstones = client.register_script(_TOMBSTONE)
         self._lift = client.register_script(_LIFT_EPOCH)
         self._durable_epoch = durable_epoch
         self._raise_durable_epoch = raise_durable_epoch
@@ -543,7 +577,7 @@ class ProfileCache:
         self.breaker.succeeded()
 
     async def invalidate(self, touched: Iterable[Touched]) -> None:
-        """After a commit: tombstone each touched profile at its new version (pipelined).
+        """After a commit: tombstone each touched profile at its new version (one round trip).
         If Redis cannot be told, the durable epoch is raised instead."""
         items = list(touched)
         if not items:
@@ -579,46 +613,63 @@ class ProfileCache:
         log.warning("cache invalidation lost; epoch raised", profiles=len(items))
 
     async def _tombstone(self, items: list[Touched]) -> None:
-        """Store a tombstone at its new version under each profile's key, pipelined."""
+        """Store a tombstone at its new version under each profile's key: one EVALSHA of
+        the tombstone script (a pipeline of them past TOMBSTONES_PER_CALL profiles), one
+        round trip. redis-py's own script calls in a pipeline would send SCRIPT EXISTS
+        first, a second round trip: the scripts go by hash, and a server that does not
+        know it (restarted, flushed) answers NOSCRIPT, after which it is loaded and the
+        tombstones sent again (one stored twice changes nothing)."""
         if isinstance(self.client, RedisCluster):
             await self._tombstone_cluster(self.client, items)
             return
-        async with self.client.pipeline(transaction=False) as pipe:
-            for t in items:
-                await self._store(
-                    keys=[self.key(t.tenant_id, t.customer_id)],
-                    args=[t.version, f"0:{t.version}|".encode(), "PX", self.ttl_ms],
-                    client=pipe,
-                )
-            await pipe.execute()
+        calls = [
+            self._tombstone_args(items[i : i + TOMBSTONES_PER_CALL])
+            for i in range(0, len(items), TOMBSTONES_PER_CALL)
+        ]
+        for attempt in range(2):
+            try:
+                if len(calls) == 1:
+                    await self.client.evalsha(self._tombstones.sha, *calls[0])
+                else:
+                    async with self.client.pipeline(transaction=False) as pipe:
+                        for args in calls:
+                            pipe.evalsha(self._tombstones.sha, *args)
+                        await pipe.execute()
+                return
+            except NoScriptError:
+                if attempt:
+                    raise
+            await self.client.script_load(_TOMBSTONE)
+
+    def _tombstone_args(self, items: list[Touched]) -> list[Any]:
+        """EVALSHA's arguments after the hash for one call of the tombstone script."""
+        keys = [self.key(t.tenant_id, t.customer_id) for t in items]
+        return [len(keys), *keys, self.ttl_ms, *(t.version for t in items)]
 
     async def _tombstone_cluster(self, client: RedisCluster, items: list[Touched]) -> None:
-        """As `_tombstone`, on a cluster: a pipeline per node, the nodes in parallel.
+        """As `_tombstone`, on a cluster: one EVALSHA per slot (a script may only name keys
+        of one slot), pipelined per node, the nodes in parallel.
 
         redis-py refuses scripts in a cluster pipeline (it cannot load them there), so the
         script goes by hash; a node that does not know it (new, or restarted) answers
-        NOSCRIPT, and the scripts are loaded on every master and the whole pipeline sent
+        NOSCRIPT, and the script is loaded on every master and the whole pipeline sent
         again (a tombstone is stored only if newer: sending one twice changes nothing)."""
+        slots: dict[int, list[Touched]] = {}
+        for t in items:
+            slots.setdefault(client.keyslot(self.key(t.tenant_id, t.customer_id)), []).append(t)
         for attempt in range(2):
             pipe = client.pipeline(transaction=False)
-            for t in items:
-                pipe.execute_command(
-                    "EVALSHA",
-                    self._store.sha,
-                    1,
-                    self.key(t.tenant_id, t.customer_id),
-                    t.version,
-                    f"0:{t.version}|".encode(),
-                    "PX",
-                    self.ttl_ms,
-                )
+            for group in slots.values():
+                for i in range(0, len(group), TOMBSTONES_PER_CALL):
+                    args = self._tombstone_args(group[i : i + TOMBSTONES_PER_CALL])
+                    pipe.execute_command("EVALSHA", self._tombstones.sha, *args)
             try:
                 await pipe.execute()
                 return
             except NoScriptError:
                 if attempt:
                     raise
-            await client.script_load(_STORE_IF_NEWER)
+            await client.script_load(_TOMBSTONE)
 
     async def _lift_after_commit(self) -> None:
         """Lift the epoch for a write that has committed: a failure is logged, not raised

@@ -68,7 +68,9 @@ class ProfileStore:
                 tenant_id, customer_id, include_history=include_history
             )
             return profile
-        return Profile.model_validate_json(await self.get_profile_json(tenant_id, customer_id))
+        body, _, parsed = await self._read_through(tenant_id, customer_id)
+        # A miss parsed the profile already: it is not parsed again from its own JSON.
+        return parsed if parsed is not None else Profile.model_validate_json(body)
 
     async def get_profile_versioned(
         self, tenant_id: UUID, customer_id: str, *, include_history: bool = False
@@ -101,20 +103,26 @@ class ProfileStore:
         """The current profile as API JSON bytes and its version: served from the cache as
         stored when it is there, else read in one query and cached under the version it
         was read at. The version is the answer's ETag, so a hit's costs no query."""
+        body, version, _ = await self._read_through(tenant_id, customer_id)
+        return body, version
+
+    async def _read_through(
+        self, tenant_id: UUID, customer_id: str
+    ) -> tuple[bytes, int, Profile | None]:
+        """As `read_profile_json`, with the profile model a miss parsed (None on a hit)."""
         epoch = -1
         if self.cache is not None:
             cached, epoch, cached_version = await self.cache.get_versioned(tenant_id, customer_id)
             if cached is not None:
-                return cached, cached_version
+                return cached, cached_version, None
         doc, version, via_alias, expires_at_ms = await self._read_profile(tenant_id, customer_id)
         # Through the model once, so every answer has the same JSON form whatever its path.
-        body = (
-            Profile.model_validate_json(doc).model_dump_json(exclude=PLAIN_READ_EXCLUDES).encode()
-        )
+        profile = Profile.model_validate_json(doc)
+        body = profile.model_dump_json(exclude=PLAIN_READ_EXCLUDES).encode()
         # Aliases are read through to PostgreSQL: only the target's key is invalidated.
         if self.cache is not None and not via_alias:
             await self.cache.put(tenant_id, customer_id, version, epoch, body, expires_at_ms)
-        return body, version
+        return body, version, profile
 
     async def _read_profile(
         self, tenant_id: UUID, customer_id: str
