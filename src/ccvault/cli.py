@@ -163,6 +163,10 @@ def serve(
             if settings.admin_api_key is None:
                 admin_key = "ccv_admin_" + secrets.token_urlsafe(24)
                 os.environ["CCV_ADMIN_API_KEY"] = admin_key
+            if settings.session_secret is None:
+                # Random per start, but one for every --workers process (a console
+                # session signed by one must open on the others).
+                os.environ["CCV_SESSION_SECRET"] = secrets.token_urlsafe(32)
             port_bound = sock.getsockname()[1]
             _print_banner(settings, bind_host, port_bound, workers, worker, new_key, admin_key)
             os.environ["CCV_IN_PROCESS_WORKER"] = "1" if worker else "0"

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         description="how often an MCP session looks whether its agent's definitions changed"
         " (and sends tools/list_changed)",
     )
+    console: bool = Field(default=True, description="CCV_CONSOLE=off removes /console")
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="signs and encrypts console session cookies; unset: random per start "
+        "(sessions end on restart and are not shared between --workers processes)",
+    )
     expire_cron: str = Field(default="*/5 * * * *", description="expiry sweep schedule")
     orphan_cron: str = Field(default="*/15 * * * *", description="orphan sweep schedule")
     expire_pause: float = Field(

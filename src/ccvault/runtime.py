@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ccvault.config import Settings
 from ccvault.services import Services
+from ccvault.services.agents import AgentDirectory
 from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
@@ -102,6 +103,7 @@ async def open_vault(settings: Settings) -> Vault:
         imports=Importer(pool, cache),
         erasure=ErasureService(pool, cache),
         export=ExportService(pool, profiles),
+        agents=AgentDirectory(pool),
     )
     return Vault(
         settings=settings,

@@ -169,4 +169,8 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     app.include_router(privacy.admin_router)
     # MCP over streamable HTTP (DESIGN §8); the SDK's transport answers GET, POST, DELETE.
     app.router.routes.append(Route("/mcp", mcp, include_in_schema=False))
+    if settings.console:
+        from ccvault.console import mount_console
+
+        mount_console(app, settings)
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ccvault.services.agents import AgentDirectory
 from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
@@ -46,3 +47,4 @@ class Services:
     imports: Importer
     erasure: ErasureService
     export: ExportService
+    agents: AgentDirectory
