@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ccvault.config import Settings
 from ccvault.services import Services
 from ccvault.services.agents import AgentDirectory
+from ccvault.services.asof import AsOfService
 from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
@@ -104,6 +105,7 @@ async def open_vault(settings: Settings) -> Vault:
         erasure=ErasureService(pool, cache),
         export=ExportService(pool, profiles),
         agents=AgentDirectory(pool),
+        asof=AsOfService(pool, schema),
     )
     return Vault(
         settings=settings,

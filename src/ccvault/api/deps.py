@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from ccvault.config import Settings
+from ccvault.domain.asof import AsOf
 from ccvault.domain.etags import IfMatch, parse_if_match, profile_etag
 from ccvault.domain.models import CALLER_ID_PATTERN, CHANNEL_PATTERN, FIELD_NAME_PATTERN
 from ccvault.domain.schema import PURPOSE_PATTERN
@@ -33,6 +34,15 @@ FieldName = Annotated[str, Path(pattern=FIELD_NAME_PATTERN)]
 Channel = Annotated[str, Path(pattern=CHANNEL_PATTERN)]
 ChannelUserId = Annotated[str, Path(pattern=r"^[^\x00-\x1f\x7f]{1,256}$")]
 PurposeQuery = Annotated[str | None, Query(pattern=PURPOSE_PATTERN)]
+AsOfQuery = Annotated[
+    AsOf | None,
+    Query(
+        description="Answer as a read at this instant would have (RFC 3339 with an offset, "
+        "e.g. `2026-12-01T09:30:00Z`; not in the future): the versions current then, "
+        "their status then, the consents as they stood then. Never cached, no ETag; 404 "
+        "when the profile did not exist then.",
+    ),
+]
 
 
 async def if_match(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ccvault.services.agents import AgentDirectory
+from ccvault.services.asof import AsOfService
 from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
@@ -48,3 +49,4 @@ class Services:
     erasure: ErasureService
     export: ExportService
     agents: AgentDirectory
+    asof: AsOfService

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from ccvault.api.auth import CurrentCaller
 from ccvault.api.deps import (
+    AsOfQuery,
     CustomerId,
     FieldName,
     IfMatchDep,
@@ -48,9 +49,13 @@ async def get_field(
     services: ServicesDep,
     caller: CurrentCaller,
     purpose: PurposeQuery = None,
+    as_of: AsOfQuery = None,
 ) -> Response:
     """The active version (404 when absent, deleted, or past its expires_at; 403 when a
-    read for `purpose` may not see it)."""
+    read for `purpose` may not see it). With `as_of`, the version active at that instant."""
+    if as_of is not None:
+        field = await services.asof.field(caller, customer_id, name, as_of, purpose=purpose)
+        return json_response(field)
     return json_response(await services.fields.get(caller, customer_id, name, purpose=purpose))
 
 

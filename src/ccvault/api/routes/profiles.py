@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from ccvault.api.auth import CurrentCaller
 from ccvault.api.deps import (
+    AsOfQuery,
     Channel,
     ChannelUserId,
     CustomerId,
@@ -127,12 +128,26 @@ async def get_profile(
     caller: CurrentCaller,
     include: Include = None,
     purpose: PurposeQuery = None,
+    as_of: AsOfQuery = None,
 ) -> Response:
     """The current profile: active fields and assets, identities, consents, status counts.
 
     Naming a `purpose` leaves out the fields it may not see and lists them in
-    `withheld_fields`."""
+    `withheld_fields`. With `as_of`, the profile as it stood at that instant (no ETag)."""
+    if as_of is not None:
+        profile = await services.asof.profile(
+            caller, customer_id, as_of, include_history=include == "history", purpose=purpose
+        )
+        exclude = _read_excludes(include, purpose)
+        return json_response(profile, exclude=exclude or None)
     return await _profile_response(services, caller, customer_id, include, purpose=purpose)
+
+
+def _read_excludes(include: str | None, purpose: str | None) -> set[str]:
+    """The keys a read's answer leaves out: those its query did not ask for."""
+    return ({"field_history"} if include != "history" else set()) | (
+        {"withheld_fields"} if purpose is None else set()
+    )
 
 
 @router.patch(
