@@ -1,6 +1,6 @@
 """Reads as of an instant (DESIGN §8 "Time"): a profile as it stood at T, in one query
 (asof.sql), from the versions, orphaning times, merges and consent history the vault keeps
-(migration 0018). Never cached: the answer for a past instant is read where it is kept."""
+(migration 0019). Never cached: the answer for a past instant is read where it is kept."""
 
 from __future__ import annotations
 

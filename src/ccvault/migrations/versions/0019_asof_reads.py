@@ -30,8 +30,8 @@ dated by their `updated_at`; orphaned items get the deletion time of their sourc
 it still exists) or their own last change; items moved by earlier merges cannot be told
 from the target's own.
 
-Revision ID: 0018_asof_reads
-Revises: 0017_erasure
+Revision ID: 0019_asof_reads
+Revises: 0018_cache_key_secret
 Create Date: 2026-12-04
 """
 
@@ -39,8 +39,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0018_asof_reads"
-down_revision = "0017_erasure"
+revision = "0019_asof_reads"
+down_revision = "0018_cache_key_secret"
 branch_labels = None
 depends_on = None
 
