@@ -103,7 +103,7 @@ async def open_vault(settings: Settings) -> Vault:
         context=ContextService(profiles, schema),
         imports=Importer(pool, cache),
         erasure=ErasureService(pool, cache),
-        export=ExportService(pool, profiles),
+        export=ExportService(pool, profiles, schema),
         agents=AgentDirectory(pool),
         asof=AsOfService(pool, schema),
     )

@@ -166,12 +166,19 @@ async def test_a_tenant_that_requires_purposes_refuses_reads_without_one(
         f"{PROFILE}/fields/tier", json={"value": "gold", "source": "user_provided"}, headers=key
     )
     assert put.status_code == 201
-    for path in (PROFILE, f"{PROFILE}/fields/tier", f"{PROFILE}/context?agent_id=a"):
+    for path in (
+        PROFILE,
+        f"{PROFILE}/fields/tier",
+        f"{PROFILE}/context?agent_id=a",
+        f"{PROFILE}/export",
+    ):
         for _ in range(2):  # the hot read answers the same as the route
             resp = await http.get(path, headers=key)
             assert resp.status_code == 422, path
             assert resp.json()["errors"][0]["loc"] == ["query", "purpose"]
     assert (await http.get(PROFILE, params={"purpose": "support"}, headers=key)).status_code == 200
+    export = await http.get(f"{PROFILE}/export", params={"purpose": "support"}, headers=key)
+    assert export.status_code == 200
 
     tenant_id = created.json()["tenant_id"]
     patched = await http.patch(
@@ -183,3 +190,85 @@ async def test_a_tenant_that_requires_purposes_refuses_reads_without_one(
     assert (await http.get(PROFILE, headers=key)).status_code == 200
     empty = await http.patch(f"/admin/tenants/{tenant_id}", json={}, headers=admin_headers)
     assert empty.status_code == 422
+
+
+@pytest.mark.usefixtures("profile")
+async def test_an_export_for_a_purpose_leaves_out_every_version_of_withheld_fields(
+    api: httpx.AsyncClient,
+) -> None:
+    await _write(api, "income", "3400 EUR")  # a second version: history is filtered too
+    resp = await api.get(f"{PROFILE}/export", params={"purpose": "marketing"})
+    assert resp.status_code == 200, resp.text
+    export = resp.json()
+    assert set(export["profile"]["fields"]) == {"first_name"}
+    assert set(export["profile"]["field_history"]) == {"first_name"}
+    assert export["profile"]["withheld_fields"] == [
+        {"name": "income", "reason": "purpose"},
+        {"name": "phone_for_marketing", "reason": "consent"},
+    ]
+    for value in ("3200 EUR", "3400 EUR", "+4930123456"):
+        assert value not in resp.text
+
+    onboarding = (await api.get(f"{PROFILE}/export", params={"purpose": "onboarding"})).json()
+    assert set(onboarding["profile"]["field_history"]) == {"first_name", "income"}
+    assert len(onboarding["profile"]["field_history"]["income"]) == 2
+
+    whole = (await api.get(f"{PROFILE}/export")).json()  # no purpose: as before
+    assert "withheld_fields" not in whole["profile"]
+    assert set(whole["profile"]["field_history"]) == {"first_name", "income", "phone_for_marketing"}
+    assert (await api.get(f"{PROFILE}/export", params={"purpose": "UPPER"})).status_code == 422
+
+
+# -- every purpose list x consent state, on uncached and cached reads ---------------------
+
+PURPOSE_LISTS = {"any": [], "other": ["onboarding"], "listed": ["onboarding", "marketing"]}
+CONSENTS = ["none required", "granted", "revoked", "absent"]
+
+
+@pytest.mark.parametrize("consent", CONSENTS)
+@pytest.mark.parametrize("purposes", list(PURPOSE_LISTS))
+async def test_every_purpose_list_and_consent_state_on_every_read(
+    api: httpx.AsyncClient, purposes: str, consent: str
+) -> None:
+    """A read for `marketing` of a field whose definition lists `purposes` and needs the
+    `marketing_email` consent (unless none is required) in each state: the field is seen
+    or withheld alike by the profile read (a miss, then a hit, then a hit after another
+    purpose's read), the field read, the history read, the context view and the export."""
+    consent_type = None if consent == "none required" else "marketing_email"
+    await _define(api, "email", purposes=PURPOSE_LISTS[purposes], consent_type=consent_type)
+    await _write(api, "email", "ada@example.com")
+    if consent in ("granted", "revoked"):
+        await _consent(api, "marketing_email", True)
+    if consent == "revoked":
+        await _consent(api, "marketing_email", False)
+
+    if purposes == "other":
+        expected: str | None = "purpose"
+    elif consent in ("revoked", "absent"):
+        expected = "consent"
+    else:
+        expected = None
+    withheld = [] if expected is None else [{"name": "email", "reason": expected}]
+
+    for read in range(3):  # uncached, cached, cached after another purpose's read
+        if read == 2:
+            assert "email" in (await _profile(api, purpose="onboarding"))["fields"] or (
+                consent_type is not None and consent != "granted"
+            )
+        body = await _profile(api, purpose="marketing")
+        assert ("email" in body["fields"]) is (expected is None), read
+        assert body["withheld_fields"] == withheld, read
+        assert ("ada@example.com" in str(body)) is (expected is None)
+    history = await _profile(api, purpose="marketing", include="history")
+    assert ("email" in history["field_history"]) is (expected is None)
+    field = await api.get(f"{PROFILE}/fields/email", params={"purpose": "marketing"})
+    assert field.status_code == (200 if expected is None else 403)
+    params = {"agent_id": AGENT, "purpose": "marketing"}
+    view = (await api.get(f"{PROFILE}/context", params=params)).json()
+    assert [f["name"] for f in view["facts"]] == ([] if expected else ["email"])
+    assert view["withheld_fields"] == withheld
+    export = await api.get(f"{PROFILE}/export", params={"purpose": "marketing"})
+    assert export.json()["profile"]["withheld_fields"] == withheld
+    assert ("ada@example.com" in export.text) is (expected is None)
+    # Without a purpose, the read is as in §4 whatever the definition says.
+    assert "email" in (await _profile(api))["fields"]

@@ -278,11 +278,12 @@ class AsyncProfiles(_AsyncResource):
         path = f"/v1/profiles/{seg(customer_id)}/erase"
         return await self._vault.send(Call("POST", path, _ERASURE, body=sent))
 
-    async def export(self, customer_id: str) -> ProfileExport:
+    async def export(self, customer_id: str, *, purpose: str | None = None) -> ProfileExport:
         """Everything held about the customer (an access request): the profile with every
-        field version, every asset version, consents and identities."""
+        field version, every asset version, consents and identities; for a `purpose`,
+        without the fields it may not see (listed in `profile.withheld_fields`)."""
         path = f"/v1/profiles/{seg(customer_id)}/export"
-        return await self._vault.send(Call("GET", path, _EXPORT))
+        return await self._vault.send(Call("GET", path, _EXPORT, params={"purpose": purpose}))
 
     async def context(
         self,

@@ -274,11 +274,12 @@ class Profiles(_Resource):
         path = f"/v1/profiles/{seg(customer_id)}/erase"
         return self._vault.send(Call("POST", path, _ERASURE, body=sent))
 
-    def export(self, customer_id: str) -> ProfileExport:
+    def export(self, customer_id: str, *, purpose: str | None = None) -> ProfileExport:
         """Everything held about the customer (an access request): the profile with every
-        field version, every asset version, consents and identities."""
+        field version, every asset version, consents and identities; for a `purpose`,
+        without the fields it may not see (listed in `profile.withheld_fields`)."""
         path = f"/v1/profiles/{seg(customer_id)}/export"
-        return self._vault.send(Call("GET", path, _EXPORT))
+        return self._vault.send(Call("GET", path, _EXPORT, params={"purpose": purpose}))
 
     def context(
         self,

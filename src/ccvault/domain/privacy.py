@@ -91,7 +91,8 @@ class ProfileExport(BaseModel):
     """When the export began."""
     profile: Profile
     """The current profile, with `field_history`: every version of every field, deleted
-    ones included, newest first per name."""
+    ones included, newest first per name. An export naming a `purpose` leaves out the
+    fields that purpose may not see and lists them in `withheld_fields`."""
     assets: list[ProfileAsset]
     """Every version of every asset, deleted ones included, by name, newest first."""
     consents: list[Consent]

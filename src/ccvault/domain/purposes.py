@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 from ccvault.domain.errors import InvalidInput, Problem
-from ccvault.domain.models import Consent, Profile, ProfileField, WithheldField
+from ccvault.domain.models import Consent, Profile, WithheldField
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,24 @@ class ReadRule:
 
     purposes: frozenset[str]
     consent_type: str | None
+
+
+class NamedVersion(Protocol):
+    """What deciding on a field version needs: its name and the definition it was written
+    under (a ProfileField, or a DefinitionUse when the values are not at hand)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def field_definition_id(self) -> UUID | None: ...
+
+
+class DefinitionUse(NamedTuple):
+    """A definition some version of a field was written under (without the value)."""
+
+    name: str
+    field_definition_id: UUID | None
 
 
 def require_purpose(purpose: str | None, required: bool) -> None:
@@ -33,7 +52,7 @@ def require_purpose(purpose: str | None, required: bool) -> None:
 
 def withheld(
     purpose: str,
-    fields: Iterable[ProfileField],
+    fields: Iterable[NamedVersion],
     rules: Mapping[UUID, ReadRule],
     consents: Iterable[Consent],
 ) -> list[WithheldField]:

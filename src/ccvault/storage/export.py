@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Literal
 from uuid import UUID
 
+from ccvault.domain.purposes import DefinitionUse
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
@@ -48,3 +49,12 @@ async def versions(
         if len(rows) < batch:
             return
         after = rows[-1][:3]
+
+
+async def definition_uses(pool: Pool, tenant_id: UUID, customer_id: str) -> list[DefinitionUse]:
+    """Each (field name, definition) pair the profile's versions were written under."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            Q["definition_uses"], {"tenant_id": tenant_id, "customer_id": customer_id}
+        )
+        return [DefinitionUse(name, definition) for name, definition in await cur.fetchall()]

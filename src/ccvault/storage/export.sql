@@ -16,6 +16,15 @@ SELECT f.name, f.collected_at, f.id, ccv_field_doc(f)::text
  ORDER BY f.name, f.collected_at DESC, f.id
  LIMIT %(batch)s;
 
+-- name: definition_uses
+-- Each field name of a profile (aliases followed) with each definition one of its
+-- versions was written under: what a read for a purpose decides on, without the values.
+SELECT DISTINCT f.name, f.field_definition_id
+  FROM customer_profiles a
+  JOIN profile_fields f ON f.profile_id = coalesce(a.merged_into_id, a.id)
+ WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
+   AND f.tenant_id = %(tenant_id)s AND f.field_definition_id IS NOT NULL;
+
 -- name: asset_versions
 -- The same for assets: every version, by name, newest first.
 SELECT s.name, s.uploaded_at, s.id,

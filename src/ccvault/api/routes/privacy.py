@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from ccvault.api.auth import AdminOnly, CurrentCaller
-from ccvault.api.deps import CustomerId, ServicesDep, json_response
+from ccvault.api.deps import CustomerId, PurposeQuery, ServicesDep, json_response
 from ccvault.api.errors import responses
 from ccvault.domain.answers import ItemList
 from ccvault.domain.privacy import EraseRequest, Erasure, ErasureReceipt, ProfileExport
@@ -36,11 +36,16 @@ async def erase_profile(
 
 @router.get("/{customer_id}/export", response_model=ProfileExport, responses=responses(404, 422))
 async def export_profile(
-    customer_id: CustomerId, services: ServicesDep, caller: CurrentCaller
+    customer_id: CustomerId,
+    services: ServicesDep,
+    caller: CurrentCaller,
+    purpose: PurposeQuery = None,
 ) -> Response:
     """Everything held about the customer: the profile with every field version, every
-    asset version, consents, identities (streamed as it is read)."""
-    chunks = await services.export.open(caller, customer_id)
+    asset version, consents, identities (streamed as it is read). Naming a `purpose`
+    leaves out every version of the fields it may not see and lists them in the
+    profile's `withheld_fields`."""
+    chunks = await services.export.open(caller, customer_id, purpose)
     return StreamingResponse(chunks, media_type="application/json")
 
 
