@@ -4,6 +4,7 @@ the server's own models as results, typed errors, ETags, and paging across pages
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -121,6 +122,27 @@ async def test_fields_put_get_history_delete(avault: AsyncVault) -> None:
         await avault.fields.get(c, "email")
     with pytest.raises(NotFound):
         await avault.fields.delete(c, "email")
+
+
+async def test_reads_as_of_an_instant(avault: AsyncVault) -> None:
+    c = cid()
+    first = await avault.fields.put(c, "email", value="old@example.com", source="user_provided")
+    second = await avault.fields.put(c, "email", value="new@example.com", source="user_provided")
+    then = second.collected_at - timedelta(microseconds=1)
+
+    profile = await avault.profiles.get(c, as_of=then, include_history=True)
+    assert isinstance(profile, Profile) and profile.fields["email"].id == first.id
+    assert profile.field_history is not None and len(profile.field_history["email"]) == 1
+    got = await avault.fields.get(c, "email", as_of=then.isoformat())
+    assert isinstance(got, ProfileField) and got.id == first.id
+    assert (await avault.fields.get(c, "email", as_of=second.collected_at)).id == second.id
+    with pytest.raises(ValidationFailed) as future:
+        await avault.profiles.get(c, as_of=datetime.now(UTC) + timedelta(hours=1))
+    assert future.value.errors[0].loc == ["query", "as_of"]
+    with pytest.raises(ValidationFailed):  # no offset
+        await avault.profiles.get(c, as_of=datetime(2026, 1, 1))
+    with pytest.raises(NotFound):
+        await avault.profiles.get(c, as_of=first.collected_at - timedelta(seconds=1))
 
 
 async def test_a_refused_value_is_validation_failed_with_the_servers_complaints(

@@ -196,11 +196,22 @@ class AsyncProfiles(_AsyncResource):
         return await self._vault.send(Call("POST", "/v1/profiles", _PROFILE, body=sent))
 
     async def get(
-        self, customer_id: str, *, include_history: bool = False, purpose: str | None = None
+        self,
+        customer_id: str,
+        *,
+        include_history: bool = False,
+        as_of: datetime | str | None = None,
+        purpose: str | None = None,
     ) -> Profile:
         """The current profile (with `field_history` when `include_history`; naming a
-        `purpose` leaves out what it may not see, listed in `withheld_fields`)."""
-        return await self._vault.send(self._get(customer_id, include_history, purpose, _PROFILE))
+        `purpose` leaves out what it may not see, listed in `withheld_fields`). With
+        `as_of` (an aware datetime or RFC 3339 text), the profile as it stood then."""
+        if as_of is None:
+            call = self._get(customer_id, include_history, purpose, _PROFILE)
+            return await self._vault.send(call)
+        params = _read_params(include_history, purpose, as_of)
+        path = f"/v1/profiles/{seg(customer_id)}"
+        return await self._vault.send(Call("GET", path, _PROFILE, params=params))
 
     async def get_with_etag(
         self, customer_id: str, *, include_history: bool = False, purpose: str | None = None
@@ -309,8 +320,15 @@ class AsyncProfiles(_AsyncResource):
         return await self._vault.send(Call("GET", path, parse, params=params))
 
 
-def _read_params(include_history: bool, purpose: str | None) -> dict[str, Any] | None:
-    params = {"include": "history" if include_history else None, "purpose": purpose}
+def _read_params(
+    include_history: bool, purpose: str | None, as_of: datetime | str | None = None
+) -> dict[str, Any] | None:
+    params = {
+        "include": "history" if include_history else None,
+        "purpose": purpose,
+        # A naive datetime goes as it is: the server refuses an instant without an offset.
+        "as_of": as_of.isoformat() if isinstance(as_of, datetime) else as_of,
+    }
     return {k: v for k, v in params.items() if v is not None} or None
 
 
@@ -363,11 +381,18 @@ class AsyncFields(_AsyncResource):
         path = f"/v1/profiles/{seg(customer_id)}/fields/{seg(name)}"
         return await self._vault.send(Call("PUT", path, _WRITTEN, body=sent, if_match=if_match))
 
-    async def get(self, customer_id: str, name: str, *, purpose: str | None = None) -> ProfileField:
+    async def get(
+        self,
+        customer_id: str,
+        name: str,
+        *,
+        as_of: datetime | str | None = None,
+        purpose: str | None = None,
+    ) -> ProfileField:
         """The active version; `NotFound` when absent, deleted or expired, `Withheld`
-        when a read for `purpose` may not see it."""
+        when a read for `purpose` may not see it. With `as_of`, the version active then."""
         path = f"/v1/profiles/{seg(customer_id)}/fields/{seg(name)}"
-        params = _read_params(False, purpose)
+        params = _read_params(False, purpose, as_of)
         return await self._vault.send(Call("GET", path, _FIELD, params=params))
 
     async def history(self, customer_id: str, name: str) -> builtins.list[ProfileField]:
