@@ -150,6 +150,21 @@ class Settings(BaseSettings):
     job_history_hours: int = Field(
         default=168, ge=1, description="succeeded jobs older than this are pruned daily"
     )
+    event_retention_days: int = Field(
+        default=7, ge=1, description="change-feed events older than this are pruned hourly"
+    )
+    webhook_attempts: int = Field(
+        default=8, ge=1, description="delivery attempts per webhook event (exponential backoff)"
+    )
+    webhook_backoff_seconds: float = Field(
+        default=2.0, gt=0, description="wait before a webhook's first retry; doubles each time"
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="a webhook endpoint's time to answer one delivery"
+    )
+    webhook_allow_private: bool = Field(
+        default=False, description="accept webhook URLs on loopback and private addresses"
+    )
     jobs_backend: JobsBackend = JobsBackend.procrastinate
     hatchet_host_port: str = Field(
         default="localhost:7077", description="Hatchet engine gRPC address (jobs_backend=hatchet)"

@@ -14,6 +14,7 @@ from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
 from ccvault.services.erasure import ErasureService
+from ccvault.services.events import EventService
 from ccvault.services.export import ExportService
 from ccvault.services.fields import FieldService
 from ccvault.services.health import HealthService
@@ -106,6 +107,7 @@ async def open_vault(settings: Settings) -> Vault:
         export=ExportService(pool, profiles, schema),
         agents=AgentDirectory(pool),
         asof=AsOfService(pool, schema),
+        events=EventService(pool),
     )
     return Vault(
         settings=settings,

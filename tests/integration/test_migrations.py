@@ -204,9 +204,9 @@ async def test_base_head_base_head_round_trip_leaves_an_empty_usable_schema(
 
     snapshot = await _snapshot(url)
     assert "profile_fields" in snapshot
-    # Only rows the migrations seed themselves: the cache epoch and key secret rows.
+    # Only rows the migrations seed themselves: the cache epoch, key secret and feed head.
     seeded = {name: len(t.rows) for name, t in snapshot.items() if t.rows}
-    assert seeded == {"cache_epoch": 1, "cache_key_secret": 1}
+    assert seeded == {"cache_epoch": 1, "cache_key_secret": 1, "events_feed": 1}
     await _read_back(url, await _populate(url))
 
 

@@ -24,6 +24,7 @@ from ccvault.api.routes import (
     admin,
     assets,
     context,
+    events,
     fields,
     health,
     imports,
@@ -37,6 +38,7 @@ from ccvault.api.routes import (
 from ccvault.config import Settings
 from ccvault.mcp.http import McpHttp
 from ccvault.runtime import Vault, open_vault
+from ccvault.services.events import sequencing
 
 
 class VaultApp(FastAPI):
@@ -113,7 +115,8 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
                 name="ccv-in-process-worker",
             )
         try:
-            yield
+            async with sequencing(own.pool):
+                yield
         finally:
             if worker is not None:
                 # Cancelling lets the job in hand finish (procrastinate's graceful stop).
@@ -162,6 +165,7 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         scenarios,
         missing,
         privacy,
+        events,
         admin,
         health,
     ):

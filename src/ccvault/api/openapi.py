@@ -47,6 +47,7 @@ TAGS: Final = [
     {"name": "schema", "description": "Field definitions, requirements and missing-fields."},
     {"name": "scenarios", "description": "Scenario and rule texts; requirements are extracted."},
     {"name": "privacy", "description": "Erasure and export of everything held about a customer."},
+    {"name": "events", "description": "The change feed, in commit order, and signed webhooks."},
     {"name": "admin", "description": "Operator routes: tenants, sweeps, jobs (admin key)."},
     {"name": "operations", "description": "Liveness, readiness and metrics (no key)."},
 ]
@@ -85,6 +86,8 @@ PARAMETERS: Final = {
     "key_id": "The id of the tenant's API key.",
     "purpose": "What the read is for (e.g. `onboarding`): fields whose definitions do not "
     "allow it, or need a consent not granted, are left out (`withheld_fields`).",
+    "after": "Where the previous page of the feed ended: its `next_cursor` (opaque, signed).",
+    "types": "Event types to keep, comma-separated (e.g. `field.written,field.expired`).",
     "format": "`json` (the default) or `text`: compact lines for a prompt, one fact a line.",
 }
 

@@ -25,6 +25,7 @@ from ccvault.extraction.run import make_extractor, run_extraction
 from ccvault.jobs.supervisor import supervise
 from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
 from ccvault.runtime import Vault
+from ccvault.services.events import prune_events, sequencing
 from ccvault.storage.scenarios import EXTRACT_TASK, ScenarioStore
 from ccvault.storage.urls import libpq_url
 
@@ -34,6 +35,7 @@ EXPIRE_TASK = "ccv.expire_stale_fields"
 ORPHAN_TASK = "ccv.detect_orphaned_items"
 JANITOR_TASK = "ccv.retry_stalled_jobs"
 PRUNE_TASK = "ccv.prune_finished_jobs"
+PRUNE_EVENTS_TASK = "ccv.prune_events"
 STALLED_AFTER_SECONDS = 30
 WORKER_POOL_TIMEOUT_SECONDS = 2.0
 
@@ -139,6 +141,12 @@ async def _prune_job(context: procrastinate.JobContext, timestamp: int | None = 
     await context.app.job_manager.delete_old_jobs(nb_hours=hours, queue="ccv")
 
 
+async def _prune_events_job(context: procrastinate.JobContext, timestamp: int | None = None) -> int:
+    """Keep the change feed to CCV_EVENT_RETENTION_DAYS."""
+    vault = _vault(context)
+    return await prune_events(vault.pool, vault.settings.event_retention_days)
+
+
 def build_app(settings: Settings, *, periodic: bool = True) -> procrastinate.App:
     """The procrastinate app with our tasks and, unless a Hatchet engine owns them, our
     schedules (crons from settings)."""
@@ -159,6 +167,7 @@ def build_app(settings: Settings, *, periodic: bool = True) -> procrastinate.App
         (ORPHAN_TASK, _orphan_job, settings.orphan_cron, "orphans"),
         (JANITOR_TASK, _janitor_job, "* * * * *", "janitor"),
         (PRUNE_TASK, _prune_job, "17 3 * * *", "prune"),
+        (PRUNE_EVENTS_TASK, _prune_events_job, "23 * * * *", "prune-events"),
     ]
     for name, func, cron, lock in schedules:
         task = app.task(name=name, pass_context=True, retry=retry, queueing_lock=lock, queue="ccv")(
@@ -218,7 +227,7 @@ async def _run_procrastinate(
     vault: Vault, app: procrastinate.App, concurrency: int | None, name: str
 ) -> None:
     """One life of the worker: open the queue's pool, work until stopped or broken."""
-    async with app.open_async():
+    async with app.open_async(), sequencing(vault.pool):
         log.info(
             "worker started",
             name=name,

@@ -12,6 +12,7 @@ from ccvault.services.assets import AssetService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
 from ccvault.services.erasure import ErasureService
+from ccvault.services.events import EventService
 from ccvault.services.export import ExportService
 from ccvault.services.fields import FieldService
 from ccvault.services.health import HealthService
@@ -50,3 +51,4 @@ class Services:
     export: ExportService
     agents: AgentDirectory
     asof: AsOfService
+    events: EventService

@@ -33,6 +33,7 @@ from ccvault.domain.models import (
 )
 from ccvault.domain.values import infer_value_type
 from ccvault.domain.writes import ConsentAnswer, NewAsset, NewField, NewIdentity, _SourceLink
+from ccvault.storage import events as events_sql
 from ccvault.storage.cache import ProfileCache, Touched
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
@@ -312,6 +313,7 @@ class ProfileStore:
             except psycopg.Error as exc:
                 _raise_profile_limit(exc)
                 raise
+            await events_sql.emit_merged(conn, tenant_id, target_customer, rows[source][1])
             touched = []
             for step in ("retire_source_profile", "bump_target_profile"):
                 cur = await conn.execute(M[step], ids)

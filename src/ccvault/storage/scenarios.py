@@ -20,6 +20,7 @@ from ccvault.domain.scenarios import (
     TextPart,
 )
 from ccvault.domain.schema import FieldDefinition, Requirement, ReviewItem
+from ccvault.storage import events as events_sql
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
@@ -291,6 +292,7 @@ class ScenarioStore:
                         "max_age": _age(suggestion.bounds.get("max_age")),
                     },
                 )
+            await events_sql.emit_extracted(conn, tenant_id, kind.value, agent_id, source_id)
             await conn.execute(
                 Q[f"set_{kind.value}_extraction"],
                 {
