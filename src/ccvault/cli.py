@@ -45,6 +45,8 @@ key_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(key_app, name="key")
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 out = Console(stderr=True, highlight=False, soft_wrap=True)
 DEFAULT_TENANT = "default"
 # Exit status for a configuration the service cannot start with (as for a usage error).
@@ -546,6 +548,48 @@ def _progress(what: str, total: int | None) -> Iterator[Callable[[int], None]]:
     with Progress(*columns, console=out, transient=False) as bar:
         task = bar.add_task(what, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="tenant name (default: every tenant)")
+    ] = None,
+) -> None:
+    """Seal pending entries, then walk every tenant's hash chain (or the named one's).
+    Exit status 1 naming the first entry that was changed, removed or reordered."""
+    from ccvault.services.audit import offline_audit
+
+    settings = _offline_settings()
+
+    async def run() -> list[tuple[str, int, str | None]]:
+        assert settings.database_url
+        async with offline_audit(settings.database_url) as audit:
+            seen = 0
+            with _progress("verifying", None) as advance:
+
+                def progress(done: int, _total: int) -> None:
+                    nonlocal seen
+                    advance(done - seen)
+                    seen = done
+
+                chains = await audit.verify(tenant, progress=progress)
+        return [(c.name, c.checked, c.broken.problem if c.broken else None) for c in chains]
+
+    chains = asyncio.run(run())
+    if tenant is not None and not chains:
+        out.print(f"[red]no tenant {tenant!r}[/]")
+        raise typer.Exit(1)
+    broken = 0
+    for name, checked, problem in chains:
+        if problem is None:
+            print(f"{name}: {checked} entries, chain intact")
+        else:
+            broken += 1
+            print(f"{name}: BROKEN at {problem}")
+    if broken:
+        out.print(f"[red]{broken} tenant chain(s) broken[/]")
+        raise typer.Exit(1)
 
 
 @app.command("eval-extraction")

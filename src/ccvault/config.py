@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     http_metrics: bool = Field(
         default=True, description="ccv_http_* request counters and latency histograms"
     )
+    audit_reads: bool = Field(
+        default=True, description="off: reads leave no audit entries (writes always do)"
+    )
 
     @classmethod
     def settings_customise_sources(

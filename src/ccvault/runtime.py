@@ -4,13 +4,16 @@ place that wires storage to services (entry points see only `vault.services`).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
 
 from ccvault.config import Settings
 from ccvault.services import Services
 from ccvault.services.agents import AgentDirectory
 from ccvault.services.asof import AsOfService
 from ccvault.services.assets import AssetService
+from ccvault.services.audit import AuditService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
 from ccvault.services.erasure import ErasureService
@@ -50,9 +53,15 @@ class Vault:
     keys: KeyResolver
     cache: ProfileCache | None
     services: Services
+    # Flushes buffered audit reads and seals pending entries (services/audit.py).
+    audit_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def close(self) -> None:
         """Release connections (the servers themselves are not ours to stop)."""
+        if self.audit_task is not None:
+            self.audit_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.audit_task
         if self.cache is not None:
             await self.cache.close()
         await self.pool.close()
@@ -87,11 +96,12 @@ async def open_vault(settings: Settings) -> Vault:
     schema = SchemaStore(pool)
     scenarios = ScenarioStore(pool)
     keys = KeyResolver(tenants, settings.api_key_cache_seconds)
+    audit = AuditService(pool, reads=settings.audit_reads)
     services = Services(
-        profiles=ProfileService(pool, profiles, schema),
-        fields=FieldService(profiles, schema),
+        profiles=ProfileService(pool, profiles, schema, audit=audit),
+        fields=FieldService(profiles, schema, audit=audit),
         assets=AssetService(profiles),
-        lineage=LineageService(pool),
+        lineage=LineageService(pool, audit=audit),
         definitions=DefinitionService(schema),
         requirements=RequirementService(schema),
         scenarios=ScenarioService(scenarios),
@@ -104,10 +114,11 @@ async def open_vault(settings: Settings) -> Vault:
         context=ContextService(profiles, schema),
         imports=Importer(pool, cache),
         erasure=ErasureService(pool, cache),
-        export=ExportService(pool, profiles, schema),
+        export=ExportService(pool, profiles, schema, audit=audit),
         agents=AgentDirectory(pool),
         asof=AsOfService(pool, schema),
         events=EventService(pool),
+        audit=audit,
     )
     return Vault(
         settings=settings,
@@ -119,4 +130,5 @@ async def open_vault(settings: Settings) -> Vault:
         keys=keys,
         cache=cache,
         services=services,
+        audit_task=asyncio.create_task(audit.run(), name="ccv-audit"),
     )

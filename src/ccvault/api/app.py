@@ -23,6 +23,7 @@ from ccvault.api.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from ccvault.api.routes import (
     admin,
     assets,
+    audit,
     context,
     events,
     fields,
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         missing,
         privacy,
         events,
+        audit,
         admin,
         health,
     ):

@@ -55,6 +55,8 @@ async def current_caller(
     caller = await request.app.state.services.keys.resolve(key)
     if caller is None:
         raise HTTPException(401, "Unknown or revoked API key.", headers=_CHALLENGE)
+    # The request's X-Request-Id (api/observe.py) goes into its audit entries.
+    caller = caller.acting_as(request_id=getattr(request.state, "request_id", None))
     request.state.caller = caller  # for the access log (api/observe.py)
     return caller  # type: ignore[no-any-return]
 

@@ -111,7 +111,9 @@ class FastProfileRead:
             caller = await services.keys.resolve(key)
             if caller is None:
                 return None
-            scope.setdefault("state", {})["caller"] = caller  # as current_caller does
+            state = scope.setdefault("state", {})
+            caller = caller.acting_as(request_id=state.get("request_id"))  # as current_caller
+            state["caller"] = caller  # as current_caller does
             return await services.profiles.get_json(caller, customer_id)
         except psycopg.OperationalError:
             raise  # the database did not answer: __call__ answers the route's 503

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from ccvault.domain.audit import AuditEntry
 from ccvault.domain.inputs import Input
 from ccvault.domain.models import ChannelIdentity, Consent, Profile, ProfileAsset
 
@@ -99,5 +100,5 @@ class ProfileExport(BaseModel):
     """The customer's current answer per consent type (earlier answers are not kept)."""
     channel_identities: list[ChannelIdentity]
     """The handles linked to the customer."""
-    audit: list[dict[str, Any]]
-    """The customer's audit entries (always empty until the audit log exists)."""
+    audit: list[AuditEntry]
+    """The customer's audit entries, oldest first (DESIGN §8 "Audit log")."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ccvault.services.agents import AgentDirectory
 from ccvault.services.asof import AsOfService
 from ccvault.services.assets import AssetService
+from ccvault.services.audit import AuditService
 from ccvault.services.context import ContextService
 from ccvault.services.definitions import DefinitionService
 from ccvault.services.erasure import ErasureService
@@ -52,3 +53,4 @@ class Services:
     agents: AgentDirectory
     asof: AsOfService
     events: EventService
+    audit: AuditService

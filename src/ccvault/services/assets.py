@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
+from ccvault.domain.audit import Action, note
 from ccvault.domain.caller import Caller
 from ccvault.domain.etags import IfMatch
 from ccvault.domain.models import ProfileAsset
@@ -22,7 +24,12 @@ class AssetService:
     ) -> ProfileAsset:
         """A new current asset; a current asset of the same name becomes superseded."""
         return await self._profiles.save_asset(
-            caller.tenant_id, customer_id, new, key_id=caller.key_id, if_match=if_match
+            caller.tenant_id,
+            customer_id,
+            new,
+            key_id=caller.key_id,
+            if_match=if_match,
+            audit=note(caller, Action.asset_add, customer_id, target=new.name),
         )
 
     async def list(
@@ -39,4 +46,8 @@ class AssetService:
 
     async def delete(self, caller: Caller, asset_id: UUID) -> None:
         """Soft-delete; items derived from it become orphaned. NotFound the second time."""
-        await self._profiles.delete_asset(caller.tenant_id, asset_id)
+        await self._profiles.delete_asset(
+            caller.tenant_id,
+            asset_id,
+            audit=partial(note, caller, Action.asset_delete, target=str(asset_id)),
+        )

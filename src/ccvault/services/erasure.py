@@ -3,8 +3,10 @@ and a receipt that names no one."""
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
+from ccvault.domain.audit import Action, note
 from ccvault.domain.caller import Caller
 from ccvault.domain.errors import InvalidInput, Problem
 from ccvault.domain.privacy import EraseRequest, Erasure, ErasureReceipt, subject_hash
@@ -43,7 +45,12 @@ class ErasureService:
             return subject_hash(caller.secret, erased)
 
         done = await erasure_sql.erase(
-            self._pool, caller.tenant_id, customer_id, reason=reason, subject_of=subject_of
+            self._pool,
+            caller.tenant_id,
+            customer_id,
+            reason=reason,
+            subject_of=subject_of,
+            audit=partial(note, caller, Action.profile_erase),
         )
         if self._cache is not None:
             await self._cache.invalidate(done.touched)

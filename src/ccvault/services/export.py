@@ -10,9 +10,11 @@ from uuid import UUID
 
 from pydantic import TypeAdapter
 
+from ccvault.domain.audit import Action, AuditEntry
 from ccvault.domain.caller import Caller
 from ccvault.domain.models import ChannelIdentity, Consent, Profile, ProfileAsset, ProfileField
 from ccvault.domain.purposes import require_purpose, withheld
+from ccvault.services.audit import AuditService
 from ccvault.storage import export as export_sql
 from ccvault.storage.db import Pool
 from ccvault.storage.profiles import ProfileStore
@@ -22,15 +24,24 @@ _TEXT: TypeAdapter[str] = TypeAdapter(str)
 _INSTANT: TypeAdapter[datetime] = TypeAdapter(datetime)
 _IDENTITIES: TypeAdapter[list[ChannelIdentity]] = TypeAdapter(list[ChannelIdentity])
 _CONSENTS: TypeAdapter[list[Consent]] = TypeAdapter(list[Consent])
+_AUDIT: TypeAdapter[list[AuditEntry]] = TypeAdapter(list[AuditEntry])
 
 
 class ExportService:
     """Streams a profile's export; the profile is read (and a 404 decided) up front."""
 
-    def __init__(self, pool: Pool, profiles: ProfileStore, schema: SchemaStore) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        profiles: ProfileStore,
+        schema: SchemaStore,
+        *,
+        audit: AuditService | None = None,
+    ) -> None:
         self._pool = pool
         self._profiles = profiles
         self._schema = schema
+        self._audit = audit
 
     async def open(
         self, caller: Caller, customer_id: str, purpose: str | None = None
@@ -44,6 +55,8 @@ class ExportService:
         require_purpose(purpose, caller.require_purpose)
         # From PostgreSQL, never the cache: an access request answers what is stored.
         profile, _ = await self._profiles.get_profile_versioned(caller.tenant_id, customer_id)
+        if self._audit is not None:
+            self._audit.read(caller, Action.profile_export, profile.customer_id, purpose=purpose)
         if purpose is None:
             return self._chunks(caller, profile, None)
         # Decided up front, over every version's definition (not only the active ones'),
@@ -107,14 +120,17 @@ class ExportService:
                 first = False
             yield b"".join(parts)
         # Consents are kept as the customer's current answer per type (no history table
-        # exists); identities as linked. The audit log does not exist yet (issue 13.5):
-        # its entries will join the export when it does.
+        # exists); identities as linked. The audit entries are every one sealed about the
+        # customer, this export's own included (sealed first), oldest first.
+        audit = [] if self._audit is None else await self._audit.entries_of(caller, target)
         yield (
             b'],"consents":'
             + _CONSENTS.dump_json(profile.consents)
             + b',"channel_identities":'
             + _IDENTITIES.dump_json(profile.channel_identities)
-            + b',"audit":[]}'
+            + b',"audit":'
+            + _AUDIT.dump_json(audit)
+            + b"}"
         )
 
 

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import structlog
 
+from ccvault.domain.audit import Action, AuditNote, note
 from ccvault.domain.caller import Caller
 from ccvault.domain.errors import InvalidInput, Problem, Withheld
 from ccvault.domain.etags import IfMatch
@@ -20,6 +21,7 @@ from ccvault.domain.schema import FieldDefinition
 from ccvault.domain.validation import Rules, check_is_slow, check_value
 from ccvault.domain.values import infer_value_type
 from ccvault.domain.writes import NewField
+from ccvault.services.audit import AuditService
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.schema import SchemaStore
 
@@ -106,6 +108,7 @@ async def write_field(
     *,
     key_id: UUID | None = None,
     if_match: IfMatch | None = None,
+    audit: AuditNote | None = None,
 ) -> StoredWrite:
     """Validate (per `mode`) and store a new version of a field, written by `key_id`
     (None when no key applies) and refused (412) if the profile moved past `if_match`."""
@@ -135,6 +138,7 @@ async def write_field(
         field_definition_id=checked.field_definition_id,
         key_id=key_id,
         if_match=if_match,
+        audit=audit,
     )
     return StoredWrite(field, problems)
 
@@ -142,9 +146,12 @@ async def write_field(
 class FieldService:
     """Write, read, list the history of, and delete one field of a profile."""
 
-    def __init__(self, profiles: ProfileStore, schema: SchemaStore) -> None:
+    def __init__(
+        self, profiles: ProfileStore, schema: SchemaStore, *, audit: AuditService | None = None
+    ) -> None:
         self._profiles = profiles
         self._schema = schema
+        self._audit = audit
 
     async def write(
         self,
@@ -167,6 +174,7 @@ class FieldService:
             new,
             key_id=caller.key_id,
             if_match=if_match,
+            audit=note(caller, Action.field_write, customer_id, target=name),
         )
 
     async def get(
@@ -177,6 +185,7 @@ class FieldService:
         require_purpose(purpose, caller.require_purpose)
         field = await self._profiles.get_field(caller.tenant_id, customer_id, name)
         if purpose is None or field.field_definition_id is None:
+            self._read(caller, Action.field_read, customer_id, name, purpose)
             return field
         rules = await self._schema.read_rules(caller.tenant_id, [field.field_definition_id])
         if not rules:
@@ -187,14 +196,29 @@ class FieldService:
             if hidden.reason == "consent":
                 why = "the customer has not granted the consent its definition names"
             raise Withheld(f"field {name!r} is withheld from reads for {purpose!r}: {why}")
+        self._read(caller, Action.field_read, customer_id, name, purpose)
         return field
 
     async def history(self, caller: Caller, customer_id: str, name: str) -> list[ProfileField]:
         """Every version of the field, newest first, whatever its status."""
-        return await self._profiles.field_history(caller.tenant_id, customer_id, name)
+        versions = await self._profiles.field_history(caller.tenant_id, customer_id, name)
+        self._read(caller, Action.history_read, customer_id, name, None)
+        return versions
 
     async def delete(
         self, caller: Caller, customer_id: str, name: str, *, if_match: IfMatch | None = None
     ) -> None:
         """Soft-delete the current version; items derived from it become orphaned."""
-        await self._profiles.delete_field(caller.tenant_id, customer_id, name, if_match=if_match)
+        await self._profiles.delete_field(
+            caller.tenant_id,
+            customer_id,
+            name,
+            if_match=if_match,
+            audit=note(caller, Action.field_delete, customer_id, target=name),
+        )
+
+    def _read(
+        self, caller: Caller, action: Action, customer_id: str, name: str, purpose: str | None
+    ) -> None:
+        if self._audit is not None:
+            self._audit.read(caller, action, customer_id, target=name, purpose=purpose)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from ccvault.domain.audit import Action
 from ccvault.domain.caller import Caller
 from ccvault.domain.models import Direction, Lineage
+from ccvault.services.audit import AuditService
 from ccvault.storage import lineage as lineage_sql
 from ccvault.storage.db import Pool
 
@@ -15,14 +17,19 @@ MAX_DEPTH = lineage_sql.MAX_DEPTH
 class LineageService:
     """One recursive query, scoped to the caller's tenant."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, *, audit: AuditService | None = None) -> None:
         self._pool = pool
+        self._audit = audit
 
     async def walk(
         self, caller: Caller, item_id: UUID, direction: Direction, max_depth: int = MAX_DEPTH
     ) -> Lineage:
         """The item (depth 0) and its ancestors or descendants, ordered by depth; NotFound
         for an id the tenant does not hold."""
-        return await lineage_sql.lineage(
+        found = await lineage_sql.lineage(
             self._pool, caller.tenant_id, item_id, direction, max_depth
         )
+        if self._audit is not None:
+            # The item's id names it; the customer is not looked up for a read entry.
+            self._audit.read(caller, Action.lineage_read, None, target=str(item_id))
+        return found

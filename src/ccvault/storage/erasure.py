@@ -12,8 +12,10 @@ from uuid import UUID
 import psycopg
 from pydantic import TypeAdapter
 
+from ccvault.domain.audit import AuditNote
 from ccvault.domain.errors import Conflict, NotFound
 from ccvault.domain.privacy import ErasureCounts, ErasureReceipt
+from ccvault.storage import audit as audit_sql
 from ccvault.storage.cache import Touched
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
@@ -47,14 +49,16 @@ async def erase(
     *,
     reason: str | None,
     subject_of: Callable[[str], str],
+    audit: Callable[[str], AuditNote] | None = None,
 ) -> Erased:
     """Erase the profile `customer_id` names (an alias: its target) and keep a receipt,
     in one transaction. `subject_of` turns the erased customer id into the receipt's
-    subject hash; whatever it raises rolls the erasure back. NotFound when there is no
-    such profile (a second erasure included)."""
+    subject hash; whatever it raises rolls the erasure back. `audit` makes the audit
+    entry for the erased customer id, kept in the same transaction. NotFound when there
+    is no such profile (a second erasure included)."""
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            return await _erase_once(pool, tenant_id, customer_id, reason, subject_of)
+            return await _erase_once(pool, tenant_id, customer_id, reason, subject_of, audit)
         except _RETRYABLE:
             if attempt == _ATTEMPTS:
                 raise
@@ -67,6 +71,7 @@ async def _erase_once(
     customer_id: str,
     reason: str | None,
     subject_of: Callable[[str], str],
+    audit: Callable[[str], AuditNote] | None,
 ) -> Erased:
     async with pool.connection() as conn, conn.transaction():
         try:
@@ -102,6 +107,8 @@ async def _erase_once(
         )
         stamped = await cur.fetchone()
         assert stamped is not None
+        if audit is not None:
+            await audit_sql.note(conn, tenant_id, audit(erased))
     # The erased key's tombstone sits past every version the profile had: a read that
     # loaded it before the erasure can never store it again (storage/cache.py, rule 2).
     touched = [Touched(tenant_id, erased, version + 1)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
+from ccvault.domain.audit import AuditNote
 from ccvault.domain.bounds import profile_limit_error
 from ccvault.domain.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, Problem
 from ccvault.domain.etags import ANY_VERSION, IfMatch
@@ -33,6 +34,7 @@ from ccvault.domain.models import (
 )
 from ccvault.domain.values import infer_value_type
 from ccvault.domain.writes import ConsentAnswer, NewAsset, NewField, NewIdentity, _SourceLink
+from ccvault.storage import audit as audit_sql
 from ccvault.storage import events as events_sql
 from ccvault.storage.cache import ProfileCache, Touched
 from ccvault.storage.db import Pool
@@ -158,9 +160,15 @@ class ProfileStore:
         return str(row[0])
 
     async def create_profile(
-        self, tenant_id: UUID, customer_id: str | None, identities: list[NewIdentity]
+        self,
+        tenant_id: UUID,
+        customer_id: str | None,
+        identities: list[NewIdentity],
+        *,
+        audit: Callable[[str], AuditNote] | None = None,
     ) -> str:
-        """Create an empty profile with its identities; Conflict if the id or one is taken."""
+        """Create an empty profile with its identities; Conflict if the id or one is taken.
+        `audit` makes the entry for the (possibly minted) customer id, in the transaction."""
         customer_id = customer_id or str(uuid.uuid4())
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
@@ -172,6 +180,8 @@ class ProfileStore:
                 raise Conflict(f"profile {customer_id!r} already exists")
             for identity in identities:
                 await self._link_identity(conn, tenant_id, row[0], identity)
+            if audit is not None:
+                await audit_sql.note(conn, tenant_id, audit(customer_id))
         return customer_id
 
     async def link_identity(
@@ -181,6 +191,7 @@ class ProfileStore:
         identity: NewIdentity,
         *,
         if_match: IfMatch | None = None,
+        audit: AuditNote | None = None,
     ) -> tuple[ChannelIdentity, bool]:
         """Link a channel identity (created=False when it was already on this profile)."""
         async with self.pool.connection() as conn, conn.transaction():
@@ -188,6 +199,7 @@ class ProfileStore:
                 conn, tenant_id, customer_id, touch=False, if_match=if_match
             )
             result = await self._link_identity(conn, tenant_id, profile_id, identity)
+            await audit_sql.note(conn, tenant_id, audit)
         await self._invalidate([touched])
         return result
 
@@ -229,6 +241,7 @@ class ProfileStore:
         answer: ConsentAnswer,
         *,
         if_match: IfMatch | None = None,
+        audit: AuditNote | None = None,
     ) -> Consent:
         """Record the customer's current answer for a consent type."""
         async with self.pool.connection() as conn, conn.transaction():
@@ -246,6 +259,7 @@ class ProfileStore:
                 },
             )
             row = await cur.fetchone()
+            await audit_sql.note(conn, tenant_id, audit)
         await self._invalidate([touched])
         assert row is not None
         keys = ("consent_type", "granted", "granted_at", "revoked_at", "source_session_id")
@@ -258,6 +272,7 @@ class ProfileStore:
         level: VerificationLevel,
         *,
         if_match: IfMatch | None = None,
+        audit: AuditNote | None = None,
     ) -> str:
         """Record how far the customer is verified (an alias acts on its target); returns
         the customer id the level now belongs to. NotFound for an unknown profile."""
@@ -269,11 +284,18 @@ class ProfileStore:
                 Q["set_verification_level"],
                 {"tenant_id": tenant_id, "profile_id": profile_id, "level": level.value},
             )
+            await audit_sql.note(conn, tenant_id, audit)
         await self._invalidate([touched])
         return touched.customer_id
 
     async def merge(
-        self, tenant_id: UUID, target: str, source: str, *, if_match: IfMatch | None = None
+        self,
+        tenant_id: UUID,
+        target: str,
+        source: str,
+        *,
+        if_match: IfMatch | None = None,
+        audit: AuditNote | None = None,
     ) -> str:
         """Fold `source` into `target`; the source id becomes an alias. Returns the target id.
 
@@ -318,6 +340,7 @@ class ProfileStore:
             for step in ("retire_source_profile", "bump_target_profile"):
                 cur = await conn.execute(M[step], ids)
                 touched += [Touched(tenant_id, c, v) for c, v in await cur.fetchall()]
+            await audit_sql.note(conn, tenant_id, audit)
         await self._invalidate(touched)
         return str(target_customer)
 
@@ -349,6 +372,7 @@ class ProfileStore:
         field_definition_id: UUID | None = None,
         key_id: UUID | None = None,
         if_match: IfMatch | None = None,
+        audit: AuditNote | None = None,
     ) -> ProfileField:
         """Write a new active version, superseding the current one in the same transaction.
 
@@ -372,7 +396,7 @@ class ProfileStore:
             "written_by_agent_id": new.agent_id,
             "if_versions": _versions(if_match),
         }
-        doc = await self._write_item(Q["save_field"], params, customer_id, new)
+        doc = await self._write_item(Q["save_field"], params, customer_id, new, audit)
         return ProfileField.model_validate(doc)
 
     async def get_field(self, tenant_id: UUID, customer_id: str, name: str) -> ProfileField:
@@ -401,7 +425,13 @@ class ProfileStore:
         return [ProfileField.model_validate(doc) for doc in row[1]]
 
     async def delete_field(
-        self, tenant_id: UUID, customer_id: str, name: str, *, if_match: IfMatch | None = None
+        self,
+        tenant_id: UUID,
+        customer_id: str,
+        name: str,
+        *,
+        if_match: IfMatch | None = None,
+        audit: AuditNote | None = None,
     ) -> UUID:
         """Soft-delete the current version and orphan what derives from it."""
         async with self.pool.connection() as conn, conn.transaction():
@@ -416,6 +446,7 @@ class ProfileStore:
             if row is None:
                 raise NotFound(f"no current field {name!r} for {customer_id!r}")
             orphaned = await self._orphan_dependents(conn, tenant_id, row[0])
+            await audit_sql.note(conn, tenant_id, audit)
         await self._bump_and_invalidate(touched, tenant_id, orphaned)
         return UUID(str(row[0]))
 
@@ -429,6 +460,7 @@ class ProfileStore:
         *,
         key_id: UUID | None = None,
         if_match: IfMatch | None = None,
+        audit: AuditNote | None = None,
     ) -> ProfileAsset:
         """Add an asset version; a current asset with the same name becomes superseded."""
         params = {
@@ -441,7 +473,7 @@ class ProfileStore:
             "written_by_agent_id": new.agent_id,
             "if_versions": _versions(if_match),
         }
-        doc = await self._write_item(Q["save_asset"], params, customer_id, new)
+        doc = await self._write_item(Q["save_asset"], params, customer_id, new, audit)
         return ProfileAsset.model_validate(doc)
 
     async def list_assets(
@@ -467,8 +499,15 @@ class ProfileStore:
             raise NotFound(f"no asset {asset_id}")
         return ProfileAsset.model_validate(row[0])
 
-    async def delete_asset(self, tenant_id: UUID, asset_id: UUID) -> None:
-        """Soft-delete an asset and orphan what derives from it."""
+    async def delete_asset(
+        self,
+        tenant_id: UUID,
+        asset_id: UUID,
+        *,
+        audit: Callable[[str], AuditNote] | None = None,
+    ) -> None:
+        """Soft-delete an asset and orphan what derives from it; `audit` makes the entry
+        for the asset's customer id, in the transaction."""
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(Q["get_asset"], {"tenant_id": tenant_id, "id": asset_id})
             found = await cur.fetchone()
@@ -487,6 +526,8 @@ class ProfileStore:
             if await cur.fetchone() is None:
                 raise NotFound(f"asset {asset_id} is already deleted")
             orphaned = await self._orphan_dependents(conn, tenant_id, asset_id)
+            if audit is not None:
+                await audit_sql.note(conn, tenant_id, audit(str(locked[1])))
         await self._bump_and_invalidate(
             Touched(tenant_id, locked[1], locked[3]), tenant_id, orphaned
         )
@@ -521,10 +562,19 @@ class ProfileStore:
         return profile_id, Touched(tenant_id, customer, version)
 
     async def _write_item(
-        self, query: str, params: dict[str, Any], customer_id: str, link: _SourceLink
+        self,
+        query: str,
+        params: dict[str, Any],
+        customer_id: str,
+        link: _SourceLink,
+        audit: AuditNote | None = None,
     ) -> Any:
-        """Run a write function (one round trip, its own transaction), then invalidate the
-        profile's cache entry; returns the new item's document."""
+        """Run a write function (one round trip, its own transaction, with its audit
+        entry when given), then invalidate the profile's cache entry; returns the new
+        item's document."""
+        if audit is not None:
+            query = audit_sql.with_note(query)
+            params = {**params, **audit_sql.note_params(params["tenant_id"], audit)}
         async with self.pool.connection() as conn:
             with _write_errors(customer_id, link):
                 cur = await conn.execute(query, params)

@@ -53,17 +53,24 @@ async def _profile_response(
     include: str | None,
     status_code: int = 200,
     purpose: str | None = None,
+    *,
+    read: bool = True,
 ) -> Response:
+    # read=False: a write's answer, audited as that write, not as a read.
     if include == "history" or purpose is not None:
         profile, version = await services.profiles.get(
-            caller, customer_id, include_history=include == "history", purpose=purpose
+            caller,
+            customer_id,
+            include_history=include == "history",
+            purpose=purpose,
+            audited=read,
         )
         # withheld_fields answers reads naming a purpose only: §4's shape stays as it was.
         exclude = None if purpose is not None else {"withheld_fields"}
         return json_response(profile, status_code, exclude=exclude, headers=etag_header(version))
     # The hot path: cached JSON bytes go out as they are, no decode/encode; the entry
     # knows its version, so the ETag costs nothing more.
-    body, version = await services.profiles.get_json(caller, customer_id)
+    body, version = await services.profiles.get_json(caller, customer_id, audited=read)
     return Response(
         body, status_code=status_code, media_type="application/json", headers=etag_header(version)
     )
@@ -84,7 +91,7 @@ async def create_profile(
 ) -> Response:
     """Create a profile (the customer_id is minted when absent); 409 if it exists."""
     customer_id = await services.profiles.create(caller, body.customer_id, body.channel_identities)
-    return await _profile_response(services, caller, customer_id, None, 201)
+    return await _profile_response(services, caller, customer_id, None, 201, read=False)
 
 
 @router.get("", response_model=Page[ProfileSummary], responses=responses(422))
@@ -166,7 +173,7 @@ async def patch_profile(
     target = await services.profiles.set_verification_level(
         caller, customer_id, body.verification_level, if_match=if_match
     )
-    return await _profile_response(services, caller, target, None)
+    return await _profile_response(services, caller, target, None, read=False)
 
 
 @router.post(
@@ -230,4 +237,4 @@ async def merge_profiles(
     target = await services.profiles.merge(
         caller, customer_id, body.source_customer_id, if_match=if_match
     )
-    return await _profile_response(services, caller, target, None)
+    return await _profile_response(services, caller, target, None, read=False)

@@ -1,0 +1,167 @@
+"""The audit log on PostgreSQL (migration 0018): unsealed entries in `audit_pending`, the
+sealed, hash-chained log in `audit_log`.
+
+- A write inserts its entry in its own transaction: `note` inside an open transaction,
+  or `with_note` around a single-statement write (a CTE, so no extra round trip).
+- Reads arrive in batches (`insert_batch`, one statement).
+- `seal` moves a tenant's pending entries into the log under a per-tenant advisory lock,
+  numbering them after the chain's head and chaining their hashes (domain/audit.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from ccvault.domain.audit import GENESIS, AuditEntry, AuditNote, entry_hash
+from ccvault.storage.db import Pool
+from ccvault.storage.queries import load
+
+Q = load("audit.sql")
+# Pending entries sealed per statement: bounds the sealer's memory and transaction.
+SEAL_BATCH = 5000
+WALK_PAGE = 20_000
+_COLUMNS = ("actor", "action", "subject_hash", "target", "purpose", "request_id")
+
+
+def note_params(tenant_id: UUID, note: AuditNote) -> dict[str, Any]:
+    """The `audit_*` parameters of the `note` and `with_note` queries."""
+    return {
+        "audit_tenant_id": tenant_id,
+        "audit_actor": note.actor,
+        "audit_action": note.action.value,
+        "audit_subject_hash": note.subject_hash,
+        "audit_target": note.target,
+        "audit_purpose": note.purpose,
+        "audit_request_id": note.request_id,
+    }
+
+
+@cache
+def with_note(query: str) -> str:
+    """A single-statement write (a SELECT answering one row) that also inserts its audit
+    entry: both commit or fail together. Takes `note_params`."""
+    return Q["with_note"].replace("{write}", query.rstrip().rstrip(";"))
+
+
+async def note(conn: AsyncConnection[Any], tenant_id: UUID, entry: AuditNote | None) -> None:
+    """Insert a write's entry inside the caller's open transaction (nothing for None)."""
+    if entry is not None:
+        await conn.execute(Q["note"], note_params(tenant_id, entry))
+
+
+async def insert_batch(pool: Pool, batch: Sequence[tuple[UUID, datetime, AuditNote]]) -> None:
+    """Buffered read entries, any tenants, in one statement."""
+    if not batch:
+        return
+    params: dict[str, list[Any]] = {
+        "tenant_ids": [t for t, _, _ in batch],
+        "ats": [at for _, at, _ in batch],
+        "actors": [n.actor for _, _, n in batch],
+        "actions": [n.action.value for _, _, n in batch],
+        "subjects": [n.subject_hash for _, _, n in batch],
+        "targets": [n.target for _, _, n in batch],
+        "purposes": [n.purpose for _, _, n in batch],
+        "request_ids": [n.request_id for _, _, n in batch],
+    }
+    async with pool.connection() as conn:
+        await conn.execute(Q["insert_batch"], params)
+
+
+async def pending_tenants(pool: Pool) -> list[UUID]:
+    """Tenants with entries waiting to be sealed."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(Q["pending_tenants"])
+        return [row[0] for row in await cur.fetchall()]
+
+
+async def seal(pool: Pool, tenant_id: UUID, *, wait: bool = True) -> int:
+    """Seal the tenant's pending entries (all those committed when each batch starts);
+    returns how many. With `wait=False` a tenant another process is sealing is skipped."""
+    sealed = 0
+    while True:
+        async with pool.connection() as conn, conn.transaction():
+            params = {"tenant_id": tenant_id}
+            cur = await conn.execute(Q["seal_lock" if wait else "seal_try_lock"], params)
+            locked = await cur.fetchone()
+            if not wait and not (locked and locked[0]):
+                return sealed
+            cur = await conn.execute(Q["chain_head"], params)
+            head = await cur.fetchone()
+            seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+            cur = await conn.execute(Q["take_pending"], {**params, "limit": SEAL_BATCH})
+            # DELETE ... RETURNING promises no order: entries are chained in pending order.
+            rows = sorted(await cur.fetchall(), key=lambda row: int(row[0]))
+            if not rows:
+                return sealed
+            columns: dict[str, list[Any]] = {
+                name: []
+                for name in (
+                    "seqs",
+                    "ats",
+                    "actors",
+                    "actions",
+                    "subjects",
+                    "targets",
+                    "purposes",
+                    "request_ids",
+                    "prev_hashes",
+                    "hashes",
+                )
+            }
+            for _, at, *values in rows:
+                seq += 1
+                fields = dict(zip(_COLUMNS, values, strict=True))
+                digest = entry_hash(prev, seq, at, fields)
+                for name, value in zip(columns, (seq, at, *values, prev, digest), strict=True):
+                    columns[name].append(value)
+                prev = digest
+            await conn.execute(Q["append"], {**params, **columns})
+        sealed += len(rows)
+        if len(rows) < SEAL_BATCH:
+            return sealed
+
+
+async def list_for_subject(
+    pool: Pool, tenant_id: UUID, subject: str, *, limit: int, before: int | None
+) -> list[AuditEntry]:
+    """One customer's sealed entries, newest first, with seq below `before`."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            Q["list_for_subject"],
+            {"tenant_id": tenant_id, "subject_hash": subject, "limit": limit, "before": before},
+        )
+        rows = await cur.fetchall()
+    return [_entry(row) for row in rows]
+
+
+def _entry(row: tuple[Any, ...]) -> AuditEntry:
+    keys = ("seq", "at", *_COLUMNS, "prev_hash", "hash")
+    return AuditEntry.model_validate(dict(zip(keys, row, strict=True)))
+
+
+async def chain_tenants(pool: Pool, name: str | None) -> list[tuple[UUID, str, int]]:
+    """(tenant id, name, highest seq) of every tenant, or of the one named."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(Q["chain_tenants"], {"name": name})
+        return [(row[0], str(row[1]), int(row[2])) for row in await cur.fetchall()]
+
+
+async def walk(pool: Pool, tenant_id: UUID) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """A tenant's whole chain in seq order, page by page (raw rows for ChainWalk)."""
+    after = 0
+    while True:
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                Q["walk"], {"tenant_id": tenant_id, "after": after, "limit": WALK_PAGE}
+            )
+            rows = await cur.fetchall()
+        if not rows:
+            return
+        yield rows
+        after = int(rows[-1][0])

@@ -1,0 +1,84 @@
+-- name: note
+-- A write's entry, in the write's own transaction (unsealed: no seq, no hash yet).
+INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target, purpose, request_id)
+VALUES (%(audit_tenant_id)s, %(audit_actor)s, %(audit_action)s, %(audit_subject_hash)s,
+        %(audit_target)s, %(audit_purpose)s, %(audit_request_id)s);
+
+-- name: with_note
+-- A single-statement write (a SELECT answering one row) with its entry as a CTE: one row
+-- per row the write answers, so it commits (or fails) with that statement, and costs no
+-- extra round trip. audit.py puts the write's text in place of the braced name below.
+WITH w AS MATERIALIZED ({write}),
+     a AS (INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target,
+                                      purpose, request_id)
+           SELECT %(audit_tenant_id)s, %(audit_actor)s, %(audit_action)s,
+                  %(audit_subject_hash)s, %(audit_target)s, %(audit_purpose)s,
+                  %(audit_request_id)s
+             FROM w)
+SELECT * FROM w;
+
+-- name: insert_batch
+-- Buffered read entries: one statement per batch, however many entries and tenants.
+INSERT INTO audit_pending (tenant_id, at, actor, action, subject_hash, target, purpose,
+                           request_id)
+SELECT * FROM unnest(%(tenant_ids)s::uuid[], %(ats)s::timestamptz[], %(actors)s::text[],
+                     %(actions)s::text[], %(subjects)s::text[], %(targets)s::text[],
+                     %(purposes)s::text[], %(request_ids)s::text[]);
+
+-- name: pending_tenants
+-- Tenants with entries waiting to be sealed.
+SELECT DISTINCT tenant_id FROM audit_pending;
+
+-- name: seal_lock
+-- One sealer per tenant at a time, across processes: it holds the chain's head.
+SELECT pg_advisory_xact_lock(hashtext('ccvault audit seal'), hashtext(%(tenant_id)s::text));
+
+-- name: seal_try_lock
+-- The background sealer skips a tenant another process is sealing right now.
+SELECT pg_try_advisory_xact_lock(hashtext('ccvault audit seal'), hashtext(%(tenant_id)s::text));
+
+-- name: chain_head
+-- The last sealed entry's seq and hash (none yet: no row).
+SELECT seq, hash FROM audit_log WHERE tenant_id = %(tenant_id)s ORDER BY seq DESC LIMIT 1;
+
+-- name: take_pending
+-- The oldest pending entries, removed in the sealer's transaction (put back if it fails).
+DELETE FROM audit_pending
+ WHERE tenant_id = %(tenant_id)s
+   AND id IN (SELECT id FROM audit_pending WHERE tenant_id = %(tenant_id)s
+               ORDER BY id LIMIT %(limit)s)
+RETURNING id, at, actor, action, subject_hash, target, purpose, request_id;
+
+-- name: append
+-- Sealed entries, in one statement per batch.
+INSERT INTO audit_log (tenant_id, seq, at, actor, action, subject_hash, target, purpose,
+                       request_id, prev_hash, hash)
+SELECT %(tenant_id)s, * FROM unnest(%(seqs)s::bigint[], %(ats)s::timestamptz[],
+                                   %(actors)s::text[], %(actions)s::text[],
+                                   %(subjects)s::text[], %(targets)s::text[],
+                                   %(purposes)s::text[], %(request_ids)s::text[],
+                                   %(prev_hashes)s::text[], %(hashes)s::text[]);
+
+-- name: list_for_subject
+-- One customer's entries, newest first, after the cursor's seq.
+SELECT seq, at, actor, action, subject_hash, target, purpose, request_id, prev_hash, hash
+  FROM audit_log
+ WHERE tenant_id = %(tenant_id)s AND subject_hash = %(subject_hash)s
+   AND (%(before)s::bigint IS NULL OR seq < %(before)s::bigint)
+ ORDER BY seq DESC
+ LIMIT %(limit)s;
+
+-- name: walk
+-- A tenant's chain in seq order, one keyset page at a time.
+SELECT seq, at, actor, action, subject_hash, target, purpose, request_id, prev_hash, hash
+  FROM audit_log
+ WHERE tenant_id = %(tenant_id)s AND seq > %(after)s
+ ORDER BY seq
+ LIMIT %(limit)s;
+
+-- name: chain_tenants
+-- Every tenant (or the one named), with how many entries its chain holds at most.
+SELECT t.id, t.name, coalesce((SELECT max(seq) FROM audit_log l WHERE l.tenant_id = t.id), 0)
+  FROM tenants t
+ WHERE %(name)s::text IS NULL OR t.name = %(name)s::text
+ ORDER BY t.name;
