@@ -108,5 +108,7 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
         headers = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
         return Response(status_code=307, headers={**headers, "Location": f"{PREFIX}/"})
 
-    app.router.routes.append(Route(PREFIX, to_console, include_in_schema=False))
-    app.router.routes.append(Mount(PREFIX, app=SecurityHeaders(build_console(app, settings))))
+    # First in the list: a console request would otherwise be matched against every API
+    # route before reaching its mount (the API's own paths never start with /console).
+    app.router.routes.insert(0, Mount(PREFIX, app=SecurityHeaders(build_console(app, settings))))
+    app.router.routes.insert(0, Route(PREFIX, to_console, include_in_schema=False))

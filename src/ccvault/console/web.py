@@ -40,6 +40,8 @@ CONSOLE_PURPOSE = "console"
 def _templates() -> Jinja2Templates:
     directory = Path(str(resources.files("ccvault.console").joinpath("templates")))
     templates = Jinja2Templates(directory=directory)
+    # Templates are package files: read once, never looked at again for changes.
+    templates.env.auto_reload = False
     templates.env.filters.update(present.FILTERS)
     templates.env.globals.update(prefix=PREFIX, htmx_integrity=HTMX_INTEGRITY)
     return templates
