@@ -8,8 +8,8 @@ versions (the page shows every version in its history), 2 assets, an identity an
 consent. The page's history arrives in a second request (htmx, once the page has
 loaded), timed on its own row. Baselines measured in the same run, interleaved with the
 page: the JSON profile read (`GET /v1/profiles/{id}`, served from the cache as callers get
-it) and the same read with `?include=history` (the data the page shows). PostgreSQL from CCV_BENCH_DATABASE_URL
-and Redis from CCV_BENCH_REDIS_URL (else embedded servers).
+it) and the same read with `?include=history` (the data the page shows). PostgreSQL from
+CCV_BENCH_DATABASE_URL and Redis from CCV_BENCH_REDIS_URL (else embedded servers).
 Run: `python benchmarks/console_bench.py` (CCV_BENCH_ITERATIONS, default 300).
 """
 
