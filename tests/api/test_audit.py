@@ -382,3 +382,78 @@ async def test_the_export_carries_the_audit_entries(api: httpx.AsyncClient) -> N
     assert resp.status_code == 200
     audit = resp.json()["audit"]
     assert [e["action"] for e in audit] == ["field.write", "profile.export"]
+
+
+async def tenant_actions(vault: Vault, tenant_id: UUID) -> list[tuple[str, str | None]]:
+    """(action, target) of the tenant's whole log, in seq order."""
+    await vault.services.audit.flush()
+    await vault.services.audit.seal(tenant_id)
+    async with vault.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT action, target FROM audit_log WHERE tenant_id = %s ORDER BY seq",
+            (tenant_id,),
+        )
+        return [(a, t) for a, t in await cur.fetchall()]
+
+
+async def test_schema_writes_are_audited_too(
+    api: httpx.AsyncClient, vault: Vault, tenant_id: UUID
+) -> None:
+    agent = "a1"
+    definition = {"display_name": "Email", "value_type": "email"}
+    assert (
+        await api.put(f"/v1/agents/{agent}/field-definitions/email", json=definition)
+    ).is_success
+    assert (await api.delete(f"/v1/agents/{agent}/field-definitions/email")).status_code == 204
+    # A second delete finds nothing: refused, and no entry.
+    assert (await api.delete(f"/v1/agents/{agent}/field-definitions/email")).status_code == 404
+    scenario = {"name": "Open", "steps": [{"step_id": "s1"}]}
+    assert (await api.put(f"/v1/agents/{agent}/scenarios/open", json=scenario)).is_success
+    resp = await api.put(
+        f"/v1/agents/{agent}/scenarios/open/requirements/email",
+        json={"required_level": "hard"},
+        params={"step_id": "s1"},
+    )
+    assert resp.is_success, resp.text
+    requirement_id = resp.json()["id"]
+    resp = await api.post(
+        f"/v1/agents/{agent}/requirements/{requirement_id}/review", json={"decision": "approve"}
+    )
+    assert resp.is_success, resp.text
+    resp = await api.delete(
+        f"/v1/agents/{agent}/scenarios/open/requirements/email", params={"step_id": "s1"}
+    )
+    assert resp.status_code == 204
+    rule = {"name": "Big", "condition": "amount > 1000"}
+    assert (await api.put(f"/v1/agents/{agent}/rules/r1", json=rule)).is_success
+    assert (await api.delete(f"/v1/agents/{agent}/rules/r1")).status_code == 204
+    assert (await api.delete(f"/v1/agents/{agent}/scenarios/open")).status_code == 204
+    assert (await api.delete(f"/v1/agents/{agent}/scenarios/open")).status_code == 404
+    assert await tenant_actions(vault, tenant_id) == [
+        ("definition.put", "a1/email"),
+        ("definition.delete", "a1/email"),
+        ("scenario.put", "a1/open"),
+        ("requirement.put", "a1/open/email@s1"),
+        ("requirement.review", f"a1/{requirement_id}"),
+        ("requirement.delete", "a1/open/email@s1"),
+        ("rule.put", "a1/r1"),
+        ("rule.delete", "a1/r1"),
+        ("scenario.delete", "a1/open"),
+    ]
+
+
+async def test_lineage_context_and_as_of_reads_are_audited(
+    api: httpx.AsyncClient, vault: Vault, tenant_id: UUID
+) -> None:
+    cid = marker("c")
+    written = await put(api, cid, "plan", "gold")
+    assert (await api.get(f"/v1/lineage/{written['id']}")).status_code == 200
+    resp = await api.get(f"/v1/profiles/{cid}/context", params={"agent_id": "a1"})
+    assert resp.status_code == 200, resp.text
+    resp = await api.get(f"/v1/profiles/{cid}", params={"as_of": written["collected_at"]})
+    assert resp.status_code == 200, resp.text
+    logged = await tenant_actions(vault, tenant_id)
+    assert [a for a, _ in logged] == ["field.write", "lineage.read", "profile.read", "profile.read"]
+    assert logged[1][1] == written["id"]
+    assert logged[2][1] == "context/a1"
+    assert (logged[3][1] or "").startswith("as_of/")

@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from ccvault.domain.asof import past_instant
+from ccvault.domain.audit import Action
 from ccvault.domain.caller import Caller
 from ccvault.domain.errors import NotFound, Withheld
 from ccvault.domain.models import Profile, ProfileField
 from ccvault.domain.purposes import definition_ids, for_purpose, require_purpose, withheld
+from ccvault.services.audit import AuditService
 from ccvault.storage.asof import profile_as_of
 from ccvault.storage.db import Pool
 from ccvault.storage.schema import SchemaStore
@@ -19,9 +21,18 @@ from ccvault.storage.schema import SchemaStore
 class AsOfService:
     """Profile and field reads at a past instant."""
 
-    def __init__(self, pool: Pool, schema: SchemaStore) -> None:
+    def __init__(
+        self, pool: Pool, schema: SchemaStore, *, audit: AuditService | None = None
+    ) -> None:
         self._pool = pool
         self._schema = schema
+        self._audit = audit
+
+    def _read(
+        self, caller: Caller, action: Action, customer_id: str, target: str, purpose: str | None
+    ) -> None:
+        if self._audit is not None:
+            self._audit.read(caller, action, customer_id, target=target, purpose=purpose)
 
     async def profile(
         self,
@@ -40,6 +51,7 @@ class AsOfService:
         profile = await profile_as_of(
             self._pool, caller.tenant_id, customer_id, at, include_history=include_history
         )
+        self._read(caller, Action.profile_read, customer_id, f"as_of/{at.isoformat()}", purpose)
         if purpose is None:
             return profile
         rules = await self._schema.read_rules(caller.tenant_id, definition_ids(profile))
@@ -63,12 +75,12 @@ class AsOfService:
         field = profile.fields.get(name)
         if field is None:
             raise NotFound(f"no active field {name!r} for {customer_id!r} at {at.isoformat()}")
-        if purpose is None or field.field_definition_id is None:
-            return field
-        rules = await self._schema.read_rules(caller.tenant_id, [field.field_definition_id])
-        for hidden in withheld(purpose, [field], rules, profile.consents):
-            why = "its definition does not list that purpose"
-            if hidden.reason == "consent":
-                why = "the customer had not granted the consent its definition names"
-            raise Withheld(f"field {name!r} is withheld from reads for {purpose!r}: {why}")
+        if purpose is not None and field.field_definition_id is not None:
+            rules = await self._schema.read_rules(caller.tenant_id, [field.field_definition_id])
+            for hidden in withheld(purpose, [field], rules, profile.consents):
+                why = "its definition does not list that purpose"
+                if hidden.reason == "consent":
+                    why = "the customer had not granted the consent its definition names"
+                raise Withheld(f"field {name!r} is withheld from reads for {purpose!r}: {why}")
+        self._read(caller, Action.field_read, customer_id, f"{name}@{at.isoformat()}", purpose)
         return field

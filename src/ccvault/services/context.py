@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from ccvault.domain.audit import Action
 from ccvault.domain.caller import Caller
 from ccvault.domain.context import ContextView, build_view
 from ccvault.domain.purposes import definition_ids, for_purpose, require_purpose
 from ccvault.domain.schema import DefinitionStatus, MissingFields
+from ccvault.services.audit import AuditService
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.schema import SchemaStore
 
@@ -17,9 +19,12 @@ class ContextService:
     """Builds the view from the profile read (a cache hit or one query), the agent's
     active definitions and, for a scenario, its missing fields: three reads at once."""
 
-    def __init__(self, profiles: ProfileStore, schema: SchemaStore) -> None:
+    def __init__(
+        self, profiles: ProfileStore, schema: SchemaStore, *, audit: AuditService | None = None
+    ) -> None:
         self._profiles = profiles
         self._schema = schema
+        self._audit = audit
 
     async def view(
         self,
@@ -50,6 +55,15 @@ class ContextService:
         if purpose is not None:
             rules = await self._schema.read_rules(caller.tenant_id, definition_ids(profile))
             profile = for_purpose(profile, purpose, rules)
+        if self._audit is not None:
+            # A read of the profile, through one agent's view of it.
+            self._audit.read(
+                caller,
+                Action.profile_read,
+                customer_id,
+                target=f"context/{agent_id}",
+                purpose=purpose,
+            )
         return build_view(
             profile,
             agent_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ccvault.domain.audit import Action, note
 from ccvault.domain.caller import Caller
 from ccvault.domain.schema import DefinitionBody, DefinitionStatus, FieldDefinition
 from ccvault.storage.schema import SchemaStore
@@ -17,7 +18,13 @@ class DefinitionService:
         self, caller: Caller, agent_id: str, name: str, body: DefinitionBody
     ) -> tuple[FieldDefinition, bool]:
         """Create (True) or replace (False) a definition; a suggestion becomes active."""
-        return await self._schema.put_definition(caller.tenant_id, agent_id, name, body)
+        return await self._schema.put_definition(
+            caller.tenant_id,
+            agent_id,
+            name,
+            body,
+            audit=note(caller, Action.definition_put, target=f"{agent_id}/{name}"),
+        )
 
     async def get(self, caller: Caller, agent_id: str, name: str) -> FieldDefinition:
         """One definition, active or suggested."""
@@ -34,4 +41,9 @@ class DefinitionService:
 
     async def delete(self, caller: Caller, agent_id: str, name: str) -> None:
         """Retire a definition (dismiss a suggestion); versions keep their reference."""
-        await self._schema.delete_definition(caller.tenant_id, agent_id, name)
+        await self._schema.delete_definition(
+            caller.tenant_id,
+            agent_id,
+            name,
+            audit=note(caller, Action.definition_delete, target=f"{agent_id}/{name}"),
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from ccvault.domain.audit import Action, note
 from ccvault.domain.caller import Caller
 from ccvault.domain.schema import Requirement, RequirementBody, ReviewDecision
 from ccvault.storage.schema import SchemaStore
@@ -31,7 +32,17 @@ class RequirementService:
     ) -> tuple[Requirement, bool]:
         """Create (True) or replace (False) a manual requirement; no step = scenario-wide."""
         return await self._schema.put_requirement(
-            caller.tenant_id, agent_id, scenario_id, field_name, step_id, body
+            caller.tenant_id,
+            agent_id,
+            scenario_id,
+            field_name,
+            step_id,
+            body,
+            audit=note(
+                caller,
+                Action.requirement_put,
+                target=_requirement(agent_id, scenario_id, field_name, step_id),
+            ),
         )
 
     async def delete(
@@ -45,7 +56,16 @@ class RequirementService:
     ) -> None:
         """Remove the requirement(s) for that field and step."""
         await self._schema.delete_requirement(
-            caller.tenant_id, agent_id, scenario_id, field_name, step_id
+            caller.tenant_id,
+            agent_id,
+            scenario_id,
+            field_name,
+            step_id,
+            audit=note(
+                caller,
+                Action.requirement_delete,
+                target=_requirement(agent_id, scenario_id, field_name, step_id),
+            ),
         )
 
     async def review(
@@ -54,5 +74,15 @@ class RequirementService:
         """Approve (clears needs_human_review) or reject (listed, no longer enforced)."""
         verdict = "approved" if decision.decision == "approve" else "rejected"
         return await self._schema.review_requirement(
-            caller.tenant_id, agent_id, requirement_id, verdict
+            caller.tenant_id,
+            agent_id,
+            requirement_id,
+            verdict,
+            audit=note(caller, Action.requirement_review, target=f"{agent_id}/{requirement_id}"),
         )
+
+
+def _requirement(agent_id: str, scenario_id: str, field_name: str, step_id: str | None) -> str:
+    """A requirement's key as an audit entry's target: agent/scenario/field[@step]."""
+    key = f"{agent_id}/{scenario_id}/{field_name}"
+    return key if step_id is None else f"{key}@{step_id}"

@@ -44,8 +44,9 @@ def note_params(tenant_id: UUID, note: AuditNote) -> dict[str, Any]:
 
 @cache
 def with_note(query: str) -> str:
-    """A single-statement write (a SELECT answering one row) that also inserts its audit
-    entry: both commit or fail together. Takes `note_params`."""
+    """A single-statement write (a SELECT or a DML ... RETURNING, without a WITH of its
+    own) that also inserts its audit entry when it answers a row: both commit or fail
+    together. Takes `note_params`."""
     return Q["with_note"].replace("{write}", query.rstrip().rstrip(";"))
 
 

@@ -5,8 +5,9 @@ VALUES (%(audit_tenant_id)s, %(audit_actor)s, %(audit_action)s, %(audit_subject_
         %(audit_target)s, %(audit_purpose)s, %(audit_request_id)s);
 
 -- name: with_note
--- A single-statement write (a SELECT answering one row) with its entry as a CTE: one row
--- per row the write answers, so it commits (or fails) with that statement, and costs no
+-- A single-statement write (a SELECT, or INSERT/UPDATE/DELETE ... RETURNING, with no
+-- WITH of its own) and its entry as a CTE: one entry when the write answers a row (none
+-- when it found nothing to change), committed (or failed) with that statement, for no
 -- extra round trip. audit.py puts the write's text in place of the braced name below.
 WITH w AS MATERIALIZED ({write}),
      a AS (INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target,
@@ -14,7 +15,7 @@ WITH w AS MATERIALIZED ({write}),
            SELECT %(audit_tenant_id)s, %(audit_actor)s, %(audit_action)s,
                   %(audit_subject_hash)s, %(audit_target)s, %(audit_purpose)s,
                   %(audit_request_id)s
-             FROM w)
+            WHERE EXISTS (SELECT FROM w))
 SELECT * FROM w;
 
 -- name: insert_batch

@@ -11,6 +11,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from ccvault.domain.audit import AuditNote
 from ccvault.domain.errors import NotFound
 from ccvault.domain.scenarios import (
     PlannedRequirement,
@@ -20,6 +21,7 @@ from ccvault.domain.scenarios import (
     TextPart,
 )
 from ccvault.domain.schema import FieldDefinition, Requirement, ReviewItem
+from ccvault.storage import audit as audit_sql
 from ccvault.storage import events as events_sql
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
@@ -86,12 +88,15 @@ class ScenarioStore:
         source_id: str,
         query: str,
         params: dict[str, Any],
+        audit: AuditNote | None = None,
     ) -> dict[str, Any]:
-        """Store the text and defer its extraction in one transaction."""
+        """Store the text and defer its extraction in one transaction (with its audit
+        entry when given)."""
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(query, params)
             row = await cur.fetchone()
             assert row is not None
+            await audit_sql.note(conn, tenant_id, audit)
             await _defer(conn, kind, tenant_id, agent_id, source_id)
             if kind is SourceKind.scenario and row[1]:
                 # Deleting a scenario took the requirements of the rules naming it; a
@@ -106,7 +111,13 @@ class ScenarioStore:
         return dict(row[0])
 
     async def put_scenario(
-        self, tenant_id: UUID, agent_id: str, scenario_id: str, body: dict[str, Any]
+        self,
+        tenant_id: UUID,
+        agent_id: str,
+        scenario_id: str,
+        body: dict[str, Any],
+        *,
+        audit: AuditNote | None = None,
     ) -> dict[str, Any]:
         """Create or replace a scenario's text; its extraction is queued."""
         params = {
@@ -119,11 +130,23 @@ class ScenarioStore:
             "steps": Jsonb(body.get("steps", [])),
         }
         return await self._put(
-            SourceKind.scenario, tenant_id, agent_id, scenario_id, Q["put_scenario"], params
+            SourceKind.scenario,
+            tenant_id,
+            agent_id,
+            scenario_id,
+            Q["put_scenario"],
+            params,
+            audit,
         )
 
     async def put_rule(
-        self, tenant_id: UUID, agent_id: str, rule_id: str, body: dict[str, Any]
+        self,
+        tenant_id: UUID,
+        agent_id: str,
+        rule_id: str,
+        body: dict[str, Any],
+        *,
+        audit: AuditNote | None = None,
     ) -> dict[str, Any]:
         """Create or replace a rule's text; its extraction is queued."""
         params = {
@@ -135,7 +158,9 @@ class ScenarioStore:
             "action": body.get("action"),
             "scenario_id": body.get("scenario_id"),
         }
-        return await self._put(SourceKind.rule, tenant_id, agent_id, rule_id, Q["put_rule"], params)
+        return await self._put(
+            SourceKind.rule, tenant_id, agent_id, rule_id, Q["put_rule"], params, audit
+        )
 
     async def get(
         self, kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str
@@ -153,16 +178,25 @@ class ScenarioStore:
         return dict(row[0])
 
     async def delete(
-        self, kind: SourceKind, tenant_id: UUID, agent_id: str, source_id: str
+        self,
+        kind: SourceKind,
+        tenant_id: UUID,
+        agent_id: str,
+        source_id: str,
+        *,
+        audit: AuditNote | None = None,
     ) -> None:
-        """Remove a scenario or rule and its requirements."""
+        """Remove a scenario or rule and its requirements (and keep its audit entry, in
+        the same transaction, when it was there)."""
         key = "scenario_id" if kind is SourceKind.scenario else "rule_id"
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 Q[f"delete_{kind.value}"],
                 {"tenant_id": tenant_id, "agent_id": agent_id, key: source_id},
             )
             row = await cur.fetchone()
+            if row is not None and row[0]:
+                await audit_sql.note(conn, tenant_id, audit)
         if row is None or row[0] == 0:
             raise NotFound(f"no {kind.value} {source_id!r} for agent {agent_id!r}")
 

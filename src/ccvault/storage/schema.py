@@ -11,6 +11,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from ccvault.domain.audit import AuditNote
 from ccvault.domain.errors import InvalidInput, NotFound, Problem
 from ccvault.domain.missing import missing_fields
 from ccvault.domain.patterns import PATTERNS, PatternError, tenant_pattern
@@ -25,6 +26,7 @@ from ccvault.domain.schema import (
     Requirement,
     RequirementBody,
 )
+from ccvault.storage import audit as audit_sql
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
@@ -59,7 +61,14 @@ class SchemaStore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def _one(self, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    async def _one(
+        self, query: str, params: dict[str, Any], audit: AuditNote | None = None
+    ) -> tuple[Any, ...] | None:
+        """The statement's first row; with `audit`, its entry goes in the same statement
+        (kept only when the statement answered a row)."""
+        if audit is not None:
+            query = audit_sql.with_note(query)
+            params = {**params, **audit_sql.note_params(params["tenant_id"], audit)}
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, params)
             return await cur.fetchone()
@@ -71,6 +80,8 @@ class SchemaStore:
         name: str,
         body: DefinitionBody,
         status: DefinitionStatus = DefinitionStatus.active,
+        *,
+        audit: AuditNote | None = None,
     ) -> tuple[FieldDefinition, bool]:
         """Create or replace a definition; True when it was created."""
         if body.validation_regex:
@@ -85,7 +96,7 @@ class SchemaStore:
             name=name,
             status=status.value,
         )
-        row = await self._one(Q["upsert_definition"], params)
+        row = await self._one(Q["upsert_definition"], params, audit)
         assert row is not None
         return FieldDefinition.model_validate(row[0]), bool(row[1])
 
@@ -129,10 +140,14 @@ class SchemaStore:
         assert row is not None
         return [FieldDefinition.model_validate(doc) for doc in row[0]]
 
-    async def delete_definition(self, tenant_id: UUID, agent_id: str, name: str) -> None:
+    async def delete_definition(
+        self, tenant_id: UUID, agent_id: str, name: str, *, audit: AuditNote | None = None
+    ) -> None:
         """Retire a definition (kept for the field versions that point to it)."""
         row = await self._one(
-            Q["delete_definition"], {"tenant_id": tenant_id, "agent_id": agent_id, "name": name}
+            Q["delete_definition"],
+            {"tenant_id": tenant_id, "agent_id": agent_id, "name": name},
+            audit,
         )
         if row is None:
             raise NotFound(f"no field definition {name!r} for agent {agent_id!r}")
@@ -145,6 +160,8 @@ class SchemaStore:
         field_name: str,
         step_id: str | None,
         body: RequirementBody,
+        *,
+        audit: AuditNote | None = None,
     ) -> tuple[Requirement, bool]:
         """Create or replace the manual requirement at (scenario, field, step)."""
         params: dict[str, Any] = body.model_dump()
@@ -157,7 +174,7 @@ class SchemaStore:
             step_id=step_id,
             depends_on_fields=Jsonb(body.depends_on_fields),
         )
-        row = await self._one(Q["put_manual_requirement"], params)
+        row = await self._one(Q["put_manual_requirement"], params, audit)
         assert row is not None
         return Requirement.model_validate(row[0]), bool(row[1])
 
@@ -179,24 +196,34 @@ class SchemaStore:
         scenario_id: str,
         field_name: str,
         step_id: str | None,
+        *,
+        audit: AuditNote | None = None,
     ) -> None:
         """Remove the requirements at (scenario, field, step), whatever made them."""
+        params = {
+            "tenant_id": tenant_id,
+            "agent_id": agent_id,
+            "scenario_id": scenario_id,
+            "field_name": field_name,
+            "step_id": step_id,
+        }
+        query = Q["delete_requirement"]
+        if audit is not None:
+            query = audit_sql.with_note(query)
+            params |= audit_sql.note_params(tenant_id, audit)
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                Q["delete_requirement"],
-                {
-                    "tenant_id": tenant_id,
-                    "agent_id": agent_id,
-                    "scenario_id": scenario_id,
-                    "field_name": field_name,
-                    "step_id": step_id,
-                },
-            )
+            cur = await conn.execute(query, params)
             if not await cur.fetchall():
                 raise NotFound(f"no requirement for {field_name!r} in {scenario_id!r}")
 
     async def review_requirement(
-        self, tenant_id: UUID, agent_id: str, requirement_id: UUID, decision: str
+        self,
+        tenant_id: UUID,
+        agent_id: str,
+        requirement_id: UUID,
+        decision: str,
+        *,
+        audit: AuditNote | None = None,
     ) -> Requirement:
         """Record a human decision on a requirement ('approved' or 'rejected')."""
         row = await self._one(
@@ -207,6 +234,7 @@ class SchemaStore:
                 "id": requirement_id,
                 "decision": decision,
             },
+            audit,
         )
         if row is None:
             raise NotFound(f"no requirement {requirement_id} for agent {agent_id!r}")
