@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     )
     expire_cron: str = Field(default="*/5 * * * *", description="expiry sweep schedule")
     orphan_cron: str = Field(default="*/15 * * * *", description="orphan sweep schedule")
+    retention_cron: str = Field(
+        default="23 3 * * *", description="history retention sweep schedule (daily)"
+    )
     expire_pause: float = Field(
         default=DEFAULT_EXPIRE_PAUSE,
         ge=0,
@@ -233,7 +236,7 @@ class Settings(BaseSettings):
             raise ValueError("hatchet needs the [hatchet] extra: install ccvault[hatchet]")
         return value
 
-    @field_validator("expire_cron", "orphan_cron")
+    @field_validator("expire_cron", "orphan_cron", "retention_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         """A schedule that cannot be parsed is refused at start-up, not at the first tick."""

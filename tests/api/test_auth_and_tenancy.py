@@ -12,8 +12,23 @@ import pytest
 from api_support import ASSET, assert_problem
 
 FIELD = {"value": "a@example.com", "source": "user_provided"}
-TENANT_KEYS = {"tenant_id", "name", "validation_mode", "require_purpose", "api_key", "key_id"}
-PATCHED_KEYS = {"tenant_id", "name", "validation_mode", "created_at", "require_purpose"}
+TENANT_KEYS = {
+    "tenant_id",
+    "name",
+    "validation_mode",
+    "require_purpose",
+    "history_retention_days",
+    "api_key",
+    "key_id",
+}
+PATCHED_KEYS = {
+    "tenant_id",
+    "name",
+    "validation_mode",
+    "created_at",
+    "require_purpose",
+    "history_retention_days",
+}
 
 # Every tenant route, with a body where it takes one ({cid} is a customer of tenant A).
 TENANT_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [

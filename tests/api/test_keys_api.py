@@ -20,7 +20,14 @@ from ccvault.runtime import Vault, open_vault
 
 KEY_KEYS = {"key_id", "label", "created_at", "last_used_at", "revoked_at"}
 CREATED_KEY_KEYS = {"key_id", "label", "api_key", "created_at"}
-TENANT_KEYS = {"tenant_id", "name", "validation_mode", "created_at", "require_purpose"}
+TENANT_KEYS = {
+    "tenant_id",
+    "name",
+    "validation_mode",
+    "created_at",
+    "require_purpose",
+    "history_retention_days",
+}
 
 
 def client(http: httpx.AsyncClient, key: str | None) -> httpx.AsyncClient:

@@ -59,6 +59,7 @@ async def test_tenant_list_shows_every_tenant(settings: Settings, tenant_name: s
         "validation_mode",
         "created_at",
         "require_purpose",
+        "history_retention_days",
     }
     table = ccv(settings, "tenant", "list")
     assert table.returncode == 0, table.stderr

@@ -40,6 +40,7 @@ def isolated_settings(database_server_url: str, redis_url: str) -> Iterator[Sett
         api_key_cache_seconds=0,
         expire_cron=NEVER,
         orphan_cron=NEVER,
+        retention_cron=NEVER,
         db_pool_min=1,
         db_pool_max=4,
         worker_concurrency=2,

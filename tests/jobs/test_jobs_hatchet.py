@@ -64,14 +64,17 @@ def test_sweeps_register_with_the_configured_crons_and_retries(settings: Setting
         update={
             "expire_cron": "*/7 * * * *",
             "orphan_cron": "*/11 * * * *",
+            "retention_cron": "23 3 * * *",
             "job_retry_attempts": 4,
             "job_retry_base_seconds": 30,
         }
     )
-    expire, orphans = register(_offline_client(), configured, lambda: None)  # type: ignore[arg-type, return-value]
+    expire, orphans, retention = register(_offline_client(), configured, lambda: None)  # type: ignore[arg-type, return-value]
     assert expire.name == hatchet_backend.EXPIRE_TASK
     assert orphans.name == hatchet_backend.ORPHAN_TASK
-    for task, cron in ((expire, "*/7 * * * *"), (orphans, "*/11 * * * *")):
+    assert retention.name == hatchet_backend.RETENTION_TASK
+    crons = ((expire, "*/7 * * * *"), (orphans, "*/11 * * * *"), (retention, "23 3 * * *"))
+    for task, cron in crons:
         proto = task.to_proto()
         assert list(proto.cron_triggers) == [cron]
         config = _task_config(task)
@@ -87,7 +90,7 @@ async def test_mock_run_of_the_expiry_task_expires_due_fields(
     await vault.profiles.save_field(
         tenant_id, "c1", "otp", NewField(value="1", source="user_provided", expires_at=past)
     )
-    expire, _ = register(_offline_client(), vault.settings, lambda: vault)
+    expire, *_ = register(_offline_client(), vault.settings, lambda: vault)
     result = await expire.aio_mock_run(SweepInput(tenant_id=tenant_id))
     assert result == {"updated": 1, "fields": 1, "assets": 0}
     again = await expire.aio_mock_run(SweepInput(tenant_id=tenant_id), retry_count=1)
@@ -115,7 +118,7 @@ async def test_mock_run_of_the_orphan_task_runs_the_same_sweep(
         await conn.execute(
             "UPDATE profile_fields SET deleted_at = now() WHERE id = %s", (source.id,)
         )
-    _, orphans = register(_offline_client(), vault.settings, lambda: vault)
+    _, orphans, _ = register(_offline_client(), vault.settings, lambda: vault)
     assert await orphans.aio_mock_run(SweepInput(tenant_id=tenant_id)) == {
         "updated": 1,
         "fields": 1,

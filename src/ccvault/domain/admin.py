@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ccvault.domain.inputs import Input
@@ -16,6 +23,15 @@ from ccvault.domain.writes import KEY_LABEL_PATTERN
 
 TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")]
 KeyLabel = Annotated[str, StringConstraints(pattern=KEY_LABEL_PATTERN)]
+RetentionDays = Annotated[int, Field(strict=True, ge=1, le=36500)]
+
+
+@dataclass(frozen=True)
+class RetentionChange:
+    """A PATCH's new `history_retention_days` (None: keep history forever), as opposed to
+    no change at all (no RetentionChange)."""
+
+    days: int | None
 
 
 class NewTenant(Input):
@@ -27,6 +43,9 @@ class NewTenant(Input):
     """How its field writes are validated (default `CCV_VALIDATION_MODE`)."""
     require_purpose: StrictBool = False
     """Whether every read of profiles, fields, exports and context must name a `purpose`."""
+    history_retention_days: RetentionDays | None = None
+    """Superseded, deleted and expired versions older than this many days (1..36500) are
+    deleted by the daily retention job; null (the default) keeps history forever."""
 
 
 class TenantPatch(Input):
@@ -36,12 +55,21 @@ class TenantPatch(Input):
     """The new validation mode."""
     require_purpose: StrictBool | None = None
     """Whether reads must name a `purpose` from now on."""
+    history_retention_days: RetentionDays | None = None
+    """The new history retention in days (1..36500); an explicit null keeps history
+    forever from now on."""
 
     @model_validator(mode="after")
     def _changes_something(self) -> Self:
-        if self.validation_mode is None and self.require_purpose is None:
+        if (
+            self.validation_mode is None
+            and self.require_purpose is None
+            and "history_retention_days" not in self.model_fields_set
+        ):
             raise PydanticCustomError(
-                "missing", "name validation_mode or require_purpose", {"key": "validation_mode"}
+                "missing",
+                "name validation_mode, require_purpose or history_retention_days",
+                {"key": "validation_mode"},
             )
         return self
 
@@ -59,6 +87,8 @@ class CreatedTenant(BaseModel):
     """Its validation mode."""
     require_purpose: bool = False
     """Whether its reads must name a `purpose`."""
+    history_retention_days: int | None = None
+    """Days its superseded, deleted and expired versions are kept (null: forever)."""
     api_key: str
     """Its first API key: shown this once, only a hash is stored."""
     key_id: UUID

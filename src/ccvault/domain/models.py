@@ -357,6 +357,9 @@ class Tenant(_Record):
     require_purpose: bool = False
     """Whether reads of profiles, fields, exports and context must name a `purpose`
     (422 otherwise)."""
+    history_retention_days: int | None = None
+    """Days its superseded, deleted and expired versions are kept before the daily
+    retention job deletes them (null: forever)."""
 
 
 class ApiKey(_Record):

@@ -25,12 +25,17 @@ from hatchet_sdk import ClientConfig, Context, Hatchet
 from pydantic import BaseModel
 
 from ccvault.config import Settings
-from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
+from ccvault.jobs.sweeps import (
+    apply_history_retention,
+    detect_orphaned_items,
+    expire_stale_fields,
+)
 from ccvault.runtime import Vault
 
 log = structlog.get_logger("ccvault.jobs")
 EXPIRE_TASK = "ccv-expire-stale-fields"
 ORPHAN_TASK = "ccv-detect-orphaned-items"
+RETENTION_TASK = "ccv-apply-history-retention"
 REACH_TIMEOUT_SECONDS = 1.0
 
 
@@ -73,7 +78,14 @@ def register(hatchet: Any, settings: Settings, vault: Callable[[], Vault]) -> li
             )
         ).as_dict()
 
-    return [expire, orphans]
+    @hatchet.task(name=RETENTION_TASK, on_crons=[settings.retention_cron], **common)  # type: ignore[untyped-decorator]
+    async def retention(input: SweepInput, ctx: Context) -> dict[str, int]:
+        pause = settings.orphan_pause
+        return (
+            await apply_history_retention(vault().profiles, input.tenant_id, pause=pause)
+        ).as_dict()
+
+    return [expire, orphans, retention]
 
 
 def client(settings: Settings) -> Any:

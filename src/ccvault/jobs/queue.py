@@ -23,7 +23,11 @@ from ccvault.config import JobsBackend, Settings
 from ccvault.extraction.models import SourceKind
 from ccvault.extraction.run import make_extractor, run_extraction
 from ccvault.jobs.supervisor import supervise
-from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
+from ccvault.jobs.sweeps import (
+    apply_history_retention,
+    detect_orphaned_items,
+    expire_stale_fields,
+)
 from ccvault.runtime import Vault
 from ccvault.services.events import prune_events, sequencing
 from ccvault.storage.scenarios import EXTRACT_TASK, ScenarioStore
@@ -33,6 +37,7 @@ log = structlog.get_logger("ccvault.jobs")
 
 EXPIRE_TASK = "ccv.expire_stale_fields"
 ORPHAN_TASK = "ccv.detect_orphaned_items"
+RETENTION_TASK = "ccv.apply_history_retention"
 JANITOR_TASK = "ccv.retry_stalled_jobs"
 PRUNE_TASK = "ccv.prune_finished_jobs"
 PRUNE_EVENTS_TASK = "ccv.prune_events"
@@ -95,6 +100,16 @@ async def _orphan_job(
     return (
         await detect_orphaned_items(vault.profiles, scope, pause=pause, incremental=True)
     ).as_dict()
+
+
+async def _retention_job(
+    context: procrastinate.JobContext, timestamp: int | None = None, tenant_id: str | None = None
+) -> dict[str, int]:
+    scope = UUID(tenant_id) if tenant_id else None
+    vault = _vault(context)
+    # Paced like orphan detection: a daily walk with no deadline but its next day.
+    pause = vault.settings.orphan_pause
+    return (await apply_history_retention(vault.profiles, scope, pause=pause)).as_dict()
 
 
 async def _extract_job(
@@ -165,6 +180,7 @@ def build_app(settings: Settings, *, periodic: bool = True) -> procrastinate.App
     schedules: list[tuple[str, Any, str, str]] = [
         (EXPIRE_TASK, _expire_job, settings.expire_cron, "expire"),
         (ORPHAN_TASK, _orphan_job, settings.orphan_cron, "orphans"),
+        (RETENTION_TASK, _retention_job, settings.retention_cron, "retention"),
         (JANITOR_TASK, _janitor_job, "* * * * *", "janitor"),
         (PRUNE_TASK, _prune_job, "17 3 * * *", "prune"),
         (PRUNE_EVENTS_TASK, _prune_events_job, "23 * * * *", "prune-events"),

@@ -88,6 +88,14 @@ Q_RUNS = {
 }
 EXPIRE_LOCK = 7_337_101
 ORPHAN_LOCK = 7_337_102
+RETENTION_LOCK = 7_337_103
+# The tenants the retention sweep works for, each with its cutoff (taken once per run).
+Q_RETENTION_TENANTS = """
+    SELECT id, now() - make_interval(days => history_retention_days) FROM tenants
+     WHERE history_retention_days IS NOT NULL
+       AND (%(tenant_id)s::uuid IS NULL OR id = %(tenant_id)s::uuid)
+     ORDER BY id
+"""
 _BEFORE_ALL = uuid.UUID(int=0)
 _BEFORE_ALL_TIMES = "-infinity"
 
@@ -393,4 +401,66 @@ async def detect_orphaned_items(
             if incremental and tenant_id is None
             else None
         ),
+    )
+
+
+def _retain(kind: str, tenant_id: UUID | None, batch: int, pause: float) -> Sweep:
+    """For each tenant with a history retention, walk its history rows, then its current
+    rows past their expires_at, window by window; returns the rows deleted."""
+
+    async def sweep(conn: AsyncConnection[Any], invalidate: Invalidate) -> int:
+        cur = await conn.execute(Q_RETENTION_TENANTS, {"tenant_id": tenant_id})
+        deleted = 0
+        for tenant, cutoff in await cur.fetchall():
+            for expired in (False, True):
+                after_at: datetime | str = _BEFORE_ALL_TIMES
+                after_id = _BEFORE_ALL
+                while True:
+                    started = time.perf_counter()
+                    cur = await conn.execute(
+                        Q[f"retention_window_{kind}"],
+                        {
+                            "tenant_id": tenant,
+                            "cutoff": cutoff,
+                            "expired": expired,
+                            "after_at": after_at,
+                            "after_id": after_id,
+                            "batch": batch,
+                        },
+                    )
+                    row = await cur.fetchone()
+                    assert row is not None
+                    end_at, end_id, scanned, count, tenant_ids, customer_ids, versions = row
+                    deleted += int(count)
+                    # History and field_status_summary changed: the window bumped its
+                    # profiles' versions, whose cache entries go now.
+                    await invalidate(list(map(Touched, tenant_ids, customer_ids, versions)))
+                    if scanned < batch or end_at is None:
+                        break
+                    after_at, after_id = end_at, end_id
+                    await _rest(pause, started)
+        return deleted
+
+    return sweep
+
+
+async def apply_history_retention(
+    store: ProfileStore,
+    tenant_id: UUID | None = None,
+    *,
+    batch: int = BATCH_SIZE,
+    pause: float = DEFAULT_ORPHAN_PAUSE,
+) -> SweepResult:
+    """Delete, for each tenant with a `history_retention_days` (or the one given, if it
+    has one), the superseded, deleted and expired field and asset versions collected
+    (uploaded) longer ago than that, except those something non-deleted derives from.
+    Set-based windows, idempotent, each window's profiles bumped and invalidated; logs
+    counts only. After each window it sleeps `pause` times as long as it took."""
+    return await _run(
+        store,
+        "apply_history_retention",
+        RETENTION_LOCK,
+        tenant_id,
+        _retain("fields", tenant_id, batch, pause),
+        _retain("assets", tenant_id, batch, pause),
     )

@@ -72,3 +72,12 @@ SELECT coalesce(array_agg(id ORDER BY deleted_at, id), '{}') AS ids,
 -- their profiles' versions, in one call (migration 0015 has the function).
 SELECT changed, tenant_ids, customer_ids, versions
   FROM ccv_orphan_derived_{table}(%(sources)s, %(tenant_id)s);
+
+-- name: retention_window
+-- The retention sweep's window over {table} for one tenant, in one call (migration 0020
+-- has the function and its lock order): history rows (expired false) or current rows
+-- past their expires_at (true) older than the cutoff. Returns where the window ended,
+-- how many rows it held and deleted, and the bumped profiles with their new versions.
+SELECT end_at, end_id, scanned, deleted, tenant_ids, customer_ids, versions
+  FROM ccv_retention_window_{table}(%(tenant_id)s, %(cutoff)s, %(expired)s,
+                                    %(after_at)s, %(after_id)s, %(batch)s);

@@ -8,7 +8,11 @@ from uuid import UUID
 from ccvault.config import Settings
 from ccvault.domain.admin import JobsAnswer, SweepCounts
 from ccvault.jobs.status import job_overview
-from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
+from ccvault.jobs.sweeps import (
+    apply_history_retention,
+    detect_orphaned_items,
+    expire_stale_fields,
+)
 from ccvault.storage.db import Pool
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.tenants import TenantStore
@@ -42,6 +46,14 @@ class OperationsService:
         scope = await self._scope(tenant_id)
         pause = self._settings.orphan_pause
         result = await detect_orphaned_items(self._profiles, scope, pause=pause)
+        return SweepCounts(**result.as_dict())
+
+    async def apply_retention(self, tenant_id: UUID | None = None) -> SweepCounts:
+        """Run the history retention sweep now (versions deleted, per kind), paced like
+        the periodic job."""
+        scope = await self._scope(tenant_id)
+        pause = self._settings.orphan_pause
+        result = await apply_history_retention(self._profiles, scope, pause=pause)
         return SweepCounts(**result.as_dict())
 
     async def jobs(self, limit: int = 50) -> JobsAnswer:

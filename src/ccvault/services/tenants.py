@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-from ccvault.domain.admin import CreatedKey, CreatedTenant, IssuedKey
+from ccvault.domain.admin import CreatedKey, CreatedTenant, IssuedKey, RetentionChange
 from ccvault.domain.models import ApiKey, Tenant, ValidationMode
 from ccvault.services.keys import KeyResolver
 from ccvault.storage.db import open_pool
@@ -30,19 +30,28 @@ class TenantService:
         self._keys = keys
 
     async def create(
-        self, name: str, mode: ValidationMode | None = None, *, require_purpose: bool = False
+        self,
+        name: str,
+        mode: ValidationMode | None = None,
+        *,
+        require_purpose: bool = False,
+        history_retention_days: int | None = None,
     ) -> CreatedTenant:
         """A tenant and its first key (the key is in the answer this once); the mode
         defaults to CCV_VALIDATION_MODE."""
         mode = mode or self._default_mode
         tenant, issued = await self._tenants.create_with_key(
-            name, mode.value, require_purpose=require_purpose
+            name,
+            mode.value,
+            require_purpose=require_purpose,
+            history_retention_days=history_retention_days,
         )
         return CreatedTenant(
             tenant_id=tenant.tenant_id,
             name=tenant.name,
             validation_mode=ValidationMode(tenant.validation_mode),
             require_purpose=tenant.require_purpose,
+            history_retention_days=tenant.history_retention_days,
             api_key=issued.api_key,
             key_id=issued.key_id,
         )
@@ -71,13 +80,15 @@ class TenantService:
         *,
         mode: ValidationMode | None = None,
         require_purpose: bool | None = None,
+        history_retention: RetentionChange | None = None,
     ) -> Tenant:
-        """Change how the tenant's field writes are validated and whether its reads must
-        name a purpose (None keeps a setting)."""
+        """Change how the tenant's field writes are validated, whether its reads must
+        name a purpose, and how long its history is kept (None keeps a setting)."""
         tenant = await self._tenants.patch(
             tenant_id,
             validation_mode=mode.value if mode else None,
             require_purpose=require_purpose,
+            history_retention=history_retention,
         )
         if self._keys is not None:
             self._keys.forget_tenant(tenant_id)

@@ -11,7 +11,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.errors import ForeignKeyViolation, UniqueViolation
 
-from ccvault.domain.admin import IssuedKey
+from ccvault.domain.admin import IssuedKey, RetentionChange
 from ccvault.domain.caller import Caller
 from ccvault.domain.errors import Conflict, NotFound
 from ccvault.domain.models import ApiKey, Tenant
@@ -34,6 +34,7 @@ def _tenant(row: Any) -> Tenant:
         validation_mode=row[2],
         created_at=row[3],
         require_purpose=row[4],
+        history_retention_days=row[5],
     )
 
 
@@ -58,6 +59,7 @@ class TenantStore:
         label: str | None = None,
         *,
         require_purpose: bool = False,
+        history_retention_days: int | None = None,
     ) -> tuple[Tenant, IssuedKey]:
         """A new tenant and its first key, with the key's id, in one transaction."""
         params = {
@@ -65,6 +67,7 @@ class TenantStore:
             "name": name,
             "validation_mode": validation_mode,
             "require_purpose": require_purpose,
+            "history_retention_days": history_retention_days,
         }
         async with self.pool.connection() as conn, conn.transaction():
             try:
@@ -155,12 +158,15 @@ class TenantStore:
         *,
         validation_mode: str | None = None,
         require_purpose: bool | None = None,
+        history_retention: RetentionChange | None = None,
     ) -> Tenant:
         """Change the settings given (None keeps one); NotFound for an unknown tenant."""
         params = {
             "id": tenant_id,
             "validation_mode": validation_mode,
             "require_purpose": require_purpose,
+            "set_retention": history_retention is not None,
+            "history_retention_days": history_retention.days if history_retention else None,
         }
         async with self.pool.connection() as conn:
             cur = await conn.execute(Q["patch_tenant"], params)

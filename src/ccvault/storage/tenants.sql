@@ -1,7 +1,8 @@
 -- name: insert_tenant
-INSERT INTO tenants (id, name, validation_mode, require_purpose)
-VALUES (%(id)s, %(name)s, %(validation_mode)s, %(require_purpose)s)
-RETURNING id, name, validation_mode, created_at, require_purpose;
+INSERT INTO tenants (id, name, validation_mode, require_purpose, history_retention_days)
+VALUES (%(id)s, %(name)s, %(validation_mode)s, %(require_purpose)s,
+        %(history_retention_days)s)
+RETURNING id, name, validation_mode, created_at, require_purpose, history_retention_days;
 
 -- name: insert_api_key
 INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix, label)
@@ -9,7 +10,8 @@ VALUES (%(id)s, %(tenant_id)s, %(key_hash)s, %(key_prefix)s, %(label)s)
 RETURNING id, label, created_at;
 
 -- name: list_tenants
-SELECT id, name, validation_mode, created_at, require_purpose FROM tenants
+SELECT id, name, validation_mode, created_at, require_purpose, history_retention_days
+  FROM tenants
  ORDER BY created_at, name;
 
 -- name: list_api_keys
@@ -26,19 +28,24 @@ UPDATE api_keys SET revoked_at = now()
 RETURNING id;
 
 -- name: get_tenant
-SELECT id, name, validation_mode, created_at, require_purpose FROM tenants WHERE id = %(id)s;
+SELECT id, name, validation_mode, created_at, require_purpose, history_retention_days
+  FROM tenants WHERE id = %(id)s;
 
 -- name: get_tenant_by_name
-SELECT id, name, validation_mode, created_at, require_purpose FROM tenants
+SELECT id, name, validation_mode, created_at, require_purpose, history_retention_days
+  FROM tenants
  WHERE name = %(name)s;
 
 -- name: patch_tenant
--- A null leaves that setting as it is.
+-- A null leaves that setting as it is; the retention is set when set_retention is true
+-- (its null means "forever").
 UPDATE tenants
    SET validation_mode = coalesce(%(validation_mode)s, validation_mode),
-       require_purpose = coalesce(%(require_purpose)s, require_purpose)
+       require_purpose = coalesce(%(require_purpose)s, require_purpose),
+       history_retention_days = CASE WHEN %(set_retention)s THEN %(history_retention_days)s
+                                     ELSE history_retention_days END
  WHERE id = %(id)s
-RETURNING id, name, validation_mode, created_at, require_purpose;
+RETURNING id, name, validation_mode, created_at, require_purpose, history_retention_days;
 
 -- name: caller_for_key
 -- Runs when a process resolves a key it does not remember (at most once per key per

@@ -16,6 +16,7 @@ from ccvault.domain.admin import (
     JobsAnswer,
     NewKey,
     NewTenant,
+    RetentionChange,
     SweepCounts,
     TenantPatch,
 )
@@ -31,7 +32,10 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
 async def create_tenant(body: NewTenant, services: ServicesDep) -> Response:
     """Create a tenant and its first API key."""
     created = await services.tenants.create(
-        body.name, body.validation_mode, require_purpose=body.require_purpose
+        body.name,
+        body.validation_mode,
+        require_purpose=body.require_purpose,
+        history_retention_days=body.history_retention_days,
     )
     return json_response(created, 201)
 
@@ -74,8 +78,16 @@ async def revoke_key(tenant_id: UUID, key_id: UUID, services: ServicesDep) -> Re
 @router.patch("/tenants/{tenant_id}", response_model=Tenant, responses=responses(403, 404, 422))
 async def patch_tenant(tenant_id: UUID, body: TenantPatch, services: ServicesDep) -> Response:
     """Change a tenant's validation mode and whether its reads must name a purpose."""
+    retention = (
+        RetentionChange(body.history_retention_days)
+        if "history_retention_days" in body.model_fields_set
+        else None
+    )
     tenant = await services.tenants.patch(
-        tenant_id, mode=body.validation_mode, require_purpose=body.require_purpose
+        tenant_id,
+        mode=body.validation_mode,
+        require_purpose=body.require_purpose,
+        history_retention=retention,
     )
     return json_response(tenant)
 
@@ -94,6 +106,15 @@ async def expire_stale(services: ServicesDep, tenant_id: UUID | None = None) -> 
 async def detect_orphans(services: ServicesDep, tenant_id: UUID | None = None) -> Response:
     """Run orphan detection now (the same code as the periodic job)."""
     return json_response(await services.operations.detect_orphans(tenant_id))
+
+
+@router.post(
+    "/profiles/apply-retention", response_model=SweepCounts, responses=responses(403, 404, 422)
+)
+async def apply_retention(services: ServicesDep, tenant_id: UUID | None = None) -> Response:
+    """Run the history retention sweep now (the same code as the daily job): `updated`
+    counts the versions deleted."""
+    return json_response(await services.operations.apply_retention(tenant_id))
 
 
 @router.get("/jobs", response_model=JobsAnswer, responses=responses(403, 422))
