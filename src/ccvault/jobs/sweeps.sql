@@ -74,7 +74,7 @@ SELECT changed, tenant_ids, customer_ids, versions
   FROM ccv_orphan_derived_{table}(%(sources)s, %(tenant_id)s);
 
 -- name: retention_window
--- The retention sweep's window over {table} for one tenant, in one call (migration 0020
+-- The retention sweep's window over {table} for one tenant, in one call (migration 0022
 -- has the function and its lock order): history rows (expired false) or current rows
 -- past their expires_at (true) older than the cutoff. Returns where the window ended,
 -- how many rows it held and deleted, and the bumped profiles with their new versions.

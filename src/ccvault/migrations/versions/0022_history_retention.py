@@ -21,8 +21,8 @@ arrives after the lock fails its NOWAIT source check, as against an erasure) and
 the profiles that lost rows (their history and `field_status_summary` changed: new ETag,
 cache entry dropped by the caller).
 
-Revision ID: 0020_history_retention
-Revises: 0019_asof_reads
+Revision ID: 0022_history_retention
+Revises: 0021_audit_log
 Create Date: 2026-12-04
 """
 
@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0020_history_retention"
-down_revision = "0019_asof_reads"
+revision = "0022_history_retention"
+down_revision = "0021_audit_log"
 branch_labels = None
 depends_on = None
 
