@@ -237,8 +237,18 @@ async def test_sign_in_search_profile_history_lineage_delete_erase_and_sign_out(
     await page.screenshot(path=shots / "08-erased.png")
     assert (await api.get("/v1/profiles/cust-bob")).status_code == 404
 
+    # Audit: the console's own reads and the delete are there, as the API lists them.
+    await page.goto("/console/customers/cust-ada")
+    await page.get_by_role("button", name="Audit entries").click()
+    await expect(page.get_by_role("heading", name="Audit")).to_be_visible()
+    await expect(page.locator("tbody tr", has_text="field.delete")).to_have_count(1)
+    await page.screenshot(path=shots / "09-audit.png")
+    entries = await _ok(await api.get("/v1/profiles/cust-ada/audit", params={"limit": 200}))
+    actions = {e["action"] for e in entries["items"]}
+    assert {"field.delete", "profile.read", "profile.export"} <= actions
+
     await page.goto("/console/customers/nobody-here")
-    await page.screenshot(path=shots / "09-not-found.png")
+    await page.screenshot(path=shots / "09-not-found-page.png")
 
     # Sign out: the pages send the browser back to the sign-in form.
     await page.get_by_role("button", name="Sign out").click()

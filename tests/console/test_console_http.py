@@ -120,6 +120,7 @@ async def test_every_console_answer_carries_the_csp(
         await web.get(f"/console/lineage/{field_id}"),
         await web.get("/console/agents"),
         await web.get("/console/review"),
+        await web.get("/console/audit", params={"customer_id": "c-1"}),
         await web.get("/console/no-such-page"),
         await web.get("/console/admin/tenants"),
     ]
@@ -187,3 +188,17 @@ async def test_the_console_can_be_switched_off(vault: Vault, path: str) -> None:
     transport = httpx.ASGITransport(app=create_app(settings, vault=vault))
     async with httpx.AsyncClient(transport=transport, base_url="http://vault") as client:
         assert (await client.get(path)).status_code == 404
+
+
+async def test_console_reads_are_audited_and_the_audit_page_lists_them(
+    signed_in: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    await _customer(api, "aud-1")
+    assert (await signed_in.get("/console/customers/aud-1")).status_code == 200
+    page = await signed_in.get("/console/audit", params={"customer_id": "aud-1"})
+    assert page.status_code == 200
+    assert "profile.read" in page.text and "field.write" in page.text
+    listed = (await api.get("/v1/profiles/aud-1/audit")).json()["items"]
+    assert [e["action"] for e in listed][:2] == ["profile.read", "field.write"]
+    assert "aud-1" not in str(listed)
+    assert listed[0]["request_id"]  # the id the console request was given

@@ -237,3 +237,34 @@ async def lineage(request: Request, caller: CallerDep, item_id: UUID) -> Respons
             "descendants": down,
         },
     )
+
+
+@router.get("/audit")
+async def audit(
+    request: Request,
+    caller: CallerDep,
+    customer_id: Annotated[str, Query(max_length=128)] = "",
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> Response:
+    """A customer's audit entries, newest first: who wrote and read their data, and why."""
+    customer_id = customer_id.strip()
+    page = None
+    notice = None
+    if customer_id and not _CUSTOMER.fullmatch(customer_id):
+        notice = "Customer ids hold letters, digits and . _ : @ + - only."
+    elif customer_id:
+        page = await console(request).services.audit.list(
+            caller, customer_id, limit=PAGE_SIZE * 2, cursor=cursor
+        )
+    return render(
+        request,
+        "audit.html",
+        {
+            "title": "Audit",
+            "active": "audit",
+            "customer_id": customer_id,
+            "page": page,
+            "notice": notice,
+            "you": str(caller.key_id) if caller.key_id else None,
+        },
+    )

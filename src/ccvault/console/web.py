@@ -151,7 +151,8 @@ async def viewer(request: Request) -> Viewer:
     caller = await state.services.keys.resolve(session.key)
     if caller is None:
         raise SignInRequired
-    caller = caller.acting_as(request_id=request.headers.get("x-request-id"))
+    # The id the request observer read or minted (echoed as X-Request-Id), as the API has.
+    caller = caller.acting_as(request_id=getattr(request.state, "request_id", None))
     request.state.caller = caller  # for the access log, as the API's routes do
     return Viewer(caller=caller, admin=False, tenant_name=caller.name)
 
