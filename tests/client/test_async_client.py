@@ -19,6 +19,7 @@ from ccvault.client import (
     Withheld,
 )
 from ccvault.domain.answers import Page, ValidationIssue, WrittenField
+from ccvault.domain.audit import AuditEntry
 from ccvault.domain.context import ContextView
 from ccvault.domain.models import (
     ChannelIdentity,
@@ -400,6 +401,22 @@ async def test_export_then_erase_leaves_nothing_and_a_second_erase_is_not_found(
         await avault.profiles.get(c)
     with pytest.raises(NotFound):
         await avault.profiles.erase(c)
+
+
+async def test_the_audit_pages_newest_first_and_iterates_every_entry(
+    avault: AsyncVault,
+) -> None:
+    c = cid()
+    for value in ("a@b.c", "d@e.f", "g@h.i"):
+        await avault.fields.put(c, "email", value=value, source="user_provided")
+    await avault.profiles.get(c)
+    page = await avault.profiles.audit(c, limit=2)
+    assert isinstance(page, Page) and all(isinstance(e, AuditEntry) for e in page.items)
+    assert [e.action for e in page.items] == ["profile.read", "field.write"]
+    assert page.next_cursor is not None
+    every = [e async for e in avault.profiles.iter_audit(c, limit=2)]
+    assert [e.action for e in every] == ["profile.read", *["field.write"] * 3]
+    assert [e.seq for e in every] == sorted((e.seq for e in every), reverse=True)
 
 
 async def test_ids_with_every_allowed_punctuation_reach_the_right_profile(

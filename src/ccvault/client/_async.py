@@ -20,6 +20,7 @@ import httpx
 from ccvault.client import _core
 from ccvault.client._core import Call, RetryPolicy, body, items, model, nothing, seg, with_etag
 from ccvault.domain.answers import Page, WrittenField
+from ccvault.domain.audit import AuditEntry
 from ccvault.domain.context import ContextView
 from ccvault.domain.models import (
     ChannelIdentity,
@@ -47,6 +48,7 @@ _ERASURE = model(Erasure)
 _EXPORT = model(ProfileExport)
 _PROFILE_ETAG = with_etag(Profile)
 _PROFILE_PAGE = model(Page[ProfileSummary])
+_AUDIT_PAGE = model(Page[AuditEntry])
 _FIELD = model(ProfileField)
 _WRITTEN = model(WrittenField)
 _FIELD_LIST = items(ProfileField)
@@ -295,6 +297,26 @@ class AsyncProfiles(_AsyncResource):
         without the fields it may not see (listed in `profile.withheld_fields`)."""
         path = f"/v1/profiles/{seg(customer_id)}/export"
         return await self._vault.send(Call("GET", path, _EXPORT, params={"purpose": purpose}))
+
+    async def audit(
+        self, customer_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[AuditEntry]:
+        """One page of the customer's audit entries, newest first (who wrote and read
+        their data, and why). Pass `next_cursor` back as `cursor` for the next page."""
+        path = f"/v1/profiles/{seg(customer_id)}/audit"
+        params = {"limit": limit, "cursor": cursor}
+        return await self._vault.send(Call("GET", path, _AUDIT_PAGE, params=params))
+
+    async def iter_audit(self, customer_id: str, *, limit: int = 200) -> AsyncIterator[AuditEntry]:
+        """Every audit entry of the customer, newest first, page after page."""
+        cursor: str | None = None
+        while True:
+            page = await self.audit(customer_id, limit=limit, cursor=cursor)
+            for entry in page.items:
+                yield entry
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     async def context(
         self,
