@@ -3,9 +3,12 @@ the session cookie codec."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from ccvault import console
 from ccvault.console.graph import NODE_H, NODE_W, layout
 from ccvault.console.present import ago, badge, timestamp, value_text
 from ccvault.console.security import Session, SessionCodec, SignInLimiter
@@ -101,3 +104,50 @@ def test_the_limiter_counts_attempts_per_address() -> None:
     assert [limiter.allow("a"), limiter.allow("a"), limiter.allow("a")] == [True, True, False]
     assert limiter.allow("b")
     assert limiter.retry_after("a") >= 1
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_every_text_colour_of_the_stylesheet_meets_wcag_aa() -> None:
+    css = (Path(console.__file__).parent / "static" / "console.css").read_text()
+
+    def six(value: str) -> str:
+        return "#" + "".join(c * 2 for c in value[1:]) if len(value) == 4 else value
+
+    variables = {k: six(v) for k, v in re.findall(r"--([a-z-]+): (#[0-9a-f]{3,6})\b", css)}
+
+    def colour(value: str) -> str:
+        value = value.strip()
+        return variables[value[6:-1]] if value.startswith("var(--") else six(value)
+
+    pairs = [
+        ("fg", "bg"),
+        ("fg", "card"),
+        ("muted", "bg"),
+        ("muted", "card"),
+        ("accent", "card"),
+        ("accent", "bg"),
+        ("accent-fg", "accent"),
+    ]
+    checked = [(variables[f], variables[b], f"{f} on {b}") for f, b in pairs]
+    # Every rule that sets both a background and a text colour (badges, buttons, notes).
+    for rule in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+        body = dict(
+            (k.strip(), v.strip())
+            for k, v in (d.split(":", 1) for d in rule[1].split(";") if ":" in d)
+        )
+        bg, fg = body.get("background"), body.get("color")
+        if bg and fg and re.fullmatch(r"#[0-9a-f]{3,6}|var\(--[a-z-]+\)", bg):
+            checked.append((colour(fg), colour(bg), rule[0].strip()))
+    failing = [(name, round(_contrast(f, b), 2)) for f, b, name in checked if _contrast(f, b) < 4.5]
+    assert len(checked) > 15
+    assert failing == []
