@@ -7,14 +7,18 @@ without an offset; never an ETag, never anything erased, never another tenant's.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from uuid import UUID
 
 import httpx
 
 from api_support import ASSET, assert_problem
+from ccvault.runtime import Vault
 
 PROFILE = "/v1/profiles/c1"
+ADMIN = {"Authorization": "Bearer test-admin-key"}
 
 
 def instant(text: str) -> datetime:
@@ -337,3 +341,83 @@ async def test_the_parameter_is_declared_in_the_openapi_document(http: httpx.Asy
     for path in ("/v1/profiles/{customer_id}", "/v1/profiles/{customer_id}/fields/{name}"):
         (param,) = [p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "as_of"]
         assert param["in"] == "query" and "RFC 3339" in param["description"]
+
+
+async def test_the_orphan_sweep_dates_what_it_orphans(
+    api: httpx.AsyncClient, http: httpx.AsyncClient, vault: Vault, tenant_id: UUID
+) -> None:
+    source = await put_field(api, "passport_no", "X123")
+    derived = await put_field(
+        api, "nationality", "DE", source_item_id=source["id"], source_item_type="profile_field"
+    )
+    # Deleted behind the API's back: only the sweep orphans the derived field.
+    async with vault.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE profile_fields SET deleted_at = now() WHERE id = %s", (source["id"],)
+        )
+    before_sweep = datetime.now(UTC).isoformat()
+    resp = await http.post(
+        "/admin/profiles/detect-orphans", params={"tenant_id": str(tenant_id)}, headers=ADMIN
+    )
+    assert resp.status_code == 200 and resp.json()["updated"] == 1, resp.text
+
+    assert (await as_of(api, before_sweep))["fields"]["nationality"]["id"] == derived["id"]
+    after = await as_of(api, datetime.now(UTC).isoformat())
+    assert after["fields"] == {} and after["field_status_summary"]["orphaned"] == 1
+
+
+async def test_orphaned_or_expired_is_what_reads_showed_then(api: httpx.AsyncClient) -> None:
+    one = await put_field(api, "source_one", "s1")
+    two = await put_field(api, "source_two", "s2")
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    # Orphaned before it expires: orphaned from then on, expiry or not.
+    await put_field(
+        api,
+        "first",
+        "f",
+        expires_at=soon,
+        source_item_id=one["id"],
+        source_item_type="profile_field",
+    )
+    # Already past expires_at when its source goes, before any expiry sweep: reads showed
+    # it expired, then orphaned (a stored orphaned status is never shown as expired).
+    late = await put_field(
+        api,
+        "second",
+        "s",
+        expires_at="2020-01-01T00:00:00Z",
+        source_item_id=two["id"],
+        source_item_type="profile_field",
+    )
+    assert (await api.delete(f"{PROFILE}/fields/source_one")).status_code == 204
+    before_second = datetime.now(UTC).isoformat()
+    assert (await api.delete(f"{PROFILE}/fields/source_two")).status_code == 204
+    await asyncio.sleep(1.1)
+    now = datetime.now(UTC).isoformat()
+    # (An expiry sweep running in between would have made it expired for good: then that.)
+    current = (await api.get(f"{PROFILE}/fields/second/history")).json()["items"][0]["status"]
+
+    history = (await as_of(api, now, include="history"))["field_history"]
+    assert history["first"][0]["status"] == "orphaned"
+    assert history["second"][0]["status"] == current
+    earlier = (await as_of(api, before_second, include="history"))["field_history"]
+    assert earlier["second"][0]["status"] == "expired"
+    assert earlier["second"][0]["id"] == late["id"]
+
+
+async def test_an_import_keeps_its_consent_answers(api: httpx.AsyncClient) -> None:
+    line = {"customer_id": "c1", "fields": {"city": "Berlin"}, "consents": {"calls": True}}
+    resp = await api.post(
+        "/v1/profiles/import",
+        content=json.dumps(line).encode() + b"\n",
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert resp.status_code == 200 and resp.json()["errors"] == [], resp.text
+    imported = datetime.now(UTC).isoformat()
+    await asyncio.sleep(0.01)
+    await api.put(f"{PROFILE}/consents/calls", json={"granted": False})
+
+    (consent,) = (await as_of(api, imported))["consents"]
+    assert consent["consent_type"] == "calls" and consent["granted"] is True
+    (consent,) = (await as_of(api, datetime.now(UTC).isoformat()))["consents"]
+    assert consent["granted"] is False

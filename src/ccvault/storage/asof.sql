@@ -1,6 +1,6 @@
 -- name: profile_as_of
 -- A profile as a read at %(as_of)s (T) would have answered it, from what is stored now
--- (migration 0019 has what an as-of read needs), in one round trip. No row: the id named
+-- (migrations 0019 and 0021 have what an as-of read needs), in one round trip. No row: the id named
 -- no profile at T (never, not yet, or erased since: erased rows are gone).
 --
 -- `named` follows the id along the merges made at or before T: at T an alias named the
@@ -38,7 +38,8 @@ WITH RECURSIVE requested AS (
     SELECT coalesce(o.merged_into_id, o.id) AS id FROM owner o
 ), field_versions AS (
     SELECT f AS row, f.name, f.collected_at, f.deleted_at <= %(as_of)s AS deleted,
-           ccv_asof_status(f.superseded_at, f.orphaned_at, f.expires_at, %(as_of)s) AS status,
+           ccv_asof_status(f.status, f.superseded_at, f.orphaned_at, f.expires_at,
+                           %(as_of)s) AS status,
            greatest(f.collected_at,
                     CASE WHEN f.superseded_at <= %(as_of)s THEN f.superseded_at END,
                     CASE WHEN f.deleted_at <= %(as_of)s THEN f.deleted_at END,
@@ -49,7 +50,8 @@ WITH RECURSIVE requested AS (
        AND coalesce(f.origin_profile_id, f.profile_id) IN (SELECT id FROM members)
 ), asset_versions AS (
     SELECT s AS row, s.name, s.deleted_at <= %(as_of)s AS deleted,
-           ccv_asof_status(s.superseded_at, s.orphaned_at, s.expires_at, %(as_of)s) AS status,
+           ccv_asof_status(s.status, s.superseded_at, s.orphaned_at, s.expires_at,
+                           %(as_of)s) AS status,
            greatest(s.uploaded_at,
                     CASE WHEN s.superseded_at <= %(as_of)s THEN s.superseded_at END,
                     CASE WHEN s.deleted_at <= %(as_of)s THEN s.deleted_at END,
@@ -114,8 +116,8 @@ SELECT json_build_object(
                         WHERE f.tenant_id = %(tenant_id)s AND f.source_uuid = (v.row).id
                           AND f.collected_at <= %(as_of)s
                           AND (f.deleted_at IS NULL OR f.deleted_at > %(as_of)s)
-                          AND ccv_asof_status(f.superseded_at, f.orphaned_at, f.expires_at,
-                                              %(as_of)s) = 'active'))
+                          AND ccv_asof_status(f.status, f.superseded_at, f.orphaned_at,
+                                              f.expires_at, %(as_of)s) = 'active'))
                    ORDER BY v.name), '[]')
           FROM asset_versions v
          WHERE v.status = 'active' AND v.deleted IS NOT TRUE),
