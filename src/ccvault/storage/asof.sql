@@ -1,6 +1,6 @@
 -- name: profile_as_of
 -- A profile as a read at %(as_of)s (T) would have answered it, from what is stored now
--- (migrations 0019 and 0022 have what an as-of read needs), in one round trip. No row: the id named
+-- (migrations 0019 and 0023 have what an as-of read needs), in one round trip. No row: the id named
 -- no profile at T (never, not yet, or erased since: erased rows are gone).
 --
 -- `named` follows the id along the merges made at or before T: at T an alias named the

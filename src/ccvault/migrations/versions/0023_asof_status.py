@@ -10,8 +10,8 @@ the stored status is `orphaned`, the item is orphaned from `orphaned_at` on, wha
 Only a version superseded since keeps no trace of which it was: for it the first time
 still decides.
 
-Revision ID: 0022_asof_status
-Revises: 0021_audit_log
+Revision ID: 0023_asof_status
+Revises: 0022_history_retention
 Create Date: 2026-12-04
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0022_asof_status"
-down_revision = "0021_audit_log"
+revision = "0023_asof_status"
+down_revision = "0022_history_retention"
 branch_labels = None
 depends_on = None
 
