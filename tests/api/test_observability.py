@@ -285,6 +285,8 @@ async def test_log_lines_written_during_a_request_carry_its_id(
     error, access = lines
     assert error["route"] == PROFILE_ROUTE, "the error line names the route, not the path"
     assert "RuntimeError" in error["exception"]
+    assert "read_profile_json" in error["exception"] or "failing" in error["exception"]
+    assert CUSTOMER not in json.dumps(error), "an exception's message may quote values"
     assert access["status"] == 500
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -113,9 +114,39 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     return database_unavailable()
 
 
+def scrubbed_traceback(exc: BaseException) -> str:
+    """The traceback's frames and the exception types (causes first), without any
+    exception's message: a message may quote customer data (psycopg's DETAIL quotes the
+    key that collided; our own errors name customer ids), and logs hold none."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    parts = [
+        "".join(traceback.format_tb(e.__traceback__))
+        + f"{type(e).__module__}.{type(e).__qualname__}"
+        + _sqlstate(e)
+        for e in reversed(chain)
+    ]
+    return "\n\nThe above caused or preceded:\n\n".join(parts)
+
+
+def _sqlstate(exc: BaseException) -> str:
+    """A database error's SQLSTATE (a code, never data), for the log."""
+    code = getattr(exc, "sqlstate", None)
+    return f" (SQLSTATE {code})" if isinstance(code, str) else ""
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # The route template, not the path: paths hold customer ids.
-    log.exception("unhandled error", route=route_template(request.scope), method=request.method)
+    # The route template, not the path: paths hold customer ids; the traceback without
+    # messages, which may quote values.
+    log.error(
+        "unhandled error",
+        route=route_template(request.scope),
+        method=request.method,
+        exception=scrubbed_traceback(exc),
+    )
     # Starlette's ServerErrorMiddleware re-raises after sending this, and the server then
     # drops the connection: say so, or a keep-alive client reuses a dead connection.
     return problem(

@@ -120,10 +120,10 @@ async def write_field(
     if checked.refused(mode):
         raise InvalidInput(f"the value for {name!r} failed validation", list(problems))
     if problems:
+        # Never the customer id (nor the value): logs name no customer.
         log.warning(
             "validation warning",
             tenant_id=str(tenant_id),
-            customer_id=customer_id,
             field=name,
             codes=[p.code for p in problems],
         )
