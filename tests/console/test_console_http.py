@@ -3,6 +3,7 @@ CCV_CONSOLE=off."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -202,3 +203,50 @@ async def test_console_reads_are_audited_and_the_audit_page_lists_them(
     assert [e["action"] for e in listed][:2] == ["profile.read", "field.write"]
     assert "aud-1" not in str(listed)
     assert listed[0]["request_id"]  # the id the console request was given
+
+
+async def test_customers_are_paged(signed_in: httpx.AsyncClient, api: httpx.AsyncClient) -> None:
+    for n in range(30):
+        await _customer(api, f"pg-{n:02d}")
+    first = await signed_in.get("/console/customers")
+    assert first.text.count('href="/console/customers/pg-') == 25
+    found = re.search(r'href="(/console/customers\?q=&amp;cursor=[^"]+)"', first.text)
+    assert found, "no Next page link"
+    second = await signed_in.get(found[1].replace("&amp;", "&"))
+    assert second.text.count('href="/console/customers/pg-') == 5
+    seen = set(re.findall(r'href="/console/customers/(pg-\d+)"', first.text + second.text))
+    assert len(seen) == 30
+
+
+async def test_a_tenant_that_requires_purposes_is_read_for_the_console_purpose(
+    web: httpx.AsyncClient, vault: Vault
+) -> None:
+    created = await vault.services.tenants.create(
+        f"purposeful-{uuid.uuid4().hex[:8]}", require_purpose=True
+    )
+    headers = {"Authorization": f"Bearer {created.api_key}"}
+    transport = httpx.ASGITransport(app=create_app(vault=vault))
+    async with httpx.AsyncClient(transport=transport, base_url="http://vault") as api:
+        definition = await api.put(
+            "/v1/agents/bot/field-definitions/iban",
+            json={"display_name": "IBAN", "value_type": "string", "purposes": ["billing"]},
+            headers=headers,
+        )
+        assert definition.status_code == 201, definition.text
+        for name, agent in (("iban", "bot"), ("city", None)):
+            written = await api.put(
+                f"/v1/profiles/p-1/fields/{name}",
+                json={"value": "x", "source": "user_provided", "agent_id": agent},
+                headers=headers,
+            )
+            assert written.status_code == 201, written.text
+        assert (await api.get("/v1/profiles/p-1", headers=headers)).status_code == 422
+    await sign_in(web, created.api_key)
+    page = await web.get("/console/customers/p-1")
+    assert page.status_code == 200
+    assert 'id="field-city"' in page.text and 'id="field-iban"' not in page.text
+    assert "Withheld from this purpose" in page.text
+    billing = await web.get("/console/customers/p-1", params={"purpose": "billing"})
+    assert 'id="field-iban"' in billing.text
+    history = await web.get("/console/customers/p-1/history")
+    assert history.status_code == 200 and "history-city" in history.text
