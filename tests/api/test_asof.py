@@ -421,3 +421,20 @@ async def test_an_import_keeps_its_consent_answers(api: httpx.AsyncClient) -> No
     assert consent["consent_type"] == "calls" and consent["granted"] is True
     (consent,) = (await as_of(api, datetime.now(UTC).isoformat()))["consents"]
     assert consent["granted"] is False
+
+
+async def test_the_export_lists_every_consent_answer(api: httpx.AsyncClient) -> None:
+    await api.put("/v1/profiles/other/consents/calls", json={"granted": True})
+    await api.put(f"{PROFILE}/consents/calls", json={"granted": True, "source_session_id": "s1"})
+    await api.put(f"{PROFILE}/consents/calls", json={"granted": False})
+    merged = await api.post(f"{PROFILE}/merge", json={"source_customer_id": "other"})
+    assert merged.status_code == 200, merged.text
+
+    exported = (await api.get(f"{PROFILE}/export")).json()
+    answers = exported["consent_history"]
+    # Its own two answers, the merged profile's one, and none carried over by the merge
+    # (the target's own answer was the newer one).
+    assert [a["granted"] for a in answers] == [True, True, False]
+    assert [a["source_session_id"] for a in answers][1] == "s1"
+    assert all(a["recorded_at"] and a["consent_type"] == "calls" for a in answers)
+    assert [c["granted"] for c in exported["consents"]] == [False]

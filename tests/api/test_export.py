@@ -59,8 +59,10 @@ async def test_export_holds_every_version_identity_consent_and_asset(
         "consents",
         "channel_identities",
         "audit",
+        "consent_history",
     ]
     assert body["customer_id"] == "c1"
+    assert [a["granted"] for a in body["consent_history"]] == [True, False]
     history = (await api.get("/v1/profiles/c1?include=history")).json()
     assert body["profile"] == history  # the same versions, the same JSON, deleted included
     assert [f["value"] for f in body["profile"]["field_history"]["email"]] == [

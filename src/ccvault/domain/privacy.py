@@ -80,6 +80,13 @@ class ErasureReceipt(Erasure):
     """The reason the caller gave, if any."""
 
 
+class ConsentRecord(Consent):
+    """One answer the customer gave (or a merge carried over) for one kind of consent."""
+
+    recorded_at: datetime
+    """From when the answer stood for this profile (reads as of an instant go by it)."""
+
+
 class ProfileExport(BaseModel):
     """GET /v1/profiles/{customer_id}/export: everything held about one customer. Streamed:
     the server writes it piece by piece, never holding it whole."""
@@ -97,8 +104,11 @@ class ProfileExport(BaseModel):
     assets: list[ProfileAsset]
     """Every version of every asset, deleted ones included, by name, newest first."""
     consents: list[Consent]
-    """The customer's current answer per consent type (earlier answers are not kept)."""
+    """The customer's current answer per consent type."""
     channel_identities: list[ChannelIdentity]
     """The handles linked to the customer."""
     audit: list[AuditEntry]
     """The customer's audit entries, oldest first (DESIGN §8 "Audit log")."""
+    consent_history: list[ConsentRecord] = []
+    """Every consent answer kept for the customer (profiles merged into it included),
+    oldest first: the history reads as of an instant use."""

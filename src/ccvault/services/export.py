@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from ccvault.domain.audit import Action, AuditEntry
 from ccvault.domain.caller import Caller
 from ccvault.domain.models import ChannelIdentity, Consent, Profile, ProfileAsset, ProfileField
+from ccvault.domain.privacy import ConsentRecord
 from ccvault.domain.purposes import require_purpose, withheld
 from ccvault.services.audit import AuditService
 from ccvault.storage import export as export_sql
@@ -24,6 +25,7 @@ _TEXT: TypeAdapter[str] = TypeAdapter(str)
 _INSTANT: TypeAdapter[datetime] = TypeAdapter(datetime)
 _IDENTITIES: TypeAdapter[list[ChannelIdentity]] = TypeAdapter(list[ChannelIdentity])
 _CONSENTS: TypeAdapter[list[Consent]] = TypeAdapter(list[Consent])
+_ANSWERS: TypeAdapter[list[ConsentRecord]] = TypeAdapter(list[ConsentRecord])
 _AUDIT: TypeAdapter[list[AuditEntry]] = TypeAdapter(list[AuditEntry])
 
 
@@ -119,10 +121,11 @@ class ExportService:
                 parts.append(ProfileAsset.model_validate_json(doc).model_dump_json().encode())
                 first = False
             yield b"".join(parts)
-        # Consents are kept as the customer's current answer per type (no history table
-        # exists); identities as linked. The audit entries are every one sealed about the
+        # Consents: the current answer per type, and every answer kept (consent_history);
+        # identities as linked. The audit entries are every one sealed about the
         # customer, this export's own included (sealed first), oldest first.
         audit = [] if self._audit is None else await self._audit.entries_of(caller, target)
+        answers = await export_sql.consent_history(self._pool, caller.tenant_id, target)
         yield (
             b'],"consents":'
             + _CONSENTS.dump_json(profile.consents)
@@ -130,6 +133,8 @@ class ExportService:
             + _IDENTITIES.dump_json(profile.channel_identities)
             + b',"audit":'
             + _AUDIT.dump_json(audit)
+            + b',"consent_history":'
+            + _ANSWERS.dump_json(_ANSWERS.validate_json(answers))
             + b"}"
         )
 

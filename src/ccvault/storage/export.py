@@ -58,3 +58,13 @@ async def definition_uses(pool: Pool, tenant_id: UUID, customer_id: str) -> list
             Q["definition_uses"], {"tenant_id": tenant_id, "customer_id": customer_id}
         )
         return [DefinitionUse(name, definition) for name, definition in await cur.fetchall()]
+
+
+async def consent_history(pool: Pool, tenant_id: UUID, customer_id: str) -> str:
+    """Every consent answer kept for the customer, oldest first, as JSON array text."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            Q["consent_history"], {"tenant_id": tenant_id, "customer_id": customer_id}
+        )
+        row = await cur.fetchone()
+    return "[]" if row is None else str(row[0])

@@ -40,3 +40,18 @@ SELECT s.name, s.uploaded_at, s.id,
                  OR (s.uploaded_at = %(after_at)s::timestamptz AND s.id > %(after_id)s::uuid))))
  ORDER BY s.name, s.uploaded_at DESC, s.id
  LIMIT %(batch)s;
+
+-- name: consent_history
+-- Every consent answer kept for the profile (aliases followed) and for the profiles merged
+-- into it (migration 0019's consent_history), oldest first, as one JSON array.
+SELECT coalesce(json_agg(json_build_object(
+           'consent_type', h.consent_type, 'granted', h.granted, 'granted_at', h.granted_at,
+           'revoked_at', h.revoked_at, 'source_session_id', h.source_session_id,
+           'updated_at', h.updated_at, 'recorded_at', h.recorded_at)
+           ORDER BY h.recorded_at, h.seq), '[]')::text
+  FROM customer_profiles a
+  JOIN customer_profiles m
+    ON m.tenant_id = a.tenant_id
+   AND coalesce(a.merged_into_id, a.id) IN (m.id, m.merged_into_id)
+  JOIN consent_history h ON h.profile_id = m.id AND h.tenant_id = m.tenant_id
+ WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s;
