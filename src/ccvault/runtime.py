@@ -31,6 +31,7 @@ from ccvault.services.requirements import RequirementService
 from ccvault.services.review import ReviewService
 from ccvault.services.scenarios import ScenarioService
 from ccvault.services.tenants import TenantService
+from ccvault.services.webhooks import WebhookService
 from ccvault.storage.cache import ProfileCache
 from ccvault.storage.cache_epoch import DurableEpoch, cache_key_secret
 from ccvault.storage.db import Pool, open_pool
@@ -62,6 +63,7 @@ class Vault:
             self.audit_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.audit_task
+        await self.services.webhooks.close()
         if self.cache is not None:
             await self.cache.close()
         await self.pool.close()
@@ -119,6 +121,11 @@ async def open_vault(settings: Settings) -> Vault:
         asof=AsOfService(pool, schema, audit=audit),
         events=EventService(pool),
         audit=audit,
+        webhooks=WebhookService(
+            pool,
+            allow_private=settings.webhook_allow_private,
+            timeout=settings.webhook_timeout_seconds,
+        ),
     )
     return Vault(
         settings=settings,

@@ -35,6 +35,7 @@ from ccvault.api.routes import (
     profiles,
     scenarios,
     schema,
+    webhooks,
 )
 from ccvault.config import Settings
 from ccvault.mcp.http import McpHttp
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
         privacy,
         events,
         audit,
+        webhooks,
         admin,
         health,
     ):

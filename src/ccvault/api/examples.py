@@ -135,6 +135,23 @@ EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "ConsentAnswer": {"granted": True, "source_session_id": "sess-2025-03-14-001"},
     "MergeRequest": {"source_customer_id": "cust-42-duplicate"},
     "EraseRequest": {"reason": "GDPR art. 17 request #8812"},
+    "NewWebhook": {
+        "url": "https://crm.example.com/hooks/ccv",
+        "types": ["field.written", "field.expired", "profile.erased"],
+        "secret": "whsec-4f1c9a7e2b",
+    },
+    "EventPage": {
+        "items": [
+            {
+                "id": "c1a2b3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+                "type": "field.written",
+                "at": _AT,
+                "customer_id": "cust-42",
+                "data": {"id": _FIELD_ID, "name": "email"},
+            }
+        ],
+        "next_cursor": "WzQyXQ.3q2Zl4mN8x1VbC0tR7yK5w",
+    },
     "DefinitionBody": _DEFINITION_BODY,
     "RequirementBody": {"required_level": "hard", "fallback_action": "ask", "collection_order": 10},
     "ReviewDecision": {"decision": "approve"},

@@ -87,6 +87,7 @@ PARAMETERS: Final = {
     "purpose": "What the read is for (e.g. `onboarding`): fields whose definitions do not "
     "allow it, or need a consent not granted, are left out (`withheld_fields`).",
     "after": "Where the previous page of the feed ended: its `next_cursor` (opaque, signed).",
+    "webhook_id": "The id the vault gave the webhook.",
     "types": "Event types to keep, comma-separated (e.g. `field.written,field.expired`).",
     "format": "`json` (the default) or `text`: compact lines for a prompt, one fact a line.",
 }

@@ -41,6 +41,8 @@ RETENTION_TASK = "ccv.apply_history_retention"
 JANITOR_TASK = "ccv.retry_stalled_jobs"
 PRUNE_TASK = "ccv.prune_finished_jobs"
 PRUNE_EVENTS_TASK = "ccv.prune_events"
+# Queued by the event sequencer (migration 0023), one job per event and endpoint.
+WEBHOOK_TASK = "ccv.deliver_webhook"
 STALLED_AFTER_SECONDS = 30
 WORKER_POOL_TIMEOUT_SECONDS = 2.0
 
@@ -162,6 +164,16 @@ async def _prune_events_job(context: procrastinate.JobContext, timestamp: int | 
     return await prune_events(vault.pool, vault.settings.event_retention_days)
 
 
+async def _deliver_webhook_job(
+    context: procrastinate.JobContext, tenant_id: str, webhook_id: str, event_id: str
+) -> bool:
+    """One attempt at one event for one endpoint (a failure raises: retried with backoff)."""
+    attempt = (context.job.attempts or 0) + 1
+    return await _vault(context).services.webhooks.deliver(
+        UUID(tenant_id), UUID(webhook_id), UUID(event_id), attempt
+    )
+
+
 def build_app(settings: Settings, *, periodic: bool = True) -> procrastinate.App:
     """The procrastinate app with our tasks and, unless a Hatchet engine owns them, our
     schedules (crons from settings)."""
@@ -194,6 +206,10 @@ def build_app(settings: Settings, *, periodic: bool = True) -> procrastinate.App
     # Deferred by scenario/rule writes in their own transaction (storage/scenarios.sql),
     # with a queueing lock per scenario/rule.
     app.task(name=EXTRACT_TASK, pass_context=True, retry=retry, queue="ccv")(_extract_job)
+    webhook_retry = ExponentialBackoff(settings.webhook_attempts, settings.webhook_backoff_seconds)
+    app.task(name=WEBHOOK_TASK, pass_context=True, retry=webhook_retry, queue="ccv")(
+        _deliver_webhook_job
+    )
     return app
 
 

@@ -27,6 +27,7 @@ from ccvault.services.requirements import RequirementService
 from ccvault.services.review import ReviewService
 from ccvault.services.scenarios import ScenarioService
 from ccvault.services.tenants import TenantService
+from ccvault.services.webhooks import WebhookService
 
 
 @dataclass(frozen=True)
@@ -54,3 +55,4 @@ class Services:
     asof: AsOfService
     events: EventService
     audit: AuditService
+    webhooks: WebhookService

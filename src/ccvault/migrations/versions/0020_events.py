@@ -143,6 +143,49 @@ _FUNCTIONS = {
 }
 
 
+# The sequencer (migration 0023 adds the webhook deliveries to it).
+SEQUENCER = """
+-- Number the committed, unsequenced events (at most p_batch, oldest first) after the
+-- head. p_wait: wait for a running sequencer (a reader about to page) or give up at
+-- once (the periodic tick). Returns how many rows got a position (-1: gave up).
+CREATE FUNCTION ccv_sequence_events(p_wait boolean, p_batch integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    start_head bigint;
+    numbered integer;
+    advance bigint;
+BEGIN
+    IF p_wait THEN
+        SELECT head INTO start_head FROM events_feed FOR UPDATE;
+    ELSE
+        SELECT head INTO start_head FROM events_feed FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            RETURN -1;
+        END IF;
+    END IF;
+    -- This statement takes a fresh snapshot, after the lock: it sees every row the
+    -- previous sequencer numbered, and only committed rows of the writers.
+    WITH pending AS (
+        SELECT p.tenant_id, p.id, row_number() OVER (ORDER BY p.ord) AS rn
+          FROM (SELECT tenant_id, id, ord FROM events
+                 WHERE position IS NULL ORDER BY ord LIMIT p_batch) p
+    ), numbered_rows AS (
+        UPDATE events e SET position = start_head + pending.rn
+          FROM pending
+         WHERE e.tenant_id = pending.tenant_id AND e.id = pending.id
+           AND e.position IS NULL
+        RETURNING pending.rn
+    )
+    -- A row an erasure deleted meanwhile leaves a gap: positions need not be dense.
+    SELECT count(*), coalesce(max(rn), 0) INTO numbered, advance FROM numbered_rows;
+    IF numbered > 0 THEN
+        UPDATE events_feed SET head = start_head + advance;
+    END IF;
+    RETURN numbered;
+END $$;
+"""
+
+
 def upgrade() -> None:
     op.execute("""
     CREATE TABLE events (
@@ -177,46 +220,8 @@ def upgrade() -> None:
         head bigint NOT NULL DEFAULT 0
     );
     INSERT INTO events_feed DEFAULT VALUES;
-
-    -- Number the committed, unsequenced events (at most p_batch, oldest first) after the
-    -- head. p_wait: wait for a running sequencer (a reader about to page) or give up at
-    -- once (the periodic tick). Returns how many rows got a position (-1: gave up).
-    CREATE FUNCTION ccv_sequence_events(p_wait boolean, p_batch integer)
-    RETURNS integer LANGUAGE plpgsql AS $$
-    DECLARE
-        start_head bigint;
-        numbered integer;
-        advance bigint;
-    BEGIN
-        IF p_wait THEN
-            SELECT head INTO start_head FROM events_feed FOR UPDATE;
-        ELSE
-            SELECT head INTO start_head FROM events_feed FOR UPDATE SKIP LOCKED;
-            IF NOT FOUND THEN
-                RETURN -1;
-            END IF;
-        END IF;
-        -- This statement takes a fresh snapshot, after the lock: it sees every row the
-        -- previous sequencer numbered, and only committed rows of the writers.
-        WITH pending AS (
-            SELECT p.tenant_id, p.id, row_number() OVER (ORDER BY p.ord) AS rn
-              FROM (SELECT tenant_id, id, ord FROM events
-                     WHERE position IS NULL ORDER BY ord LIMIT p_batch) p
-        ), numbered_rows AS (
-            UPDATE events e SET position = start_head + pending.rn
-              FROM pending
-             WHERE e.tenant_id = pending.tenant_id AND e.id = pending.id
-               AND e.position IS NULL
-            RETURNING pending.rn
-        )
-        -- A row an erasure deleted meanwhile leaves a gap: positions need not be dense.
-        SELECT count(*), coalesce(max(rn), 0) INTO numbered, advance FROM numbered_rows;
-        IF numbered > 0 THEN
-            UPDATE events_feed SET head = start_head + advance;
-        END IF;
-        RETURN numbered;
-    END $$;
     """)
+    op.execute(SEQUENCER)
     for name, body in _FUNCTIONS.items():
         op.execute(f"""
         CREATE FUNCTION ccv_events_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
