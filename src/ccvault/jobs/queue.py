@@ -41,7 +41,7 @@ RETENTION_TASK = "ccv.apply_history_retention"
 JANITOR_TASK = "ccv.retry_stalled_jobs"
 PRUNE_TASK = "ccv.prune_finished_jobs"
 PRUNE_EVENTS_TASK = "ccv.prune_events"
-# Queued by the event sequencer (migration 0023), one job per event and endpoint.
+# Queued by the event sequencer (migration 0024), one job per event and endpoint.
 WEBHOOK_TASK = "ccv.deliver_webhook"
 STALLED_AFTER_SECONDS = 30
 WORKER_POOL_TIMEOUT_SECONDS = 2.0

@@ -1,6 +1,6 @@
 """Webhooks (DESIGN §8 "Events"): endpoints per tenant, and the delivery of one event to
 one endpoint, signed, with every attempt logged. Deliveries are queued by the event
-sequencer (migration 0023) and run as jobs (jobs/queue.py), which retry a failed attempt
+sequencer (migration 0024) and run as jobs (jobs/queue.py), which retry a failed attempt
 with exponential backoff up to CCV_WEBHOOK_ATTEMPTS."""
 
 from __future__ import annotations

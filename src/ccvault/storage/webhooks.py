@@ -1,5 +1,5 @@
 """Webhook endpoints and their delivery log on PostgreSQL (the deliveries themselves are
-queued by the event sequencer, migration 0023)."""
+queued by the event sequencer, migration 0024)."""
 
 from __future__ import annotations
 

@@ -143,7 +143,7 @@ _FUNCTIONS = {
 }
 
 
-# The sequencer (migration 0023 adds the webhook deliveries to it).
+# The sequencer (migration 0024 adds the webhook deliveries to it).
 SEQUENCER = """
 -- Number the committed, unsequenced events (at most p_batch, oldest first) after the
 -- head. p_wait: wait for a running sequencer (a reader about to page) or give up at

@@ -11,8 +11,8 @@ sequencer (README "Webhooks").
   endpoint: one endpoint's deliveries run one at a time and in order, so an endpoint that
   fails or hangs holds at most one worker slot and delays no other endpoint.
 
-Revision ID: 0023_webhooks
-Revises: 0022_history_retention
+Revision ID: 0024_webhooks
+Revises: 0023_asof_status
 Create Date: 2026-12-04
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0023_webhooks"
-down_revision = "0022_history_retention"
+revision = "0024_webhooks"
+down_revision = "0023_asof_status"
 branch_labels = None
 depends_on = None
 
