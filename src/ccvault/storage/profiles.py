@@ -397,7 +397,7 @@ class ProfileStore:
             "if_versions": _versions(if_match),
         }
         doc = await self._write_item(Q["save_field"], params, customer_id, new, audit)
-        return ProfileField.model_validate(doc)
+        return ProfileField.model_validate_json(doc)
 
     async def get_field(self, tenant_id: UUID, customer_id: str, name: str) -> ProfileField:
         """The live version of a field; NotFound when absent, deleted or past expires_at."""

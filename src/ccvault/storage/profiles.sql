@@ -126,8 +126,9 @@ UPDATE customer_profiles SET updated_at = clock_timestamp()
 -- name: save_field
 -- One call, one transaction: lock (and If-Match), source check, supersede, insert with
 -- written_by (migrations 0006, 0010).
--- The casts pick the function's signature whatever types the driver sends.
-SELECT doc, customer_id, version FROM ccv_save_field(
+-- The casts pick the function's signature whatever types the driver sends. The document
+-- comes as text, parsed once by pydantic (not by the driver's json.loads, then again).
+SELECT doc::text, customer_id, version FROM ccv_save_field(
     p_tenant_id => %(tenant_id)s::uuid, p_customer_id => %(customer_id)s::text,
     p_id => %(id)s::uuid, p_name => %(name)s::text, p_value => %(value)s::jsonb,
     p_value_type => %(value_type)s::text, p_source => %(source)s::text,
