@@ -22,6 +22,10 @@ its floor alike: read the ratios.
   (goal <= 1.3x). Beside it, the old floor: a depth-10 recursive CTE over a bare
   (id, parent) table returning three columns on a raw connection.
 
+Diagnostic rows split the misses: each path's SQL alone on the raw connection against its
+floor's SQL (the write statement against INSERT+COMMIT, the profile read statement against
+the 20-row select, the library's walk against the hand-written statement).
+
 Then the expiry sweep (pause 0), RUNS times: each run first makes 5 of every profile's
 20 fields due again (10,000 items over 2,000 profiles, in windows of BATCH_SIZE), and
 times the invalidations the sweep sends against the rest of the run (its statements):
@@ -60,6 +64,8 @@ from ccvault.jobs import sweeps
 from ccvault.jobs.sweeps import expire_stale_fields
 from ccvault.services.fields import write_field
 from ccvault.services.imports import Importer
+from ccvault.storage import lineage as lineage_module
+from ccvault.storage import profiles as profiles_module
 from ccvault.storage.cache import ProfileCache, Touched
 from ccvault.storage.cache_epoch import DurableEpoch, cache_key_secret
 from ccvault.storage.db import Pool, open_pool
@@ -70,7 +76,15 @@ from ccvault.storage.tenants import TenantStore
 from ccvault.storage.urls import libpq_url, with_database
 from harness import Stats, log, measure_interleaved, run_async
 from scale_bench import drop_database, ensure_database, ndjson, vacuum_analyze
-from scenarios import FLOOR_CTE, FLOOR_INSERT, FLOOR_SELECT, SCRATCH_TABLES, _asset, _value
+from scenarios import (
+    FLOOR_CTE,
+    FLOOR_INSERT,
+    FLOOR_SELECT,
+    SCRATCH_TABLES,
+    _asset,
+    _parameters,
+    _value,
+)
 
 SERVER = os.environ.get("CCV_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CCV_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -259,6 +273,31 @@ class Bench:
             )
         return await self.redis.evalsha(self.raw_sha, 1, "paths:floor", "0:1|", 1_800_000)
 
+    async def field_write_sql(self) -> object:
+        """The store's write statement alone on the raw connection (no pool, no parse,
+        no invalidation)."""
+        customer, name, new = self._next_write()
+        query = profiles_module.Q["save_field"]
+        known = {
+            **new.model_dump(exclude={"agent_id"}),
+            "id": uuid.uuid4(),
+            "tenant_id": self.tenant_id,
+            "customer_id": customer,
+            "name": name,
+            "value": Jsonb(new.value),
+            "value_type": "string",
+            "source_metadata": Jsonb(new.source_metadata),
+        }
+        cur = await self.raw.execute(query, _parameters(query, known))
+        return await cur.fetchone()
+
+    async def floor_insert_commit(self) -> object:
+        async with self.raw.transaction():
+            await self.raw.execute(
+                FLOOR_INSERT, (uuid.uuid4(), "benchmark row", Jsonb({"value": "x", "n": 1}))
+            )
+        return None
+
     async def raw_evalsha(self) -> object:
         return await self.redis.evalsha(self.raw_sha, 1, "paths:floor", "0:1|", 1_800_000)
 
@@ -274,6 +313,13 @@ class Bench:
 
     async def cold_read_model(self) -> object:
         return await self.cold.get_profile(self.tenant_id, self.random.choice(self.customers))
+
+    async def cold_read_sql(self) -> object:
+        """The store's profile read statement alone on the raw connection."""
+        query = profiles_module.Q["get_profile"]
+        known = {"tenant_id": self.tenant_id, "customer_id": self.random.choice(self.customers)}
+        cur = await self.raw.execute(query, _parameters(query, known))
+        return await cur.fetchone()
 
     async def floor_select(self) -> object:
         customer = self.random.choice(self.customers)
@@ -297,6 +343,22 @@ class Bench:
             row = await cur.fetchone()
         assert row is not None
         return str(row[0])
+
+    async def lineage_sql(self) -> object:
+        """The library's walk statement alone on the raw connection."""
+        cur = await self.raw.execute(
+            lineage_module.Q["ancestors"],
+            {"tenant_id": self.tenant_id, "id": self.leaf_id, "max_depth": CHAIN_DEPTH},
+        )
+        return await cur.fetchone()
+
+    async def floor_lineage_sql(self) -> object:
+        """The hand-written statement alone on the raw connection."""
+        cur = await self.raw.execute(
+            FLOOR_LINEAGE,
+            {"tenant_id": self.tenant_id, "id": self.leaf_id, "max_depth": CHAIN_DEPTH},
+        )
+        return await cur.fetchone()
 
     async def old_floor_lineage(self) -> object:
         cur = await self.raw.execute(FLOOR_CTE, {"id": self.tree_leaf, "max_depth": CHAIN_DEPTH})
@@ -324,14 +386,19 @@ class Bench:
                 "field write with invalidation": self.field_write,
                 "field write, service (validation too)": self.field_write_service,
                 "floor: INSERT+COMMIT + raw EVALSHA": self.floor_write,
+                "write SQL alone (raw conn)": self.field_write_sql,
+                "INSERT+COMMIT alone (raw conn)": self.floor_insert_commit,
                 "one invalidation (cache.invalidate)": self.one_invalidation,
                 "raw EVALSHA": self.raw_evalsha,
                 "cold read (bytes)": self.cold_read,
                 "cold read (model)": self.cold_read_model,
                 "floor: raw 20-row indexed select": self.floor_select,
+                "read SQL alone (raw conn)": self.cold_read_sql,
                 "lineage answer (depth 10)": self.lineage_answer,
                 "floor: one SQL statement, same JSON, same pool": self.floor_lineage,
                 OLD_LINEAGE_FLOOR: self.old_floor_lineage,
+                "lineage SQL alone (raw conn)": self.lineage_sql,
+                "hand-written lineage SQL alone (raw conn)": self.floor_lineage_sql,
             },
             iterations=ITERATIONS,
             warmup=WARMUP,
