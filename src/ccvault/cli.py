@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
@@ -47,6 +48,8 @@ key_app = typer.Typer(
 app.add_typer(key_app, name="key")
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+events_app = typer.Typer(help="The change feed, through the HTTP API.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 out = Console(stderr=True, highlight=False, soft_wrap=True)
 DEFAULT_TENANT = "default"
 # Exit status for a configuration the service cannot start with (as for a usage error).
@@ -662,3 +665,52 @@ def eval_extraction(
 def version() -> None:
     """Print the version."""
     print(__version__)
+
+
+@events_app.command("tail")
+def events_tail(
+    types: Annotated[
+        str | None,
+        typer.Option("--types", help="event types to show, comma-separated (default: all)"),
+    ] = None,
+    after: Annotated[
+        str | None,
+        typer.Option("--after", help="resume after this cursor (default: the oldest kept)"),
+    ] = None,
+    url: Annotated[
+        str, typer.Option("--url", envvar="CCV_URL", help="the vault's base URL")
+    ] = "http://127.0.0.1:8000",
+    key: Annotated[str, typer.Option("--key", envvar="CCV_KEY", help="the tenant's API key")] = "",
+    as_json: AsJson = False,
+    poll: Annotated[float, typer.Option("--poll", min=0.1, help="seconds between polls")] = 1.0,
+) -> None:
+    """Follow the tenant's change feed: one line per event as it commits, until Ctrl-C
+    (the cursor to resume from is printed on stderr then)."""
+    from ccvault.client import Vault
+    from ccvault.client.errors import VaultError
+
+    if not key:
+        out.print("[red]an API key is needed: --key or CCV_KEY[/]")
+        raise typer.Exit(BAD_CONFIGURATION)
+    wanted = [t for t in (types or "").split(",") if t] or None
+    cursor = after
+    try:
+        with Vault(url, key) as vault:
+            while True:
+                page = vault.events.list(after=cursor, limit=200, types=wanted)
+                for event in page.items:
+                    if as_json:
+                        print(event.model_dump_json(), flush=True)
+                    else:
+                        data = json.dumps(event.data, separators=(",", ":"))
+                        who = event.customer_id or "-"
+                        print(f"{event.at.isoformat()} {event.type} {who} {data}", flush=True)
+                cursor = page.next_cursor
+                if len(page.items) < 200:
+                    time.sleep(poll)
+    except KeyboardInterrupt:
+        if cursor:
+            out.print(f"resume with --after {cursor}")
+    except VaultError as exc:
+        out.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None

@@ -22,6 +22,7 @@ from ccvault.client._core import Call, RetryPolicy, body, items, model, nothing,
 from ccvault.domain.answers import Page, WrittenField
 from ccvault.domain.audit import AuditEntry
 from ccvault.domain.context import ContextView
+from ccvault.domain.events import Event, EventPage
 from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
@@ -40,6 +41,7 @@ from ccvault.domain.schema import (
     ReviewItem,
     ReviewQueue,
 )
+from ccvault.domain.webhooks import Delivery, Webhook
 
 T = TypeVar("T")
 _PROFILE = model(Profile)
@@ -60,6 +62,10 @@ _REQUIREMENT = model(Requirement)
 _REQUIREMENT_LIST = items(Requirement)
 _REVIEW_QUEUE = model(ReviewQueue)
 _MISSING = model(MissingFields)
+_EVENT_PAGE = model(EventPage)
+_WEBHOOK = model(Webhook)
+_WEBHOOK_LIST = items(Webhook)
+_DELIVERY_LIST = items(Delivery)
 
 
 class AsyncVault:
@@ -99,6 +105,8 @@ class AsyncVault:
         self.rules = AsyncRules(self)
         self.requirements = AsyncRequirements(self)
         self.review_queue = AsyncReviewQueuePages(self)
+        self.events = AsyncEvents(self)
+        self.webhooks = AsyncWebhooks(self)
 
     async def __aenter__(self) -> AsyncVault:
         return self
@@ -700,3 +708,66 @@ class AsyncReviewQueuePages(_AsyncResource):
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+
+class AsyncEvents(_AsyncResource):
+    """`/v1/events`: the change feed, in commit order."""
+
+    async def list(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        types: Sequence[str] | None = None,
+    ) -> EventPage:
+        """One page of events after the cursor `after` (none: the oldest kept), of the
+        given `types` (none: all). `next_cursor` is always given: pass it back as `after`;
+        an empty page means nothing new yet."""
+        params = {"after": after, "limit": limit, "types": ",".join(types) if types else None}
+        return await self._vault.send(Call("GET", "/v1/events", _EVENT_PAGE, params=params))
+
+    async def iter(
+        self,
+        *,
+        after: str | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = 200,
+        follow: bool = False,
+        poll_seconds: float = 1.0,
+    ) -> AsyncIterator[Event]:
+        """Every event after `after`, page after page; with `follow`, waits for new ones
+        (asking every `poll_seconds` while the feed has nothing new) until stopped."""
+        while True:
+            page = await self.list(after=after, limit=limit, types=types)
+            for event in page.items:
+                yield event
+            after = page.next_cursor
+            if len(page.items) < limit:
+                if not follow:
+                    return
+                await asyncio.sleep(poll_seconds)
+
+
+class AsyncWebhooks(_AsyncResource):
+    """`/v1/webhooks`: endpoints the vault POSTs events to, signed."""
+
+    async def create(self, url: str, *, secret: str, types: Sequence[str] = ()) -> Webhook:
+        """Register an endpoint for the given event `types` (none: all); each delivery is
+        signed with `secret` (`CCV-Signature`), which is never answered back."""
+        sent = {"url": url, "types": builtins.list(types), "secret": secret}
+        return await self._vault.send(Call("POST", "/v1/webhooks", _WEBHOOK, body=sent))
+
+    async def list(self) -> builtins.list[Webhook]:
+        """The tenant's endpoints."""
+        return await self._vault.send(Call("GET", "/v1/webhooks", _WEBHOOK_LIST))
+
+    async def delete(self, webhook_id: UUID | str) -> None:
+        """Remove an endpoint and its delivery log; `NotFound` the second time."""
+        await self._vault.send(Call("DELETE", f"/v1/webhooks/{seg(webhook_id)}", nothing))
+
+    async def deliveries(
+        self, webhook_id: UUID | str, *, limit: int = 100
+    ) -> builtins.list[Delivery]:
+        """The endpoint's delivery attempts, newest first."""
+        path = f"/v1/webhooks/{seg(webhook_id)}/deliveries"
+        return await self._vault.send(Call("GET", path, _DELIVERY_LIST, params={"limit": limit}))

@@ -21,6 +21,7 @@ from ccvault.client._core import Call, RetryPolicy, body, items, model, nothing,
 from ccvault.domain.answers import Page, WrittenField
 from ccvault.domain.audit import AuditEntry
 from ccvault.domain.context import ContextView
+from ccvault.domain.events import Event, EventPage
 from ccvault.domain.models import (
     ChannelIdentity,
     Consent,
@@ -39,6 +40,7 @@ from ccvault.domain.schema import (
     ReviewItem,
     ReviewQueue,
 )
+from ccvault.domain.webhooks import Delivery, Webhook
 
 T = TypeVar("T")
 _PROFILE = model(Profile)
@@ -59,6 +61,10 @@ _REQUIREMENT = model(Requirement)
 _REQUIREMENT_LIST = items(Requirement)
 _REVIEW_QUEUE = model(ReviewQueue)
 _MISSING = model(MissingFields)
+_EVENT_PAGE = model(EventPage)
+_WEBHOOK = model(Webhook)
+_WEBHOOK_LIST = items(Webhook)
+_DELIVERY_LIST = items(Delivery)
 
 
 class Vault:
@@ -98,6 +104,8 @@ class Vault:
         self.rules = Rules(self)
         self.requirements = Requirements(self)
         self.review_queue = ReviewQueuePages(self)
+        self.events = Events(self)
+        self.webhooks = Webhooks(self)
 
     def __enter__(self) -> Vault:
         return self
@@ -688,3 +696,63 @@ class ReviewQueuePages(_Resource):
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+
+class Events(_Resource):
+    """`/v1/events`: the change feed, in commit order."""
+
+    def list(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        types: Sequence[str] | None = None,
+    ) -> EventPage:
+        """One page of events after the cursor `after` (none: the oldest kept), of the
+        given `types` (none: all). `next_cursor` is always given: pass it back as `after`;
+        an empty page means nothing new yet."""
+        params = {"after": after, "limit": limit, "types": ",".join(types) if types else None}
+        return self._vault.send(Call("GET", "/v1/events", _EVENT_PAGE, params=params))
+
+    def iter(
+        self,
+        *,
+        after: str | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = 200,
+        follow: bool = False,
+        poll_seconds: float = 1.0,
+    ) -> Iterator[Event]:
+        """Every event after `after`, page after page; with `follow`, waits for new ones
+        (asking every `poll_seconds` while the feed has nothing new) until stopped."""
+        while True:
+            page = self.list(after=after, limit=limit, types=types)
+            yield from page.items
+            after = page.next_cursor
+            if len(page.items) < limit:
+                if not follow:
+                    return
+                time.sleep(poll_seconds)
+
+
+class Webhooks(_Resource):
+    """`/v1/webhooks`: endpoints the vault POSTs events to, signed."""
+
+    def create(self, url: str, *, secret: str, types: Sequence[str] = ()) -> Webhook:
+        """Register an endpoint for the given event `types` (none: all); each delivery is
+        signed with `secret` (`CCV-Signature`), which is never answered back."""
+        sent = {"url": url, "types": builtins.list(types), "secret": secret}
+        return self._vault.send(Call("POST", "/v1/webhooks", _WEBHOOK, body=sent))
+
+    def list(self) -> builtins.list[Webhook]:
+        """The tenant's endpoints."""
+        return self._vault.send(Call("GET", "/v1/webhooks", _WEBHOOK_LIST))
+
+    def delete(self, webhook_id: UUID | str) -> None:
+        """Remove an endpoint and its delivery log; `NotFound` the second time."""
+        self._vault.send(Call("DELETE", f"/v1/webhooks/{seg(webhook_id)}", nothing))
+
+    def deliveries(self, webhook_id: UUID | str, *, limit: int = 100) -> builtins.list[Delivery]:
+        """The endpoint's delivery attempts, newest first."""
+        path = f"/v1/webhooks/{seg(webhook_id)}/deliveries"
+        return self._vault.send(Call("GET", path, _DELIVERY_LIST, params={"limit": limit}))
