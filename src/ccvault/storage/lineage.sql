@@ -33,7 +33,12 @@ SELECT count(*) > 0 AS found, json_build_object(
     'item', coalesce(
         (SELECT ccv_field_doc(f) FROM profile_fields f
           WHERE f.tenant_id = %(tenant_id)s AND f.id = %(id)s),
-        (SELECT ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))
+        -- analysis_field_ids inline, as in get_profile (profiles.sql says why).
+        (SELECT ccv_asset_doc(s, (
+                    SELECT json_agg(d.id ORDER BY d.collected_at) FROM profile_fields d
+                     WHERE d.tenant_id = s.tenant_id AND d.source_uuid = s.id
+                       AND d.status = 'active' AND d.deleted_at IS NULL
+                       AND (d.expires_at IS NULL OR d.expires_at > now())))
            FROM profile_assets s WHERE s.tenant_id = %(tenant_id)s AND s.id = %(id)s)),
     -- row_to_json of a row with exactly the entry's columns: cheaper than naming each key.
     'chain', coalesce(json_agg(e ORDER BY e.depth, e.item_id)

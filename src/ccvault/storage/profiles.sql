@@ -37,9 +37,16 @@ SELECT json_build_object(
          WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
            AND f.superseded_at IS NULL AND f.deleted_at IS NULL AND f.status = 'active'
            AND (f.expires_at IS NULL OR f.expires_at > now())),
+    -- An asset's analysis_field_ids as a subquery of this statement, not through
+    -- ccv_analysis_field_ids(): a SQL function whose body holds a sub-SELECT is never
+    -- inlined, so it was planned again on every read (for every asset's call site).
     'assets', (
         SELECT coalesce(json_agg(
-                   ccv_asset_doc(s, ccv_analysis_field_ids(s.tenant_id, s.id))
+                   ccv_asset_doc(s, (
+                       SELECT json_agg(d.id ORDER BY d.collected_at) FROM profile_fields d
+                        WHERE d.tenant_id = s.tenant_id AND d.source_uuid = s.id
+                          AND d.status = 'active' AND d.deleted_at IS NULL
+                          AND (d.expires_at IS NULL OR d.expires_at > now())))
                    ORDER BY s.name), '[]')
           FROM profile_assets s
          WHERE s.tenant_id = p.tenant_id AND s.profile_id = p.id
