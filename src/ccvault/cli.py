@@ -230,7 +230,7 @@ def worker_command(
     migrations.upgrade(settings.database_url)
     out.print(
         f"worker on {_redact(settings.database_url)}; expiry '{settings.expire_cron}', "
-        f"orphans '{settings.orphan_cron}'"
+        f"orphans '{settings.orphan_cron}', retention '{settings.retention_cron}'"
     )
 
     async def main() -> None:
