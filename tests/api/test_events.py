@@ -221,9 +221,15 @@ async def test_concurrent_writers_a_paging_reader_sees_each_change_once_in_order
         while time.monotonic() < stop:
             # Two writers per profile, so writes of one profile race each other.
             customer = f"w{n % 4}"
-            field_id = await put_field(api, customer, "city", f"v{n}-{i}")
-            acknowledged[customer].append(field_id)
+            resp = await api.put(
+                f"/v1/profiles/{customer}/fields/city",
+                json={"value": f"v{n}-{i}", "source": "user_provided"},
+            )
             i += 1
+            if resp.status_code == 503:  # a loaded machine: no connection within 1 s
+                continue
+            assert resp.status_code == 201, resp.text
+            acknowledged[customer].append(resp.json()["id"])
 
     async def reader() -> None:
         cursor: str | None = None
@@ -233,6 +239,9 @@ async def test_concurrent_writers_a_paging_reader_sees_each_change_once_in_order
             if cursor:
                 params["after"] = cursor
             resp = await api.get("/v1/events", params=params)
+            if resp.status_code == 503:  # a loaded machine: the same cursor again
+                await asyncio.sleep(0.05)
+                continue
             assert resp.status_code == 200, resp.text
             body = resp.json()
             seen.extend(body["items"])
@@ -250,7 +259,13 @@ async def test_concurrent_writers_a_paging_reader_sees_each_change_once_in_order
     assert len(ids) == len(set(ids)), "an event was served twice"
     total = sum(len(v) for v in acknowledged.values())
     assert total > 50
-    assert set(ids) == {i for v in acknowledged.values() for i in v}
+    async with vault.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT id::text FROM profile_fields WHERE tenant_id = %s", (tenant_id,)
+        )
+        stored = {r[0] for r in await cur.fetchall()}
+    assert {i for v in acknowledged.values() for i in v} <= stored
+    assert set(ids) == stored
     for customer in acknowledged:
         in_feed = [e["data"]["id"] for e in seen if e["customer_id"] == customer]
         # A profile's writers take turns under its lock: their commit order is the order
@@ -264,3 +279,22 @@ async def test_concurrent_writers_a_paging_reader_sees_each_change_once_in_order
             )
             committed = [r[0] for r in await cur.fetchall()]
         assert in_feed == committed
+
+
+async def test_the_prune_deletes_events_past_the_retention_only(
+    api: httpx.AsyncClient, vault: Vault, tenant_id: UUID
+) -> None:
+    from ccvault.services.events import prune_events
+
+    await put_field(api, "old", "city")
+    await put_field(api, "new", "city")
+    await read_all(api)  # numbered
+    async with vault.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE events SET at = now() - interval '8 days'"
+            " WHERE tenant_id = %s AND customer_id = 'old'",
+            (tenant_id,),
+        )
+    assert await prune_events(vault.pool, 7) >= 2
+    items, _ = await read_all(api)
+    assert {e["customer_id"] for e in items} == {"new"}

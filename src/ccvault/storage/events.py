@@ -35,6 +35,9 @@ async def sequence(pool: Pool, *, wait: bool) -> int:
     otherwise leave it to that one. Returns the events numbered (-1: left to another)."""
     total = 0
     async with pool.connection() as conn:
+        cur = await conn.execute(Q["has_pending"])
+        if not (await cur.fetchone() or [False])[0]:
+            return 0
         while True:
             cur = await conn.execute(Q["sequence"], {"wait": wait, "batch": SEQUENCE_BATCH})
             row = await cur.fetchone()

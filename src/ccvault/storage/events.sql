@@ -1,3 +1,8 @@
+-- name: has_pending
+-- Whether any committed event waits for its position: the periodic tick asks first, so
+-- an idle feed costs a probe of a small partial index, not a row lock every tick.
+SELECT EXISTS (SELECT 1 FROM events WHERE position IS NULL);
+
 -- name: sequence
 -- Number the committed, unsequenced events after the feed's head (migration 0020).
 SELECT ccv_sequence_events(%(wait)s, %(batch)s);
