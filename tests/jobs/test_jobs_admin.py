@@ -16,6 +16,8 @@ from integration.helpers import fetch, stored_asset, stored_field
 
 PAST = "2020-01-01T00:00:00Z"
 ROUTES = ["/admin/profiles/expire-stale", "/admin/profiles/detect-orphans"]
+# Every sweep's route, history retention's included (its effects: tests/api/test_retention.py).
+EVERY_SWEEP = [*ROUTES, "/admin/profiles/apply-retention"]
 ADMIN = {"Authorization": "Bearer test-admin-key"}
 
 
@@ -146,7 +148,7 @@ async def test_a_sweep_for_one_tenant_leaves_other_tenants_untouched(
     assert await sweep(http, ROUTES[1], other_id) == {"updated": 1, "fields": 1, "assets": 0}
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", EVERY_SWEEP)
 async def test_a_sweep_route_answers_404_for_an_unknown_tenant_and_422_for_a_malformed_id(
     http: httpx.AsyncClient, route: str
 ) -> None:
@@ -156,7 +158,7 @@ async def test_a_sweep_route_answers_404_for_an_unknown_tenant_and_422_for_a_mal
     assert_problem(malformed, 422)
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", EVERY_SWEEP)
 async def test_a_sweep_route_answers_403_to_a_tenant_key_and_401_without_a_key(
     http: httpx.AsyncClient, api: httpx.AsyncClient, vault: Vault, tenant_id: uuid.UUID, route: str
 ) -> None:

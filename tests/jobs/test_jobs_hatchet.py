@@ -18,10 +18,11 @@ from hatchet_sdk import ClientConfig, Hatchet
 from hatchet_sdk.config import ClientTLSConfig
 
 from ccvault.config import JobsBackend, Settings
+from ccvault.domain.admin import RetentionChange
 from ccvault.domain.writes import NewField
 from ccvault.jobs import hatchet_backend
 from ccvault.jobs.hatchet_backend import SweepInput, register
-from ccvault.jobs.queue import EXPIRE_TASK, build_app
+from ccvault.jobs.queue import EXPIRE_TASK, RETENTION_TASK, build_app
 from ccvault.runtime import Vault
 
 
@@ -97,6 +98,29 @@ async def test_mock_run_of_the_expiry_task_expires_due_fields(
     assert again == {"updated": 0, "fields": 0, "assets": 0}
 
 
+async def test_mock_run_of_the_retention_task_deletes_old_history(
+    vault: Vault, tenant_id: UUID
+) -> None:
+    await vault.services.tenants.patch(tenant_id, history_retention=RetentionChange(30))
+    for value in ("old", "new"):
+        await vault.profiles.save_field(
+            tenant_id, "c1", "tier", NewField(value=value, source="user_provided")
+        )
+    async with vault.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE profile_fields SET collected_at = now() - interval '31 days'"
+            " WHERE tenant_id = %s",
+            (tenant_id,),
+        )
+    *_, retention = register(_offline_client(), vault.settings, lambda: vault)
+    result = await retention.aio_mock_run(SweepInput(tenant_id=tenant_id))
+    assert result == {"updated": 1, "fields": 1, "assets": 0}
+    again = await retention.aio_mock_run(SweepInput(tenant_id=tenant_id), retry_count=1)
+    assert again == {"updated": 0, "fields": 0, "assets": 0}
+    history = await vault.profiles.field_history(tenant_id, "c1", "tier")
+    assert [v.value for v in history] == ["new"]
+
+
 async def test_mock_run_of_the_orphan_task_runs_the_same_sweep(
     vault: Vault, tenant_id: UUID
 ) -> None:
@@ -138,8 +162,9 @@ async def test_without_an_engine_the_postgres_queue_keeps_the_schedules(
 ) -> None:
     # A worker that finds the engine away builds the queue with the periodic sweeps.
     app = build_app(settings, periodic=True)
-    scheduled = {p.task.name for p in app.periodic_registry.periodic_tasks.values()}
+    scheduled = {p.task.name: p.cron for p in app.periodic_registry.periodic_tasks.values()}
     assert EXPIRE_TASK in scheduled
+    assert scheduled[RETENTION_TASK] == settings.retention_cron == "23 3 * * *"
     hatchet_owned = build_app(settings, periodic=False)
     assert not hatchet_owned.periodic_registry.periodic_tasks
 
