@@ -111,9 +111,8 @@ class FastProfileRead:
             caller = await services.keys.resolve(key)
             if caller is None:
                 return None
-            state = scope.setdefault("state", {})
-            caller = caller.acting_as(request_id=state.get("request_id"))  # as current_caller
-            state["caller"] = caller  # as current_caller does
+            # The audit entry takes the request id from the observer's context (logs.py).
+            scope.setdefault("state", {})["caller"] = caller  # as current_caller does
             return await services.profiles.get_json(caller, customer_id)
         except psycopg.OperationalError:
             raise  # the database did not answer: __call__ answers the route's 503

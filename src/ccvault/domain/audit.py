@@ -9,6 +9,7 @@ is a field name, an item id or a definition's key, never something the customer 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable
@@ -72,6 +73,15 @@ def actor_of(caller: Caller) -> str:
     return str(caller.key_id) if caller.key_id is not None else "admin"
 
 
+@functools.lru_cache(maxsize=65536)
+def _subject(secret: bytes, customer_id: str) -> str:
+    """subject_hash, remembered: a hot profile is read again and again (two HMACs each)."""
+    # Here, not at the top: privacy.py's export model imports AuditEntry from this module.
+    from ccvault.domain.privacy import subject_hash
+
+    return subject_hash(secret, customer_id)
+
+
 def note(
     caller: Caller,
     action: Action,
@@ -81,10 +91,7 @@ def note(
     purpose: str | None = None,
 ) -> AuditNote:
     """The entry `caller` leaves by doing `action` on `customer_id`'s data."""
-    # Here, not at the top: privacy.py's export model imports AuditEntry from this module.
-    from ccvault.domain.privacy import subject_hash
-
-    subject = subject_hash(caller.secret, customer_id) if customer_id and caller.secret else None
+    subject = _subject(caller.secret, customer_id) if customer_id and caller.secret else None
     return AuditNote(
         actor=actor_of(caller),
         action=action,
@@ -131,17 +138,21 @@ def instant(at: datetime) -> str:
 def canonical(seq: int, at: datetime, fields: dict[str, Any]) -> bytes:
     """An entry's canonical JSON: its content keys sorted, no spaces, UTF-8; `prev_hash`
     and `hash` are not part of it (the hash adds prev_hash itself)."""
+    # Built in sorted key order (what sort_keys=True gives), without paying for the sort.
     doc = {
-        "seq": seq,
-        "at": instant(at),
-        "actor": fields["actor"],
         "action": fields["action"],
-        "subject_hash": fields["subject_hash"],
-        "target": fields["target"],
+        "actor": fields["actor"],
+        "at": instant(at),
         "purpose": fields["purpose"],
         "request_id": fields["request_id"],
+        "seq": seq,
+        "subject_hash": fields["subject_hash"],
+        "target": fields["target"],
     }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODE(doc).encode()
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def entry_hash(prev_hash: str, seq: int, at: datetime, fields: dict[str, Any]) -> str:

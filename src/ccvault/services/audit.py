@@ -17,7 +17,7 @@ import builtins
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -29,6 +29,7 @@ from ccvault.domain.caller import Caller
 from ccvault.domain.cursors import LOC, decode_cursor, encode_cursor
 from ccvault.domain.errors import InvalidInput, Problem
 from ccvault.domain.privacy import subject_hash
+from ccvault.logs import REQUEST_ID
 from ccvault.storage import audit as audit_sql
 from ccvault.storage.db import Pool, open_pool
 
@@ -74,35 +75,44 @@ class AuditService:
         if not self.reads:
             return
         entry = note(caller, action, customer_id, target=target, purpose=purpose)
+        if entry.request_id is None:
+            # The hot read leaves the caller as its key resolved; the request's id is here.
+            entry = replace(entry, request_id=REQUEST_ID.get())
         self._buffer.append((caller.tenant_id, datetime.now(UTC), entry))
         if len(self._buffer) >= MAX_BUFFER and self._flushing is None:
             self._flushing = asyncio.get_running_loop().create_task(self._flush_soon())
 
     async def _flush_soon(self) -> None:
         try:
-            await self.flush()
+            await self.flush(wait=False)
         finally:
             self._flushing = None
 
-    async def flush(self) -> None:
-        """Send the buffered read entries (one statement); put back if that fails."""
+    async def flush(self, *, wait: bool = True) -> None:
+        """Seal the buffered read entries, one tenant at a time (a tenant another process
+        is sealing gets them as pending entries when `wait` is False). What fails to go
+        out is put back for the next try."""
         batch, self._buffer = self._buffer, []
-        if not batch:
-            return
-        try:
-            await audit_sql.insert_batch(self._pool, batch)
-        except BaseException:
-            self._buffer[:0] = batch
-            raise
+        by_tenant: dict[UUID, builtins.list[tuple[datetime, AuditNote]]] = {}
+        for tenant_id, at, entry in batch:
+            by_tenant.setdefault(tenant_id, []).append((at, entry))
+        while by_tenant:
+            tenant_id, entries = next(iter(by_tenant.items()))
+            try:
+                await audit_sql.seal(self._pool, tenant_id, wait=wait, extra=entries)
+            except BaseException:
+                self._buffer[:0] = [(t, at, e) for t, es in by_tenant.items() for at, e in es]
+                raise
+            del by_tenant[tenant_id]
 
     async def seal(self, tenant_id: UUID, *, wait: bool = True) -> int:
         """Chain the tenant's committed pending entries into its log; how many."""
         return await audit_sql.seal(self._pool, tenant_id, wait=wait)
 
     async def tick(self) -> None:
-        """One round of the background work: flush reads, seal every tenant with
-        pending entries (skipping those another process is sealing)."""
-        await self.flush()
+        """One round of the background work: seal the buffered reads and every tenant's
+        pending entries (leaving tenants another process is sealing to it)."""
+        await self.flush(wait=False)
         for tenant_id in await audit_sql.pending_tenants(self._pool):
             await self.seal(tenant_id, wait=False)
 

@@ -3,7 +3,8 @@ sealed, hash-chained log in `audit_log`.
 
 - A write inserts its entry in its own transaction: `note` inside an open transaction,
   or `with_note` around a single-statement write (a CTE, so no extra round trip).
-- Reads arrive in batches (`insert_batch`, one statement).
+- Reads arrive in batches, per tenant: appended by the sealer itself when it holds the
+  tenant's lock, else inserted as pending (`insert_batch`, one statement).
 - `seal` moves a tenant's pending entries into the log under a per-tenant advisory lock,
   numbering them after the chain's head and chaining their hashes (domain/audit.py).
 """
@@ -56,22 +57,21 @@ async def note(conn: AsyncConnection[Any], tenant_id: UUID, entry: AuditNote | N
         await conn.execute(Q["note"], note_params(tenant_id, entry))
 
 
-async def insert_batch(pool: Pool, batch: Sequence[tuple[UUID, datetime, AuditNote]]) -> None:
-    """Buffered read entries, any tenants, in one statement."""
-    if not batch:
-        return
+async def insert_batch(
+    conn: AsyncConnection[Any], tenant_id: UUID, batch: Sequence[tuple[datetime, AuditNote]]
+) -> None:
+    """Entries of one tenant as pending, in one statement."""
     params: dict[str, list[Any]] = {
-        "tenant_ids": [t for t, _, _ in batch],
-        "ats": [at for _, at, _ in batch],
-        "actors": [n.actor for _, _, n in batch],
-        "actions": [n.action.value for _, _, n in batch],
-        "subjects": [n.subject_hash for _, _, n in batch],
-        "targets": [n.target for _, _, n in batch],
-        "purposes": [n.purpose for _, _, n in batch],
-        "request_ids": [n.request_id for _, _, n in batch],
+        "tenant_ids": [tenant_id] * len(batch),
+        "ats": [at for at, _ in batch],
+        "actors": [n.actor for _, n in batch],
+        "actions": [n.action.value for _, n in batch],
+        "subjects": [n.subject_hash for _, n in batch],
+        "targets": [n.target for _, n in batch],
+        "purposes": [n.purpose for _, n in batch],
+        "request_ids": [n.request_id for _, n in batch],
     }
-    async with pool.connection() as conn:
-        await conn.execute(Q["insert_batch"], params)
+    await conn.execute(Q["insert_batch"], params)
 
 
 async def pending_tenants(pool: Pool) -> list[UUID]:
@@ -81,16 +81,41 @@ async def pending_tenants(pool: Pool) -> list[UUID]:
         return [row[0] for row in await cur.fetchall()]
 
 
-async def seal(pool: Pool, tenant_id: UUID, *, wait: bool = True) -> int:
-    """Seal the tenant's pending entries (all those committed when each batch starts);
-    returns how many. With `wait=False` a tenant another process is sealing is skipped."""
+_BATCH_COLUMNS = (
+    "seqs",
+    "ats",
+    "actors",
+    "actions",
+    "subjects",
+    "targets",
+    "purposes",
+    "request_ids",
+    "prev_hashes",
+    "hashes",
+)
+
+
+async def seal(
+    pool: Pool,
+    tenant_id: UUID,
+    *,
+    wait: bool = True,
+    extra: Sequence[tuple[datetime, AuditNote]] = (),
+) -> int:
+    """Seal the tenant's pending entries (all those committed when each batch starts),
+    then `extra` (buffered reads, appended straight to the log: no pending row to write
+    and delete); returns how many. With `wait=False` a tenant another process is sealing
+    is left to it, and `extra` goes to the pending entries instead."""
     sealed = 0
+    more = list(extra)
     while True:
         async with pool.connection() as conn, conn.transaction():
             params = {"tenant_id": tenant_id}
             cur = await conn.execute(Q["seal_lock" if wait else "seal_try_lock"], params)
             locked = await cur.fetchone()
             if not wait and not (locked and locked[0]):
+                if more:
+                    await insert_batch(conn, tenant_id, more)
                 return sealed
             cur = await conn.execute(Q["chain_head"], params)
             head = await cur.fetchone()
@@ -98,32 +123,26 @@ async def seal(pool: Pool, tenant_id: UUID, *, wait: bool = True) -> int:
             cur = await conn.execute(Q["take_pending"], {**params, "limit": SEAL_BATCH})
             # DELETE ... RETURNING promises no order: entries are chained in pending order.
             rows = sorted(await cur.fetchall(), key=lambda row: int(row[0]))
-            if not rows:
-                return sealed
-            columns: dict[str, list[Any]] = {
-                name: []
-                for name in (
-                    "seqs",
-                    "ats",
-                    "actors",
-                    "actions",
-                    "subjects",
-                    "targets",
-                    "purposes",
-                    "request_ids",
-                    "prev_hashes",
-                    "hashes",
+            entries = [(row[1], tuple(row[2:])) for row in rows]
+            entries += [
+                (
+                    at,
+                    (n.actor, n.action.value, n.subject_hash, n.target, n.purpose, n.request_id),
                 )
-            }
-            for _, at, *values in rows:
+                for at, n in more
+            ]
+            more = []
+            if not entries:
+                return sealed
+            columns: dict[str, list[Any]] = {name: [] for name in _BATCH_COLUMNS}
+            for at, values in entries:
                 seq += 1
-                fields = dict(zip(_COLUMNS, values, strict=True))
-                digest = entry_hash(prev, seq, at, fields)
+                digest = entry_hash(prev, seq, at, dict(zip(_COLUMNS, values, strict=True)))
                 for name, value in zip(columns, (seq, at, *values, prev, digest), strict=True):
                     columns[name].append(value)
                 prev = digest
             await conn.execute(Q["append"], {**params, **columns})
-        sealed += len(rows)
+        sealed += len(entries)
         if len(rows) < SEAL_BATCH:
             return sealed
 
