@@ -495,8 +495,15 @@ async def run(url: str) -> dict[str, Any]:
             ratio_row(stats, "cold read (bytes)", read_floor, 1.5),
             ratio_row(stats, "cold read (model)", read_floor, None),
             ratio_row(stats, "lineage answer (depth 10)", lineage_floor, 1.3),
+            ratio_row(stats, "lineage answer (depth 10)", OLD_LINEAGE_FLOOR, None),
+            # Diagnostics: each path's SQL alone against its floor's SQL.
+            ratio_row(stats, "write SQL alone (raw conn)", "INSERT+COMMIT alone (raw conn)", None),
+            ratio_row(stats, "read SQL alone (raw conn)", read_floor, None),
             ratio_row(
-                stats, "lineage answer (depth 10)", "old floor: 3-column recursive CTE", None
+                stats,
+                "lineage SQL alone (raw conn)",
+                "hand-written lineage SQL alone (raw conn)",
+                None,
             ),
         ]
         result["stats"] = {name: vars(s) for name, s in stats.items()}
