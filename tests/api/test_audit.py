@@ -5,6 +5,7 @@ value and no customer id; `GET .../audit`, `ccv audit verify`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -457,3 +458,24 @@ async def test_lineage_context_and_as_of_reads_are_audited(
     assert logged[1][1] == written["id"]
     assert logged[2][1] == "context/a1"
     assert (logged[3][1] or "").startswith("as_of/")
+
+
+async def test_a_bulk_import_audits_each_field_it_writes(api: httpx.AsyncClient) -> None:
+    cid, other = marker("c"), marker("o")
+    lines = [
+        {"customer_id": cid, "fields": {"plan": "gold", "seats": 3}},
+        {"customer_id": other, "fields": {"plan": "silver"}},
+    ]
+    body = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    headers = {"Content-Type": "application/x-ndjson"}
+    resp = await api.post("/v1/profiles/import", content=body, headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert sorted((e["action"], e["target"]) for e in await entries(api, cid)) == [
+        ("field.write", "plan"),
+        ("field.write", "seats"),
+    ]
+    # The same file again changes nothing, and audits nothing.
+    resp = await api.post("/v1/profiles/import", content=body, headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert len(await entries(api, cid)) == 2
+    assert [e["target"] for e in await entries(api, other)] == ["plan"]

@@ -89,6 +89,7 @@ def note(
     *,
     target: str | None = None,
     purpose: str | None = None,
+    request_id: str | None = None,
 ) -> AuditNote:
     """The entry `caller` leaves by doing `action` on `customer_id`'s data."""
     subject = _subject(caller.secret, customer_id) if customer_id and caller.secret else None
@@ -98,7 +99,7 @@ def note(
         subject_hash=subject,
         target=target,
         purpose=purpose if purpose is not None else caller.purpose,
-        request_id=caller.request_id,
+        request_id=request_id if request_id is not None else caller.request_id,
     )
 
 

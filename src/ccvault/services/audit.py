@@ -17,11 +17,13 @@ import builtins
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
+import psycopg
 import structlog
+from psycopg_pool import PoolTimeout
 
 from ccvault.domain.answers import Page
 from ccvault.domain.audit import Action, AuditEntry, AuditNote, ChainBreak, ChainWalk, note
@@ -74,10 +76,11 @@ class AuditService:
         """Remember a read for the next batch (nothing when read auditing is off)."""
         if not self.reads:
             return
-        entry = note(caller, action, customer_id, target=target, purpose=purpose)
-        if entry.request_id is None:
-            # The hot read leaves the caller as its key resolved; the request's id is here.
-            entry = replace(entry, request_id=REQUEST_ID.get())
+        # The hot read leaves the caller as its key resolved; the request's id is here.
+        request_id = caller.request_id or REQUEST_ID.get()
+        entry = note(
+            caller, action, customer_id, target=target, purpose=purpose, request_id=request_id
+        )
         self._buffer.append((caller.tenant_id, datetime.now(UTC), entry))
         if len(self._buffer) >= MAX_BUFFER and self._flushing is None:
             self._flushing = asyncio.get_running_loop().create_task(self._flush_soon())
@@ -118,13 +121,19 @@ class AuditService:
 
     async def run(self, every: float = FLUSH_SECONDS) -> None:
         """Tick until cancelled; a failed tick (database down) is logged and retried."""
+        failing = False
         try:
             while True:
                 await asyncio.sleep(every)
                 try:
                     await self.tick()
-                except Exception as exc:  # the next tick tries again
-                    log.warning("audit tick failed", error=type(exc).__name__)
+                    failing = False
+                except (psycopg.OperationalError, PoolTimeout):
+                    pass  # the database is away: the pool says so once (storage/db.py)
+                except Exception as exc:  # the next tick tries again; said once a streak
+                    if not failing:
+                        log.warning("audit tick failed", error=type(exc).__name__)
+                    failing = True
         finally:
             # Shutting down: what is buffered goes out if the database lets it.
             with contextlib.suppress(Exception):

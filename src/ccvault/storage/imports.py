@@ -23,6 +23,7 @@ from psycopg import AsyncConnection
 from ccvault.domain.bounds import profile_limit_error
 from ccvault.domain.errors import Problem
 from ccvault.domain.imports import ImportedField
+from ccvault.domain.privacy import subject_hash
 from ccvault.domain.writes import ConsentAnswer, NewIdentity
 from ccvault.storage.cache import ProfileCache, Touched
 from ccvault.storage.db import Pool
@@ -187,7 +188,28 @@ class ImportStore:
         cur = await conn.execute(Q["insert_fields"], params)
         inserted = [pid for (pid,) in await cur.fetchall()]
         changed.update(inserted)
+        if inserted:
+            await self._audit_fields(conn, params, profile_of)
         return len(inserted), unchanged
+
+    async def _audit_fields(
+        self, conn: AsyncConnection[Any], params: dict[str, Any], profile_of: dict[str, UUID]
+    ) -> None:
+        """The audit entries of the versions just inserted (DESIGN §8: every field write)."""
+        cur = await conn.execute(Q["tenant_secret"], params)
+        row = await cur.fetchone()
+        assert row is not None
+        secret = bytes(row[0])
+        key_id = params["key_id"]
+        await conn.execute(
+            Q["audit_fields"],
+            {
+                "tenant_id": params["tenant_id"],
+                "actor": str(key_id) if key_id is not None else "admin",
+                "profile_ids": list(profile_of.values()),
+                "subjects": [subject_hash(secret, customer) for customer in profile_of],
+            },
+        )
 
     async def _link_identities(
         self,
