@@ -151,3 +151,9 @@ def test_every_text_colour_of_the_stylesheet_meets_wcag_aa() -> None:
     failing = [(name, round(_contrast(f, b), 2)) for f, b, name in checked if _contrast(f, b) < 4.5]
     assert len(checked) > 15
     assert failing == []
+
+
+def test_ages_and_timestamps_read_the_iso_text_of_json_reads() -> None:
+    assert ago((NOW - timedelta(days=2)).isoformat().replace("+00:00", "Z"), NOW) == "2 days ago"
+    assert "2026-12-04 12:00 UTC" in str(timestamp("2026-12-04T12:00:00Z"))
+    assert ago("not a time") == ""

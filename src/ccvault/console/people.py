@@ -117,12 +117,15 @@ async def profile(
         body, _ = await services.profiles.get_json(caller, customer_id)
         found = json.loads(body)
     else:
-        found, _ = await services.profiles.get(
+        model, _ = await services.profiles.get(
             caller.acting_as(purpose=read_for),
             customer_id,
             include_history=history,
             purpose=read_for,
         )
+        # The same plain data as the JSON read: one shape for the template, which looks
+        # keys up by subscript (attribute lookups on dicts cost an exception each).
+        found = model.model_dump(mode="json")
     return render(
         request,
         "profile.html",
@@ -130,7 +133,7 @@ async def profile(
             "title": f"Customer {customer_id}",
             "active": "customers",
             "p": found,
-            "history": found.field_history if history else None,
+            "history": found.get("field_history") if history else None,
             "purpose": purpose,
             "read_for": read_for,
         },
@@ -149,9 +152,8 @@ async def profile_history(
     found, _ = await console(request).services.profiles.get(
         caller.acting_as(purpose=read_for), customer_id, include_history=True, purpose=read_for
     )
-    return render(
-        request, "profile_history.html", {"p": found, "history": found.field_history or {}}
-    )
+    history = found.model_dump(mode="json", include={"field_history"}).get("field_history")
+    return render(request, "profile_history.html", {"history": history or {}})
 
 
 @router.post("/customers/{customer_id}/fields/{name}/delete")

@@ -18,9 +18,18 @@ _UNITS = (
 )
 
 
-def ago(when: datetime | None, now: datetime | None = None) -> str:
+def _instant(when: datetime | str) -> datetime:
+    """A datetime, or the ISO text the JSON reads carry."""
+    return datetime.fromisoformat(when) if isinstance(when, str) else when
+
+
+def ago(when: datetime | str | None, now: datetime | None = None) -> str:
     """'3 days ago' / 'in 2 hours' / 'just now' (the largest whole unit)."""
-    if when is None:
+    if not when:
+        return ""
+    try:
+        when = _instant(when)
+    except ValueError:
         return ""
     now = now or datetime.now(UTC)
     seconds = (now - when).total_seconds()
@@ -39,7 +48,7 @@ def timestamp(when: datetime | str | None) -> Markup:
     with the relative age beside it (ISO text, as job rows carry, is read first)."""
     if isinstance(when, str):
         try:
-            when = datetime.fromisoformat(when)
+            when = _instant(when)
         except ValueError:
             return Markup("{}").format(when)
     if when is None:
