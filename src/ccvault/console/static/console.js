@@ -2,10 +2,17 @@
 // allows only this file and the vendored htmx).
 (function () {
   "use strict";
-  var fmt = new Intl.DateTimeFormat(undefined, {
+  // Compact in tables: the year only when it is not this one.
+  var thisYear = new Intl.DateTimeFormat(undefined, {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+  });
+  var otherYear = new Intl.DateTimeFormat(undefined, {
     year: "numeric", month: "short", day: "numeric",
     hour: "2-digit", minute: "2-digit", timeZoneName: "short"
   });
+  var fmt = { format: function (when) {
+    return (when.getFullYear() === new Date().getFullYear() ? thisYear : otherYear).format(when);
+  } };
 
   // Timestamps arrive in UTC; show them in the viewer's time zone (title keeps UTC).
   function localTimes(root) {
