@@ -13,6 +13,7 @@ from uuid import UUID
 import httpx
 import pytest
 
+from api_support import ASSET
 from ccvault.jobs.sweeps import detect_orphaned_items, expire_stale_fields
 from ccvault.runtime import Vault
 
@@ -298,3 +299,16 @@ async def test_the_prune_deletes_events_past_the_retention_only(
     assert await prune_events(vault.pool, 7) >= 2
     items, _ = await read_all(api)
     assert {e["customer_id"] for e in items} == {"new"}
+
+
+async def test_assets_added_and_deleted(api: httpx.AsyncClient) -> None:
+    resp = await api.post("/v1/profiles/ivy/assets", json=ASSET)
+    assert resp.status_code == 201, resp.text
+    asset = resp.json()
+    assert (await api.delete(f"/v1/assets/{asset['id']}")).status_code == 204
+    items, _ = await read_all(api, types="asset.added,asset.deleted")
+    assert [(e["type"], e["customer_id"], e["data"]) for e in items] == [
+        ("asset.added", "ivy", {"id": asset["id"], "name": asset["name"]}),
+        ("asset.deleted", "ivy", {"id": asset["id"], "name": asset["name"]}),
+    ]
+    assert asset["storage_path"] not in str(items)
