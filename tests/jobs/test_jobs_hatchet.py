@@ -70,11 +70,17 @@ def test_sweeps_register_with_the_configured_crons_and_retries(settings: Setting
             "job_retry_base_seconds": 30,
         }
     )
-    expire, orphans, retention = register(_offline_client(), configured, lambda: None)  # type: ignore[arg-type, return-value]
+    expire, orphans, retention, prune = register(_offline_client(), configured, lambda: None)  # type: ignore[arg-type, return-value]
     assert expire.name == hatchet_backend.EXPIRE_TASK
     assert orphans.name == hatchet_backend.ORPHAN_TASK
     assert retention.name == hatchet_backend.RETENTION_TASK
-    crons = ((expire, "*/7 * * * *"), (orphans, "*/11 * * * *"), (retention, "23 3 * * *"))
+    assert prune.name == hatchet_backend.PRUNE_EVENTS_TASK
+    crons = (
+        (expire, "*/7 * * * *"),
+        (orphans, "*/11 * * * *"),
+        (retention, "23 3 * * *"),
+        (prune, "23 * * * *"),
+    )
     for task, cron in crons:
         proto = task.to_proto()
         assert list(proto.cron_triggers) == [cron]
@@ -142,7 +148,7 @@ async def test_mock_run_of_the_orphan_task_runs_the_same_sweep(
         await conn.execute(
             "UPDATE profile_fields SET deleted_at = now() WHERE id = %s", (source.id,)
         )
-    _, orphans, _ = register(_offline_client(), vault.settings, lambda: vault)
+    _, orphans, *_ = register(_offline_client(), vault.settings, lambda: vault)
     assert await orphans.aio_mock_run(SweepInput(tenant_id=tenant_id)) == {
         "updated": 1,
         "fields": 1,

@@ -31,11 +31,14 @@ from ccvault.jobs.sweeps import (
     expire_stale_fields,
 )
 from ccvault.runtime import Vault
+from ccvault.services.events import prune_events
 
 log = structlog.get_logger("ccvault.jobs")
 EXPIRE_TASK = "ccv-expire-stale-fields"
 ORPHAN_TASK = "ccv-detect-orphaned-items"
 RETENTION_TASK = "ccv-apply-history-retention"
+PRUNE_EVENTS_TASK = "ccv-prune-events"
+PRUNE_EVENTS_CRON = "23 * * * *"
 REACH_TIMEOUT_SECONDS = 1.0
 
 
@@ -85,7 +88,12 @@ def register(hatchet: Any, settings: Settings, vault: Callable[[], Vault]) -> li
             await apply_history_retention(vault().profiles, input.tenant_id, pause=pause)
         ).as_dict()
 
-    return [expire, orphans, retention]
+    @hatchet.task(name=PRUNE_EVENTS_TASK, on_crons=[PRUNE_EVENTS_CRON], **common)  # type: ignore[untyped-decorator]
+    async def prune_events_task(input: SweepInput, ctx: Context) -> dict[str, int]:
+        deleted = await prune_events(vault().pool, settings.event_retention_days)
+        return {"deleted": deleted}
+
+    return [expire, orphans, retention, prune_events_task]
 
 
 def client(settings: Settings) -> Any:
