@@ -11,6 +11,7 @@ sealed, hash-chained log in `audit_log`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from functools import cache
@@ -19,7 +20,7 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from ccvault.domain.audit import GENESIS, AuditEntry, AuditNote, entry_hash
+from ccvault.domain.audit import GENESIS, AuditEntry, AuditNote, entry_hash, instant
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
@@ -81,18 +82,8 @@ async def pending_tenants(pool: Pool) -> list[UUID]:
         return [row[0] for row in await cur.fetchall()]
 
 
-_BATCH_COLUMNS = (
-    "seqs",
-    "ats",
-    "actors",
-    "actions",
-    "subjects",
-    "targets",
-    "purposes",
-    "request_ids",
-    "prev_hashes",
-    "hashes",
-)
+# Compact JSON of the sealed rows (the `append` query reads it).
+_ROWS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 async def seal(
@@ -134,14 +125,13 @@ async def seal(
             more = []
             if not entries:
                 return sealed
-            columns: dict[str, list[Any]] = {name: [] for name in _BATCH_COLUMNS}
+            sealed_rows: list[list[Any]] = []
             for at, values in entries:
                 seq += 1
                 digest = entry_hash(prev, seq, at, dict(zip(_COLUMNS, values, strict=True)))
-                for name, value in zip(columns, (seq, at, *values, prev, digest), strict=True):
-                    columns[name].append(value)
+                sealed_rows.append([seq, instant(at), *values, prev, digest])
                 prev = digest
-            await conn.execute(Q["append"], {**params, **columns})
+            await conn.execute(Q["append"], {**params, "rows": _ROWS(sealed_rows)})
         sealed += len(entries)
         if len(rows) < SEAL_BATCH:
             return sealed
