@@ -118,7 +118,7 @@ async def test_mock_run_of_the_retention_task_deletes_old_history(
             " WHERE tenant_id = %s",
             (tenant_id,),
         )
-    *_, retention = register(_offline_client(), vault.settings, lambda: vault)
+    _, _, retention, *_ = register(_offline_client(), vault.settings, lambda: vault)
     result = await retention.aio_mock_run(SweepInput(tenant_id=tenant_id))
     assert result == {"updated": 1, "fields": 1, "assets": 0}
     again = await retention.aio_mock_run(SweepInput(tenant_id=tenant_id), retry_count=1)
