@@ -385,10 +385,10 @@ async def test_an_unexpected_store_error_answers_the_routes_500(
     monkeypatch: pytest.MonkeyPatch,
     make_error: Callable[[], Exception],
 ) -> None:
-    async def failing(*args: Any) -> tuple[bytes, int]:
+    async def failing(*args: Any) -> tuple[bytes, int, str]:
         raise make_error()
 
-    monkeypatch.setattr(vault.profiles, "read_profile_json", failing)
+    monkeypatch.setattr(vault.profiles, "read_profile_json_owned", failing)
     answers = []
     raised = []
     for app in (create_app(vault=vault), without_fast_path(vault)):

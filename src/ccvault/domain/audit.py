@@ -171,14 +171,49 @@ class ChainBreak:
     problem: str
 
 
+@dataclass(frozen=True)
+class ChainHead:
+    """A chain's last entry as the sealer recorded it (`audit_head`, in the sealing
+    transaction): what tells a chain whose newest entries were deleted."""
+
+    seq: int
+    hash: str
+
+
 @dataclass
 class ChainWalk:
-    """Checks one tenant's entries fed in `seq` order; remembers the first break."""
+    """Checks one tenant's entries fed in `seq` order; remembers the first break. With
+    `head` (the recorded head read before the walk: entries sealed later may follow it),
+    the entry at the head's seq must carry its hash and the chain must reach it
+    (`finish`)."""
 
+    head: ChainHead | None = None
     last_seq: int = 0
     last_hash: str = GENESIS
     checked: int = 0
     broken: ChainBreak | None = None
+
+    def finish(self, *, had_entries: bool) -> None:
+        """After the last row: a chain that stops short of its recorded head lost its
+        newest entries; one that had entries when the walk began needs a head at all."""
+        if self.broken is not None:
+            return
+        if self.head is None:
+            if had_entries:
+                self.broken = ChainBreak(
+                    self.last_seq,
+                    f"the chain's recorded head is missing (audit_head; the chain ends at "
+                    f"entry {self.last_seq})",
+                )
+            return
+        if self.last_seq < self.head.seq:
+            first = self.last_seq + 1
+            self.broken = ChainBreak(
+                first,
+                f"entries {first} to {self.head.seq} are missing: the chain ends at entry "
+                f"{self.last_seq} but its recorded head is entry {self.head.seq} "
+                "(the newest entries were removed)",
+            )
 
     def feed(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Rows `(seq, at, actor, action, subject_hash, target, purpose, request_id,
@@ -207,5 +242,10 @@ class ChainWalk:
             }
             if entry_hash(prev, seq, at, fields) != stored:
                 self.broken = ChainBreak(seq, f"entry {seq} was changed (its hash does not match)")
+                return
+            if self.head is not None and seq == self.head.seq and stored != self.head.hash:
+                self.broken = ChainBreak(
+                    seq, f"entry {seq} is not the one sealed (the recorded head's hash differs)"
+                )
                 return
             self.last_seq, self.last_hash = seq, stored

@@ -51,7 +51,8 @@ class AsOfService:
         profile = await profile_as_of(
             self._pool, caller.tenant_id, customer_id, at, include_history=include_history
         )
-        self._read(caller, Action.profile_read, customer_id, f"as_of/{at.isoformat()}", purpose)
+        target = f"as_of/{at.isoformat()}"
+        self._read(caller, Action.profile_read, profile.customer_id, target, purpose)
         if purpose is None:
             return profile
         rules = await self._schema.read_rules(caller.tenant_id, definition_ids(profile))
@@ -82,5 +83,6 @@ class AsOfService:
                 if hidden.reason == "consent":
                     why = "the customer had not granted the consent its definition names"
                 raise Withheld(f"field {name!r} is withheld from reads for {purpose!r}: {why}")
-        self._read(caller, Action.field_read, customer_id, f"{name}@{at.isoformat()}", purpose)
+        target = f"{name}@{at.isoformat()}"
+        self._read(caller, Action.field_read, profile.customer_id, target, purpose)
         return field

@@ -191,22 +191,24 @@ class AuditService:
         """Seal, then walk every tenant's chain (or the named one's); `progress(done,
         total)` after each page. Stops a tenant's walk at its first break."""
         tenants = await audit_sql.chain_tenants(self._pool, tenant_name)
-        for tenant_id, _, _ in tenants:
-            await self.seal(tenant_id)
+        for info in tenants:
+            await self.seal(info.tenant_id)
+        # Heads read before the walks: entries sealed meanwhile come after them.
         tenants = await audit_sql.chain_tenants(self._pool, tenant_name)
-        total = sum(count for *_, count in tenants)
+        total = sum(info.highest for info in tenants)
         done = 0
         results = []
-        for tenant_id, name, _ in tenants:
-            chain = ChainWalk()
-            async for rows in audit_sql.walk(self._pool, tenant_id):
+        for info in tenants:
+            chain = ChainWalk(head=info.head)
+            async for rows in audit_sql.walk(self._pool, info.tenant_id):
                 chain.feed(rows)
                 done += len(rows)
                 if progress is not None:
                     progress(done, total)
                 if chain.broken is not None:
                     break
-            results.append(TenantChain(tenant_id, name, chain.checked, chain.broken))
+            chain.finish(had_entries=info.highest > 0)
+            results.append(TenantChain(info.tenant_id, info.name, chain.checked, chain.broken))
         return results
 
 

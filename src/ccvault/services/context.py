@@ -60,7 +60,7 @@ class ContextService:
             self._audit.read(
                 caller,
                 Action.profile_read,
-                customer_id,
+                profile.customer_id,  # an alias's target
                 target=f"context/{agent_id}",
                 purpose=purpose,
             )

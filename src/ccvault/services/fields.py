@@ -183,12 +183,13 @@ class FieldService:
         """The active version (NotFound when absent, deleted, or past its expires_at;
         Withheld when a read for `purpose` may not see it)."""
         require_purpose(purpose, caller.require_purpose)
-        field = await self._profiles.get_field(caller.tenant_id, customer_id, name)
+        field, owner = await self._profiles.get_field_owned(caller.tenant_id, customer_id, name)
         if purpose is None or field.field_definition_id is None:
-            self._read(caller, Action.field_read, customer_id, name, purpose)
+            self._read(caller, Action.field_read, owner, name, purpose)
             return field
         rules = await self._schema.read_rules(caller.tenant_id, [field.field_definition_id])
         if not rules:
+            self._read(caller, Action.field_read, owner, name, purpose)
             return field
         profile, _ = await self._profiles.get_profile_versioned(caller.tenant_id, customer_id)
         for hidden in withheld(purpose, [field], rules, profile.consents):
@@ -196,13 +197,15 @@ class FieldService:
             if hidden.reason == "consent":
                 why = "the customer has not granted the consent its definition names"
             raise Withheld(f"field {name!r} is withheld from reads for {purpose!r}: {why}")
-        self._read(caller, Action.field_read, customer_id, name, purpose)
+        self._read(caller, Action.field_read, owner, name, purpose)
         return field
 
     async def history(self, caller: Caller, customer_id: str, name: str) -> list[ProfileField]:
         """Every version of the field, newest first, whatever its status."""
-        versions = await self._profiles.field_history(caller.tenant_id, customer_id, name)
-        self._read(caller, Action.history_read, customer_id, name, None)
+        versions, owner = await self._profiles.field_history_owned(
+            caller.tenant_id, customer_id, name
+        )
+        self._read(caller, Action.history_read, owner, name, None)
         return versions
 
     async def delete(

@@ -26,10 +26,10 @@ class LineageService:
     ) -> Lineage:
         """The item (depth 0) and its ancestors or descendants, ordered by depth; NotFound
         for an id the tenant does not hold."""
-        found = await lineage_sql.lineage(
+        found, owner = await lineage_sql.lineage_owned(
             self._pool, caller.tenant_id, item_id, direction, max_depth
         )
         if self._audit is not None:
-            # The item's id names it; the customer is not looked up for a read entry.
-            self._audit.read(caller, Action.lineage_read, None, target=str(item_id))
+            # Filed under the customer owning the item (the same statement found them).
+            self._audit.read(caller, Action.lineage_read, owner, target=str(item_id))
         return found

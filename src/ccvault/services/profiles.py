@@ -78,7 +78,9 @@ class ProfileService:
         if purpose is not None:
             profile = await self.for_purpose(caller, profile, purpose)
         if audited:
-            self._read(caller, customer_id, purpose, "history" if include_history else None)
+            # Under the customer the profile belongs to (an alias's target).
+            target = "history" if include_history else None
+            self._read(caller, profile.customer_id, purpose, target)
         return profile, version
 
     async def for_purpose(self, caller: Caller, profile: Profile, purpose: str) -> Profile:
@@ -93,10 +95,12 @@ class ProfileService:
         """The hot read: the profile's JSON as cached (one cache hit or one query) and its
         version, never decoded and encoded again."""
         require_purpose(None, caller.require_purpose)
-        found = await self._profiles.read_profile_json(caller.tenant_id, customer_id)
+        body, version, owner = await self._profiles.read_profile_json_owned(
+            caller.tenant_id, customer_id
+        )
         if audited:
-            self._read(caller, customer_id, None, None)
-        return found
+            self._read(caller, owner, None, None)
+        return body, version
 
     def _read(
         self, caller: Caller, customer_id: str, purpose: str | None, target: str | None

@@ -1,18 +1,21 @@
-"""The audit log on PostgreSQL (migration 0018): unsealed entries in `audit_pending`, the
-sealed, hash-chained log in `audit_log`.
+"""The audit log on PostgreSQL (migrations 0021, 0025): unsealed entries in
+`audit_pending`, the sealed, hash-chained log in `audit_log`, each chain's last entry in
+`audit_head`.
 
 - A write inserts its entry in its own transaction: `note` inside an open transaction,
   or `with_note` around a single-statement write (a CTE, so no extra round trip).
 - Reads arrive in batches, per tenant: appended by the sealer itself when it holds the
   tenant's lock, else inserted as pending (`insert_batch`, one statement).
 - `seal` moves a tenant's pending entries into the log under a per-tenant advisory lock,
-  numbering them after the chain's head and chaining their hashes (domain/audit.py).
+  numbering them after the chain's head and chaining their hashes (domain/audit.py), and
+  records the new head in the same statement.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -20,7 +23,14 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from ccvault.domain.audit import GENESIS, AuditEntry, AuditNote, entry_hash, instant
+from ccvault.domain.audit import (
+    GENESIS,
+    AuditEntry,
+    AuditNote,
+    ChainHead,
+    entry_hash,
+    instant,
+)
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
 
@@ -52,9 +62,29 @@ def with_note(query: str) -> str:
     return Q["with_note"].replace("{write}", query.rstrip().rstrip(";"))
 
 
-async def note(conn: AsyncConnection[Any], tenant_id: UUID, entry: AuditNote | None) -> None:
-    """Insert a write's entry inside the caller's open transaction (nothing for None)."""
-    if entry is not None:
+@cache
+def with_subject_note(query: str) -> str:
+    """As `with_note`, for a write function that takes `customer_id` and answers the
+    `customer_id` it landed on: the entry is filed under that one (an alias's target)."""
+    return Q["with_subject_note"].replace("{write}", query.rstrip().rstrip(";"))
+
+
+async def note(
+    conn: AsyncConnection[Any],
+    tenant_id: UUID,
+    entry: AuditNote | None,
+    *,
+    asked: str | None = None,
+    landed: str | None = None,
+) -> None:
+    """Insert a write's entry inside the caller's open transaction (nothing for None).
+    A write addressed to `asked` that landed on another customer (`asked` is an alias
+    of `landed`) is filed under `landed`."""
+    if entry is None:
+        return
+    if landed is not None and landed != asked:
+        await conn.execute(Q["note_landed"], {**note_params(tenant_id, entry), "landed": landed})
+    else:
         await conn.execute(Q["note"], note_params(tenant_id, entry))
 
 
@@ -131,7 +161,10 @@ async def seal(
                 digest = entry_hash(prev, seq, at, dict(zip(_COLUMNS, values, strict=True)))
                 sealed_rows.append([seq, instant(at), *values, prev, digest])
                 prev = digest
-            await conn.execute(Q["append"], {**params, "rows": _ROWS(sealed_rows)})
+            await conn.execute(
+                Q["append"],
+                {**params, "rows": _ROWS(sealed_rows), "head_seq": seq, "head_hash": prev},
+            )
         sealed += len(entries)
         if len(rows) < SEAL_BATCH:
             return sealed
@@ -155,11 +188,30 @@ def _entry(row: tuple[Any, ...]) -> AuditEntry:
     return AuditEntry.model_validate(dict(zip(keys, row, strict=True)))
 
 
-async def chain_tenants(pool: Pool, name: str | None) -> list[tuple[UUID, str, int]]:
-    """(tenant id, name, highest seq) of every tenant, or of the one named."""
+@dataclass(frozen=True)
+class ChainInfo:
+    """A tenant's chain as `verify` starts on it: how long, and its recorded head."""
+
+    tenant_id: UUID
+    name: str
+    highest: int
+    head: ChainHead | None
+
+
+async def chain_tenants(pool: Pool, name: str | None) -> list[ChainInfo]:
+    """Every tenant's chain, or the named one's."""
     async with pool.connection() as conn:
         cur = await conn.execute(Q["chain_tenants"], {"name": name})
-        return [(row[0], str(row[1]), int(row[2])) for row in await cur.fetchall()]
+        rows = await cur.fetchall()
+    return [
+        ChainInfo(
+            row[0],
+            str(row[1]),
+            int(row[2]),
+            ChainHead(int(row[3]), str(row[4])) if row[3] is not None else None,
+        )
+        for row in rows
+    ]
 
 
 async def walk(pool: Pool, tenant_id: UUID) -> AsyncIterator[list[tuple[Any, ...]]]:

@@ -4,6 +4,30 @@ INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target, purpo
 VALUES (%(audit_tenant_id)s, %(audit_actor)s, %(audit_action)s, %(audit_subject_hash)s,
         %(audit_target)s, %(audit_purpose)s, %(audit_request_id)s);
 
+-- name: note_landed
+-- As `note`, for a write addressed to an alias: filed under the customer the write landed
+-- on (`landed`, the lock function's answer), whose subject hash only SQL can make here.
+INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target, purpose, request_id)
+VALUES (%(audit_tenant_id)s, %(audit_actor)s, %(audit_action)s,
+        ccv_subject_hash(%(audit_tenant_id)s::uuid, %(landed)s::text),
+        %(audit_target)s, %(audit_purpose)s, %(audit_request_id)s);
+
+-- name: with_subject_note
+-- As `with_note`, for a write function answering the customer_id it landed on (the
+-- target's, when customer_id named an alias): the entry is filed under that customer.
+-- Addressed by its own id (the rule), the subject hash the service made is used as is;
+-- only an alias costs the HMAC in SQL (migration 0025).
+WITH w AS MATERIALIZED ({write}),
+     a AS (INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target,
+                                      purpose, request_id)
+           SELECT %(audit_tenant_id)s, %(audit_actor)s, %(audit_action)s,
+                  CASE WHEN w.customer_id = %(customer_id)s::text
+                       THEN %(audit_subject_hash)s::text
+                       ELSE ccv_subject_hash(%(audit_tenant_id)s::uuid, w.customer_id) END,
+                  %(audit_target)s, %(audit_purpose)s, %(audit_request_id)s
+             FROM w)
+SELECT * FROM w;
+
 -- name: with_note
 -- A single-statement write (a SELECT, or INSERT/UPDATE/DELETE ... RETURNING, with no
 -- WITH of its own) and its entry as a CTE: one entry when the write answers a row (none
@@ -55,11 +79,18 @@ RETURNING id, at, actor, action, subject_hash, target, purpose, request_id;
 -- [seq, at, actor, action, subject_hash, target, purpose, request_id, prev_hash, hash]:
 -- the driver sends one text instead of adapting ten arrays element by element (half
 -- the sealer's CPU). `at` is the canonical text (microseconds, UTC), read back exactly.
-INSERT INTO audit_log (tenant_id, seq, at, actor, action, subject_hash, target, purpose,
-                       request_id, prev_hash, hash)
-SELECT %(tenant_id)s, (e->>0)::bigint, (e->>1)::timestamptz, e->>2, e->>3, e->>4, e->>5,
-       e->>6, e->>7, e->>8, e->>9
-  FROM json_array_elements(%(rows)s::json) e;
+-- The chain's head (the batch's last seq and hash) moves in the same statement, so it
+-- commits with the entries (migration 0025: `verify` tells a truncated chain by it).
+WITH appended AS (
+    INSERT INTO audit_log (tenant_id, seq, at, actor, action, subject_hash, target, purpose,
+                           request_id, prev_hash, hash)
+    SELECT %(tenant_id)s, (e->>0)::bigint, (e->>1)::timestamptz, e->>2, e->>3, e->>4, e->>5,
+           e->>6, e->>7, e->>8, e->>9
+      FROM json_array_elements(%(rows)s::json) e
+)
+INSERT INTO audit_head AS h (tenant_id, seq, hash)
+VALUES (%(tenant_id)s, %(head_seq)s, %(head_hash)s)
+ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash;
 
 -- name: list_for_subject
 -- One customer's entries, newest first, after the cursor's seq.
@@ -79,8 +110,11 @@ SELECT seq, at, actor, action, subject_hash, target, purpose, request_id, prev_h
  LIMIT %(limit)s;
 
 -- name: chain_tenants
--- Every tenant (or the one named), with how many entries its chain holds at most.
-SELECT t.id, t.name, coalesce((SELECT max(seq) FROM audit_log l WHERE l.tenant_id = t.id), 0)
+-- Every tenant (or the one named), with how many entries its chain holds at most, and
+-- its head as the sealer last recorded it (none before its first entry).
+SELECT t.id, t.name, coalesce((SELECT max(seq) FROM audit_log l WHERE l.tenant_id = t.id), 0),
+       h.seq, h.hash
   FROM tenants t
+  LEFT JOIN audit_head h ON h.tenant_id = t.id
  WHERE %(name)s::text IS NULL OR t.name = %(name)s::text
  ORDER BY t.name;

@@ -29,6 +29,15 @@ async def lineage(
     pool: Pool, tenant_id: UUID, item_id: UUID, direction: Direction, max_depth: int = MAX_DEPTH
 ) -> Lineage:
     """The item and its chain (depth 0 = the item), never leaving the tenant."""
+    found, _ = await lineage_owned(pool, tenant_id, item_id, direction, max_depth)
+    return found
+
+
+async def lineage_owned(
+    pool: Pool, tenant_id: UUID, item_id: UUID, direction: Direction, max_depth: int = MAX_DEPTH
+) -> tuple[Lineage, str | None]:
+    """As `lineage`, with the id of the customer whose profile holds the item (read in
+    the same statement, so in the same snapshot as the item)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
             Q[direction.value], {"tenant_id": tenant_id, "id": item_id, "max_depth": max_depth}
@@ -36,4 +45,4 @@ async def lineage(
         row = await cur.fetchone()
     if row is None or not row[0]:
         raise NotFound(f"no item {item_id}")
-    return Lineage.model_validate_json(row[1])
+    return Lineage.model_validate_json(row[1]), row[2]

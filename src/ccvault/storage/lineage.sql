@@ -6,7 +6,7 @@
 -- member's source_item_type names the one table to look in, so the other branch is
 -- skipped outright. The walk goes one level past max_depth to tell `truncated`; the CYCLE
 -- clause stops at a repeated item and marks it. The answer (item document, chain, flags)
--- comes back as one JSON document.
+-- comes back as one JSON document, with the id of the customer owning the item.
 WITH RECURSIVE chain (depth, item_id, item_type, name, status, deleted_at,
                       source_item_id, source_item_type, source_uuid) AS (
     SELECT 0, id, item_type, name, status, deleted_at, source_item_id, source_item_type,
@@ -44,7 +44,15 @@ SELECT count(*) > 0 AS found, json_build_object(
     'chain', coalesce(json_agg(e ORDER BY e.depth, e.item_id)
                       FILTER (WHERE NOT is_cycle AND e.depth <= %(max_depth)s), '[]'),
     'truncated', coalesce(bool_or(NOT is_cycle AND e.depth > %(max_depth)s), false),
-    'cycle_detected', coalesce(bool_or(is_cycle), false))::text
+    'cycle_detected', coalesce(bool_or(is_cycle), false))::text,
+    -- The customer owning the item (the read's audit subject): two primary-key probes,
+    -- evaluated once for the statement.
+    (SELECT p.customer_id FROM customer_profiles p
+      WHERE p.id = coalesce(
+          (SELECT f.profile_id FROM profile_fields f
+            WHERE f.tenant_id = %(tenant_id)s AND f.id = %(id)s),
+          (SELECT s.profile_id FROM profile_assets s
+            WHERE s.tenant_id = %(tenant_id)s AND s.id = %(id)s))) AS owner
   FROM chain c,
        LATERAL (SELECT c.depth, c.item_id, c.item_type, c.name, c.status, c.deleted_at,
                        c.source_item_id) e;

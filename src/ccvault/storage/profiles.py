@@ -109,6 +109,15 @@ class ProfileStore:
         body, version, _ = await self._read_through(tenant_id, customer_id)
         return body, version
 
+    async def read_profile_json_owned(
+        self, tenant_id: UUID, customer_id: str
+    ) -> tuple[bytes, int, str]:
+        """As `read_profile_json`, with the customer id the profile belongs to: the
+        target's when `customer_id` is an alias (reads are audited under it)."""
+        body, version, parsed = await self._read_through(tenant_id, customer_id)
+        # Aliases are never cached (see _read_through): a hit read the id it was asked.
+        return body, version, parsed.customer_id if parsed is not None else customer_id
+
     async def _read_through(
         self, tenant_id: UUID, customer_id: str
     ) -> tuple[bytes, int, Profile | None]:
@@ -199,7 +208,9 @@ class ProfileStore:
                 conn, tenant_id, customer_id, touch=False, if_match=if_match
             )
             result = await self._link_identity(conn, tenant_id, profile_id, identity)
-            await audit_sql.note(conn, tenant_id, audit)
+            await audit_sql.note(
+                conn, tenant_id, audit, asked=customer_id, landed=touched.customer_id
+            )
         await self._invalidate([touched])
         return result
 
@@ -259,7 +270,9 @@ class ProfileStore:
                 },
             )
             row = await cur.fetchone()
-            await audit_sql.note(conn, tenant_id, audit)
+            await audit_sql.note(
+                conn, tenant_id, audit, asked=customer_id, landed=touched.customer_id
+            )
         await self._invalidate([touched])
         assert row is not None
         keys = ("consent_type", "granted", "granted_at", "revoked_at", "source_session_id")
@@ -284,7 +297,9 @@ class ProfileStore:
                 Q["set_verification_level"],
                 {"tenant_id": tenant_id, "profile_id": profile_id, "level": level.value},
             )
-            await audit_sql.note(conn, tenant_id, audit)
+            await audit_sql.note(
+                conn, tenant_id, audit, asked=customer_id, landed=touched.customer_id
+            )
         await self._invalidate([touched])
         return touched.customer_id
 
@@ -340,7 +355,7 @@ class ProfileStore:
             for step in ("retire_source_profile", "bump_target_profile"):
                 cur = await conn.execute(M[step], ids)
                 touched += [Touched(tenant_id, c, v) for c, v in await cur.fetchall()]
-            await audit_sql.note(conn, tenant_id, audit)
+            await audit_sql.note(conn, tenant_id, audit, asked=target, landed=str(target_customer))
         await self._invalidate(touched)
         return str(target_customer)
 
@@ -401,6 +416,14 @@ class ProfileStore:
 
     async def get_field(self, tenant_id: UUID, customer_id: str, name: str) -> ProfileField:
         """The live version of a field; NotFound when absent, deleted or past expires_at."""
+        field, _ = await self.get_field_owned(tenant_id, customer_id, name)
+        return field
+
+    async def get_field_owned(
+        self, tenant_id: UUID, customer_id: str, name: str
+    ) -> tuple[ProfileField, str]:
+        """As `get_field`, with the customer id the profile belongs to (an alias's
+        target's: reads are audited under it)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 Q["get_field"], {"tenant_id": tenant_id, "customer_id": customer_id, "name": name}
@@ -408,12 +431,19 @@ class ProfileStore:
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no active field {name!r} for {customer_id!r}")
-        return ProfileField.model_validate(row[0])
+        return ProfileField.model_validate(row[0]), str(row[1])
 
     async def field_history(
         self, tenant_id: UUID, customer_id: str, name: str
     ) -> list[ProfileField]:
         """Every version of a field, newest first, whatever its status."""
+        versions, _ = await self.field_history_owned(tenant_id, customer_id, name)
+        return versions
+
+    async def field_history_owned(
+        self, tenant_id: UUID, customer_id: str, name: str
+    ) -> tuple[list[ProfileField], str]:
+        """As `field_history`, with the customer id the profile belongs to."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 Q["field_history"],
@@ -422,7 +452,7 @@ class ProfileStore:
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no profile {customer_id!r}")
-        return [ProfileField.model_validate(doc) for doc in row[1]]
+        return [ProfileField.model_validate(doc) for doc in row[1]], str(row[2])
 
     async def delete_field(
         self,
@@ -446,7 +476,9 @@ class ProfileStore:
             if row is None:
                 raise NotFound(f"no current field {name!r} for {customer_id!r}")
             orphaned = await self._orphan_dependents(conn, tenant_id, row[0])
-            await audit_sql.note(conn, tenant_id, audit)
+            await audit_sql.note(
+                conn, tenant_id, audit, asked=customer_id, landed=touched.customer_id
+            )
         await self._bump_and_invalidate(touched, tenant_id, orphaned)
         return UUID(str(row[0]))
 
@@ -573,7 +605,8 @@ class ProfileStore:
         entry when given), then invalidate the profile's cache entry; returns the new
         item's document."""
         if audit is not None:
-            query = audit_sql.with_note(query)
+            # Filed under the customer the write landed on (an alias's target).
+            query = audit_sql.with_subject_note(query)
             params = {**params, **audit_sql.note_params(params["tenant_id"], audit)}
         async with self.pool.connection() as conn:
             with _write_errors(customer_id, link):

@@ -157,7 +157,12 @@ SELECT doc::text, customer_id, version FROM ccv_save_field(
     p_if_versions => %(if_versions)s::bigint[]);
 
 -- name: get_field
-SELECT ccv_field_doc(f) AS doc
+-- Also the customer the profile belongs to (the audit entry's subject): an alias's
+-- target's, looked up only for an alias.
+SELECT ccv_field_doc(f) AS doc,
+       CASE WHEN a.merged_into_id IS NULL THEN a.customer_id
+            ELSE (SELECT t.customer_id FROM customer_profiles t WHERE t.id = a.merged_into_id)
+       END AS owner
   FROM customer_profiles a
   JOIN profile_fields f ON f.profile_id = coalesce(a.merged_into_id, a.id)
  WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s
@@ -171,7 +176,8 @@ SELECT p.id IS NOT NULL AS profile_exists,
        (SELECT coalesce(json_agg(ccv_field_doc(f) ORDER BY f.collected_at DESC, f.id), '[]')
           FROM profile_fields f
          WHERE f.tenant_id = %(tenant_id)s AND f.profile_id = p.id AND f.name = %(name)s)
-       AS docs
+       AS docs,
+       p.customer_id AS owner
   FROM customer_profiles a
   JOIN customer_profiles p ON p.id = coalesce(a.merged_into_id, a.id)
  WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = %(customer_id)s;
