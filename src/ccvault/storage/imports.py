@@ -316,7 +316,6 @@ def _staging_row(line: int, profile_id: UUID, row: FieldRow) -> tuple[Any, ...]:
     return (
         line,
         profile_id,
-        uuid4(),
         row.name,
         json.dumps(row.value, separators=(",", ":")),
         row.value_type,
