@@ -777,3 +777,44 @@ async def test_scenarios_rules_and_their_requirements_are_tenant_isolated(
     assert (await other.delete(scenario_url("shared-id"))).status_code == 204
     assert (await api.get(scenario_url("shared-id"))).status_code == 200
     assert len(await requirements(api, "shared-id")) == 4
+
+
+# -- audit --------------------------------------------------------------------------------
+
+
+async def test_a_run_audits_what_it_stores_and_drops_as_the_job(
+    api: httpx.AsyncClient, vault: Vault, tenant_id: uuid.UUID
+) -> None:
+    async def job_entries() -> list[tuple[str, str, str | None]]:
+        await vault.services.audit.seal(tenant_id)
+        rows = await fetch(
+            vault,
+            "SELECT actor, action, target FROM audit_log WHERE tenant_id = %s"
+            " AND actor LIKE 'job:%%' ORDER BY seq",
+            (tenant_id,),
+        )
+        return [(a, b, c) for a, b, c in rows]
+
+    text = {"name": "Checkout", "conditions": ["Collect the email and the full name."]}
+    await put_scenario(api, "checkout", text)
+    await worker_pass(vault)
+    stored = by_field(await requirements(api, "checkout"))
+    assert set(stored) == {"email", "full_name"}
+    first = await job_entries()
+    assert sorted(first) == [
+        ("job:extract_requirements", "requirement.put", f"{AGENT}/checkout/email"),
+        ("job:extract_requirements", "requirement.put", f"{AGENT}/checkout/full_name"),
+    ]
+    # The edited text drops the full name: the run deletes it; the approved email stays
+    # as reviewed (the run stores no new one), so the run leaves no entry for it.
+    url = f"/v1/agents/{AGENT}/requirements/{stored['email']['id']}/review"
+    assert (await api.post(url, json={"decision": "approve"})).status_code == 200
+    await put_scenario(api, "checkout", {**text, "conditions": ["Collect the email."]})
+    await worker_pass(vault)
+    assert (await job_entries())[len(first) :] == [
+        ("job:extract_requirements", "requirement.delete", f"{AGENT}/checkout/full_name"),
+    ]
+    # The entries name no customer and commit with the run (the chain verifies).
+    ((name,),) = await fetch(vault, "SELECT name FROM tenants WHERE id = %s", (tenant_id,))
+    (chain,) = await vault.services.audit.verify(name)
+    assert chain.broken is None

@@ -68,6 +68,25 @@ class AuditNote:
     request_id: str | None
 
 
+def job_actor(name: str) -> str:
+    """The actor of the entries a background job leaves (DESIGN §8: `job:<name>`)."""
+    return f"job:{name}"
+
+
+def requirement_target(
+    agent_id: str,
+    scenario_id: str | None,
+    field_name: str,
+    step_id: str | None,
+    rule_id: str | None = None,
+) -> str:
+    """A requirement's key as an entry's target: `agent/scenario/field[@step]`; one that
+    belongs to a rule without a scenario is `agent/rule:<rule_id>/field`."""
+    scope = scenario_id if scenario_id is not None else f"rule:{rule_id}"
+    key = f"{agent_id}/{scope}/{field_name}"
+    return key if step_id is None else f"{key}@{step_id}"
+
+
 def actor_of(caller: Caller) -> str:
     """The key's id; `admin` for callers without one (operators, the CLI)."""
     return str(caller.key_id) if caller.key_id is not None else "admin"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from ccvault.domain.audit import Action, note
+from ccvault.domain.audit import Action, note, requirement_target
 from ccvault.domain.caller import Caller
 from ccvault.domain.schema import Requirement, RequirementBody, ReviewDecision
 from ccvault.storage.schema import SchemaStore
@@ -84,5 +84,4 @@ class RequirementService:
 
 def _requirement(agent_id: str, scenario_id: str, field_name: str, step_id: str | None) -> str:
     """A requirement's key as an audit entry's target: agent/scenario/field[@step]."""
-    key = f"{agent_id}/{scenario_id}/{field_name}"
-    return key if step_id is None else f"{key}@{step_id}"
+    return requirement_target(agent_id, scenario_id, field_name, step_id)

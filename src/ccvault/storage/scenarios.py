@@ -11,7 +11,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from ccvault.domain.audit import AuditNote
+from ccvault.domain.audit import Action, AuditNote, job_actor, requirement_target
 from ccvault.domain.errors import NotFound
 from ccvault.domain.scenarios import (
     PlannedRequirement,
@@ -285,13 +285,18 @@ class ScenarioStore:
         in one transaction, so a re-run is idempotent and never half-applied."""
         base = {"tenant_id": tenant_id, "agent_id": agent_id}
         rule_id = source_id if kind is SourceKind.rule else None
+        stored: list[str] = []
         async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute(
+            cur = await conn.execute(
                 Q["drop_unreviewed_extracted"],
                 {**base, "kind": kind.value, "source_id": source_id},
             )
+            dropped = [
+                requirement_target(agent_id, scenario, field, step, rule)
+                for scenario, rule, field, step in await cur.fetchall()
+            ]
             for req in requirements:
-                await conn.execute(
+                cur = await conn.execute(
                     Q["insert_extracted"],
                     {
                         **base,
@@ -309,6 +314,13 @@ class ScenarioStore:
                         "review_status": req.review_status.value,
                     },
                 )
+                if await cur.fetchone() is not None:
+                    stored.append(
+                        requirement_target(
+                            agent_id, scenario_id, req.field_name, req.step_id, rule_id
+                        )
+                    )
+            await _audit_extracted(conn, tenant_id, dropped, stored)
             for suggestion in suggestions:
                 await conn.execute(
                     Q["insert_suggestion"],
@@ -360,6 +372,31 @@ class ScenarioStore:
                     "seen": seen,
                 },
             )
+
+
+# The actor of the extraction job's entries (its task is `ccv.extract_requirements`).
+EXTRACTION_ACTOR = job_actor("extract_requirements")
+
+
+async def _audit_extracted(
+    conn: AsyncConnection[Any], tenant_id: UUID, dropped: list[str], stored: list[str]
+) -> None:
+    """The run's entries, in its transaction: a put per requirement stored, a delete
+    per one dropped and not stored again (a re-run of the same text is all puts)."""
+    again = set(stored)
+    gone = [target for target in dict.fromkeys(dropped) if target not in again]
+    actions = [Action.requirement_put.value] * len(stored)
+    actions += [Action.requirement_delete.value] * len(gone)
+    if actions:
+        await conn.execute(
+            Q["audit_extracted"],
+            {
+                "tenant_id": tenant_id,
+                "actor": EXTRACTION_ACTOR,
+                "actions": actions,
+                "targets": stored + gone,
+            },
+        )
 
 
 def _age(years: float | None) -> int | None:

@@ -102,15 +102,17 @@ SELECT coalesce(json_agg(to_jsonb(d) ORDER BY d.name), '[]')
 
 -- name: drop_unreviewed_extracted
 -- Re-extraction replaces what the last run proposed and nobody reviewed; manual and
--- reviewed requirements stay as they are.
+-- reviewed requirements stay as they are. Answers the keys dropped (for the audit log).
 DELETE FROM scenario_field_requirements
  WHERE tenant_id = %(tenant_id)s AND agent_id = %(agent_id)s AND origin = 'extracted'
    AND review_status IN ('none', 'pending')
    AND ((%(kind)s = 'scenario' AND scenario_id = %(source_id)s AND rule_id IS NULL)
-     OR (%(kind)s = 'rule' AND rule_id = %(source_id)s));
+     OR (%(kind)s = 'rule' AND rule_id = %(source_id)s))
+RETURNING scenario_id, rule_id, field_name, step_id;
 
 -- name: insert_extracted
--- A reviewed requirement for the same field and step keeps its place (ON CONFLICT).
+-- A reviewed requirement for the same field and step keeps its place (ON CONFLICT): no
+-- row answered, nothing stored, nothing audited.
 INSERT INTO scenario_field_requirements (
     id, tenant_id, agent_id, scenario_id, rule_id, field_name, step_id, required_level,
     fallback_action, when_condition, collection_order, confidence, needs_human_review,
@@ -119,7 +121,8 @@ VALUES (%(id)s, %(tenant_id)s, %(agent_id)s, %(scenario_id)s, %(rule_id)s, %(fie
         %(step_id)s, %(required_level)s, %(fallback_action)s, %(when_condition)s,
         %(collection_order)s, %(confidence)s, %(needs_human_review)s, %(review_status)s,
         'extracted')
-ON CONFLICT DO NOTHING;
+ON CONFLICT DO NOTHING
+RETURNING id;
 
 -- name: insert_suggestion
 -- A field the agent has no definition for becomes a suggestion, once; a suggestion
@@ -168,3 +171,11 @@ SELECT to_jsonb(r) AS requirement, r.scenario_id, r.rule_id, r.created_at, r.id,
           AND coalesce(m.step_id, '') = coalesce(r.step_id, '')))
  ORDER BY r.created_at, r.id
  LIMIT %(limit)s;
+
+-- name: audit_extracted
+-- The extraction job's audit entries, in its own transaction and in one statement:
+-- `requirement.put` for each requirement it stored, `requirement.delete` for each it
+-- dropped and did not store again, as `job:<name>` (DESIGN §8).
+INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target, purpose, request_id)
+SELECT %(tenant_id)s, %(actor)s, e.action, NULL, e.target, NULL, NULL
+  FROM unnest(%(actions)s::text[], %(targets)s::text[]) AS e (action, target);
