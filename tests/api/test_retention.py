@@ -208,3 +208,44 @@ async def test_versions_younger_than_the_retention_stay(
     assert (await retain(http, admin_headers, tenant_id))["updated"] == 0
     await age(vault, tenant_id, ids, timedelta(hours=2))
     assert (await retain(http, admin_headers, tenant_id))["fields"] == 2
+
+
+async def test_retention_leaves_one_entry_per_profile_and_kind_as_the_job(
+    api: httpx.AsyncClient,
+    http: httpx.AsyncClient,
+    vault: Vault,
+    tenant_id: UUID,
+    admin_headers: dict[str, str],
+) -> None:
+    await set_retention(http, admin_headers, tenant_id, 30)
+    old = [(await put(api, "c1", "email", f"e{i}@x.io"))["id"] for i in range(5)]
+    old += [(await put(api, "c2", "phone", f"+49301{i}"))["id"] for i in range(2)]
+    first = await api.post("/v1/profiles/c1/assets", json=ASSET | {"storage_path": "s3://a/1"})
+    assert first.status_code == 201, first.text
+    old.append(first.json()["id"])
+    second = await api.post("/v1/profiles/c1/assets", json=ASSET | {"storage_path": "s3://a/2"})
+    assert second.status_code == 201, second.text
+    await age(vault, tenant_id, old)
+    # Windows of two rows: c1's four old email versions span two windows, one entry.
+    result = await apply_history_retention(vault.profiles, tenant_id, batch=2, pause=0)
+    assert (result.fields, result.assets) == (5, 1)
+
+    async def job_entries(cid: str) -> list[tuple[str, str, str]]:
+        resp = await api.get(f"/v1/profiles/{cid}/audit")
+        assert resp.status_code == 200, resp.text
+        return sorted(
+            (e["actor"], e["action"], e["target"])
+            for e in resp.json()["items"]
+            if e["actor"].startswith("job:")
+        )
+
+    assert await job_entries("c1") == [
+        ("job:apply_history_retention", "asset.delete", "history"),
+        ("job:apply_history_retention", "field.delete", "history"),
+    ]
+    assert await job_entries("c2") == [
+        ("job:apply_history_retention", "field.delete", "history"),
+    ]
+    # A run that deletes nothing audits nothing.
+    await apply_history_retention(vault.profiles, tenant_id, batch=2, pause=0)
+    assert len(await job_entries("c1")) == 2

@@ -25,6 +25,8 @@ import structlog
 from psycopg import AsyncConnection
 
 from ccvault.config import DEFAULT_EXPIRE_PAUSE, DEFAULT_ORPHAN_PAUSE
+from ccvault.domain.audit import Action, job_actor
+from ccvault.domain.privacy import subject_hash
 from ccvault.storage.cache import Touched
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.queries import load
@@ -96,6 +98,15 @@ Q_RETENTION_TENANTS = """
        AND (%(tenant_id)s::uuid IS NULL OR id = %(tenant_id)s::uuid)
      ORDER BY id
 """
+# The retention run's audit entries (one statement per window; see _RetentionAudit).
+Q_RETENTION_AUDIT = """
+    INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target)
+    SELECT %(tenant_id)s, %(actor)s, %(action)s, s, 'history'
+      FROM unnest(%(subjects)s::text[]) AS s
+"""
+# The tenant's key for subject hashes, read once per tenant and run.
+Q_SUBJECT_KEY = "SELECT secret FROM tenants WHERE id = %(tenant_id)s"
+RETENTION_ACTOR = job_actor("apply_history_retention")
 _BEFORE_ALL = uuid.UUID(int=0)
 _BEFORE_ALL_TIMES = "-infinity"
 
@@ -404,33 +415,77 @@ async def detect_orphaned_items(
     )
 
 
+class _RetentionAudit:
+    """The retention run's audit entries (DESIGN §8: `job:<name>`): it deletes stored
+    versions of a customer's data, so each profile it deleted from gets one entry per
+    kind and run (`field.delete` / `asset.delete`, target `history`), written in the
+    window's transaction, one statement per window. Remembers at most TOMBSTONED_MEMORY
+    profiles (past that, a profile may get a second entry in one run)."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[UUID, str, str]] = set()
+        self._secrets: dict[UUID, bytes] = {}
+
+    async def record(
+        self, conn: AsyncConnection[Any], tenant: UUID, action: Action, customer_ids: list[str]
+    ) -> None:
+        fresh = []
+        for customer_id in customer_ids:
+            key = (tenant, customer_id, action.value)
+            if key not in self._seen:
+                if len(self._seen) >= TOMBSTONED_MEMORY:
+                    self._seen.clear()
+                self._seen.add(key)
+                fresh.append(customer_id)
+        if not fresh:
+            return
+        secret = self._secrets.get(tenant)
+        if secret is None:
+            cur = await conn.execute(Q_SUBJECT_KEY, {"tenant_id": tenant})
+            secret = self._secrets[tenant] = bytes((await cur.fetchone() or [b""])[0])
+        await conn.execute(
+            Q_RETENTION_AUDIT,
+            {
+                "tenant_id": tenant,
+                "actor": RETENTION_ACTOR,
+                "action": action.value,
+                "subjects": [subject_hash(secret, c) for c in fresh],
+            },
+        )
+
+
 def _retain(kind: str, tenant_id: UUID | None, batch: int, pause: float) -> Sweep:
     """For each tenant with a history retention, walk its history rows, then its current
     rows past their expires_at, window by window; returns the rows deleted."""
+    action = Action.field_delete if kind == "fields" else Action.asset_delete
 
     async def sweep(conn: AsyncConnection[Any], invalidate: Invalidate) -> int:
         cur = await conn.execute(Q_RETENTION_TENANTS, {"tenant_id": tenant_id})
         deleted = 0
+        audit = _RetentionAudit()
         for tenant, cutoff in await cur.fetchall():
             for expired in (False, True):
                 after_at: datetime | str = _BEFORE_ALL_TIMES
                 after_id = _BEFORE_ALL
                 while True:
                     started = time.perf_counter()
-                    cur = await conn.execute(
-                        Q[f"retention_window_{kind}"],
-                        {
-                            "tenant_id": tenant,
-                            "cutoff": cutoff,
-                            "expired": expired,
-                            "after_at": after_at,
-                            "after_id": after_id,
-                            "batch": batch,
-                        },
-                    )
-                    row = await cur.fetchone()
-                    assert row is not None
-                    end_at, end_id, scanned, count, tenant_ids, customer_ids, versions = row
+                    # The window and its audit entries commit together.
+                    async with conn.transaction():
+                        cur = await conn.execute(
+                            Q[f"retention_window_{kind}"],
+                            {
+                                "tenant_id": tenant,
+                                "cutoff": cutoff,
+                                "expired": expired,
+                                "after_at": after_at,
+                                "after_id": after_id,
+                                "batch": batch,
+                            },
+                        )
+                        row = await cur.fetchone()
+                        assert row is not None
+                        end_at, end_id, scanned, count, tenant_ids, customer_ids, versions = row
+                        await audit.record(conn, tenant, action, customer_ids)
                     deleted += int(count)
                     # History and field_status_summary changed: the window bumped its
                     # profiles' versions, whose cache entries go now.
