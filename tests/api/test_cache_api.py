@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from redis.asyncio.cluster import RedisCluster
 
 from api_support import ASSET
 from cache_support import (
@@ -96,7 +97,11 @@ async def test_profile_is_cached_under_contract_key_with_the_http_body(
 
     async with raw_redis(redis_url) as raw:
         value = await raw.get(cache_key(vault, tenant_id, "c1"))
-        keys = await raw.keys(f"profile:{tenant_id}:*")
+        # On a cluster, KEYS goes to one node unless told otherwise.
+        every_node = (
+            {"target_nodes": RedisCluster.PRIMARIES} if isinstance(raw, RedisCluster) else {}
+        )
+        keys = await raw.keys(f"profile:{tenant_id}:*", **every_node)
     assert keys and all(re.fullmatch(rb"profile:[0-9a-f-]{36}:[0-9a-f]{64}", k) for k in keys)
     assert value is not None, "no entry under profile:{tenant_id}:{HMAC of the customer id}"
     _, _, cached_json = split_entry(value)

@@ -29,23 +29,32 @@ that times out every call in flight counts once); while it is open, requests ski
 and a background probe PINGs it every PROBE_INTERVAL_SECONDS, closing the breaker as soon
 as Redis answers and lifting the epoch at once.
 
-Redis Cluster (README, "Redis Cluster"): the same keys, scripts and rules over redis-py's
-cluster client. A key's node is chosen by its slot, and one command may only name keys of
-one slot, so a batch of reads is one MGET per slot, sent as one pipeline per node, the
-nodes in parallel; the epoch is one of those reads. The batch is no longer one atomic
-snapshot, and needs not be: every GET of a read is sent after the read began, so it sees
-any invalidation or epoch lift acknowledged before that (a write returns only after its
-tombstone, or the epoch lift that replaces it, has been answered). Tombstones are one
-EVALSHA per slot, pipelined per node the same way. A failure of any node is a failure
-of the whole batch or invalidation: the reads go to PostgreSQL, a lost tombstone raises
-the durable epoch (whose key lives on one node), as on a single server.
+Redis Cluster (README, "Redis Cluster"): the same keys, entries and tombstones over
+redis-py's cluster client, plus copies of the epoch spread over the slots (EPOCH_COPIES,
+one per group of 16 slots), every one of them lifted by every epoch lift. A batch of reads
+is one script per master it touches, the masters in parallel: the script reads the copy
+of the epoch that lives on that master with the keys, so a lone warm read is one round
+trip to one node, as on a single server. Each master is, for the entries it holds, a
+single server with its own epoch: an entry is judged against the copy on its own node,
+read in the same script (atomically). A write's lift answers only after every copy is
+lifted, so a read that begins after the write returned sees the new epoch on whichever
+node it lands; a read in flight during the lift saw the old copy and the old entry
+together, which is the state before the write. A copy a node lacks (new, flushed,
+evicted) is never taken for epoch 0: the read misses and the epoch is lifted first. A
+map of the slots gone stale makes a script name a key that is not on its node, which the
+node refuses: a failure like any other (reads go to PostgreSQL, the lift that must follow
+refreshes the map). Tombstones are one EVALSHA per slot, pipelined per node. A failure
+of any node is a failure of the whole batch or invalidation: the reads go to PostgreSQL,
+a lost tombstone raises the durable epoch, as on a single server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
+import itertools
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -61,7 +70,14 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.commands.core import AsyncScript
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.exceptions import (
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    SlotNotCoveredError,
+)
 
 log = structlog.get_logger("ccvault.cache")
 
@@ -141,6 +157,98 @@ if current < wanted then
 end
 return current
 """
+
+# Redis Cluster: slots per copy of the epoch. A master serving a range of at least this
+# many contiguous slots (any real layout) holds a copy, which its reads use; one holding
+# none (a few scattered slots) has its keys read with the epoch key, from two nodes.
+EPOCH_COPY_SLOTS = 16
+
+# The reads of one batch that live on one master, with that master's copy of the epoch,
+# in one script (so atomically: an entry and the epoch it is judged by come from one
+# instant). The keys are arguments, not declared keys: a script's declared keys must
+# share one slot, and a batch's spread over a node's slots; `allow-cross-slot-keys` lets
+# it read any key of its own node, and the node refuses a key it does not serve.
+# ARGV[1] = the node's copy of the epoch, ARGV[2..] = profile keys; a missing key reads
+# as false, which Redis answers as nil. Redis 7 or Valkey 7.2 and later.
+_READ_ON_NODE = """#!lua flags=no-writes,allow-cross-slot-keys
+local out = {}
+for i = 1, #ARGV do
+  out[i] = redis.call('GET', ARGV[i])
+end
+return out
+"""
+
+# Lift every copy of the epoch a master holds (ARGV[2..]) to at least ARGV[1], creating
+# those it lacks (a read takes a missing copy for "unknown", not 0); returns {lowest,
+# highest} epoch they hold afterwards.
+_LIFT_ON_NODE = """#!lua flags=allow-cross-slot-keys
+local wanted = tonumber(ARGV[1])
+local low, high = nil, nil
+for i = 2, #ARGV do
+  local held = redis.call('GET', ARGV[i])
+  local current = tonumber(held or '0')
+  if not held or current < wanted then
+    redis.call('SET', ARGV[i], ARGV[1])
+    current = wanted
+  end
+  if low == nil or current < low then low = current end
+  if high == nil or current > high then high = current end
+end
+return {low or wanted, high or wanted}
+"""
+
+
+@functools.cache
+def epoch_copies() -> tuple[tuple[str, int], ...]:
+    """The copies of the epoch on a Redis Cluster: (key, slot), one key
+    `profile:epoch:{n}` in each group of EPOCH_COPY_SLOTS slots, n the first number whose
+    hash tag lands there (the same list in every process, whatever the topology)."""
+    groups = REDIS_CLUSTER_HASH_SLOTS // EPOCH_COPY_SLOTS
+    found: dict[int, tuple[str, int]] = {}
+    for n in itertools.count():
+        key = f"{EPOCH_KEY}:{{{n}}}"
+        slot = key_slot(key.encode())
+        found.setdefault(slot // EPOCH_COPY_SLOTS, (key, slot))
+        if len(found) == groups:
+            return tuple(found[g] for g in range(groups))
+    raise AssertionError("unreachable")
+
+
+class EpochCopies:
+    """Where the copies of the epoch live according to a cluster client's map of the slots:
+    per master, the copy its reads use and every copy its lifts set. Rebuilt when the
+    client replaces its map, and after any failure (redis-py patches its map in place on
+    a MOVED)."""
+
+    def __init__(self, client: RedisCluster) -> None:
+        self.client = client
+        self._map: object = None  # the slots map the fields below were built from
+        self.read_copy: dict[str, str] = {}  # node name -> its copy reads use
+        self.on_node: dict[str, tuple[ClusterNode, list[str]]] = {}  # lifts: node -> keys
+
+    def forget(self) -> None:
+        """Rebuild before the next use."""
+        self._map = None
+
+    def current(self) -> EpochCopies:
+        """Self, rebuilt first if the client's map changed since."""
+        slots = self.client.nodes_manager.slots_cache
+        if slots is not self._map:
+            on_node: dict[str, tuple[ClusterNode, list[str]]] = {}
+            for key, slot in ((EPOCH_KEY, key_slot(EPOCH_KEY.encode())), *epoch_copies()):
+                owners = slots.get(slot)
+                if owners:  # uncovered: the lift fails on it (see `lift_groups`)
+                    on_node.setdefault(owners[0].name, (owners[0], []))[1].append(key)
+            self.on_node = on_node
+            # Any of them will do (every lift sets all): the epoch key itself on its node.
+            self.read_copy = {name: keys[0] for name, (_, keys) in on_node.items()}
+            self._map = slots
+        return self
+
+    def complete(self) -> bool:
+        """Does the map place every copy? (A lift that leaves one out has not lifted it.)"""
+        return sum(len(keys) for _, keys in self.on_node.values()) == len(epoch_copies()) + 1
+
 
 EpochReader = Callable[[], Awaitable[int]]
 EpochRaiser = Callable[[int], Awaitable[object]]
@@ -301,6 +409,12 @@ class ProfileCache:
         self._store = client.register_script(_STORE_IF_NEWER)
         self._tombstones = client.register_script(_TOMBSTONE)
         self._lift = client.register_script(_LIFT_EPOCH)
+        self._read_on_node = client.register_script(_READ_ON_NODE)
+        self._lift_on_node = client.register_script(_LIFT_ON_NODE)
+        # A cluster's copies of the epoch (None on a single server).
+        self._copies = EpochCopies(client) if isinstance(client, RedisCluster) else None
+        # A cluster node refused a key as not its own: refresh the slot map at the next lift.
+        self._map_stale = False
         self._durable_epoch = durable_epoch
         self._raise_durable_epoch = raise_durable_epoch
         self._catch_up_durable_epoch = catch_up_durable_epoch
@@ -409,6 +523,11 @@ class ProfileCache:
         pool = getattr(self.client, "connection_pool", None)
         if isinstance(pool, RenewablePool):
             pool.renew()
+        if self._copies is not None:
+            # The slots may have moved: redis-py learns that from a MOVED (and patches its
+            # map in place) or not at all (a script names keys no node redirects).
+            self._copies.forget()
+            self._map_stale = True
         self.breaker.failed(exc, started)
 
     async def sync_epoch(self) -> bool:
@@ -422,7 +541,10 @@ class ProfileCache:
         durable = await self._durable_epoch()
         started = time.monotonic()
         try:
-            epoch = await self._lift(keys=[EPOCH_KEY], args=[durable])
+            if isinstance(self.client, RedisCluster):
+                epoch = await self._lift_cluster(self.client, durable)
+            else:
+                epoch = await self._lift(keys=[EPOCH_KEY], args=[durable])
         except _FAILURES as exc:
             self._failed(exc, started)
             return None
@@ -434,6 +556,55 @@ class ProfileCache:
             # process without a cache such as `ccv import`, lands above every entry.
             await self._catch_up_durable_epoch(int(epoch))
         return int(epoch)
+
+    async def _lift_cluster(self, client: RedisCluster, wanted: int) -> int:
+        """Lift the epoch key and every copy to at least `wanted`: one script per master,
+        the masters in parallel; the highest epoch any of them holds. When some are ahead
+        (another vault's raise, a restored PostgreSQL), all are brought up to it, so that
+        every node judges entries by the same epoch."""
+        if not client.nodes_manager.slots_cache:
+            await client.initialize()  # first command of this client
+        elif self._map_stale:
+            await client.nodes_manager.initialize()
+        self._map_stale = False
+        copies = self._copies
+        assert copies is not None  # a cluster client always has them
+        groups = copies.current()
+        if not groups.complete():
+            raise SlotNotCoveredError("a copy of the cache epoch lives in a slot no node serves")
+        low, high = await self._lift_copies(client, groups, wanted)
+        if low < high:
+            low, high = await self._lift_copies(client, groups, high)
+        return high
+
+    async def _lift_copies(
+        self, client: RedisCluster, groups: EpochCopies, wanted: int
+    ) -> tuple[int, int]:
+        """One lift of every copy; (lowest, highest) epoch they hold afterwards."""
+        replies = await asyncio.gather(
+            *(
+                self._on_node(client, node, self._lift_on_node, [wanted, *keys])
+                for node, keys in groups.on_node.values()
+            )
+        )
+        return min(int(r[0]) for r in replies), max(int(r[1]) for r in replies)
+
+    async def _on_node(
+        self, client: RedisCluster, node: ClusterNode, script: AsyncScript, args: list[Any]
+    ) -> Any:
+        """One of the per-node scripts on `node`, by hash; a node that does not know it
+        (new, restarted, failed over) answers NOSCRIPT, and it is loaded on every master
+        and sent again (the scripts are idempotent)."""
+        for attempt in range(2):
+            try:
+                return await client.execute_command(
+                    "EVALSHA", script.sha, 0, *args, target_nodes=node
+                )
+            except NoScriptError:
+                if attempt:
+                    raise
+            await client.script_load(script.script)
+        raise AssertionError("unreachable")
 
     async def _answers(self) -> bool:
         """One PING: does Redis answer right now? (Counted as any other call.)"""
@@ -535,20 +706,23 @@ class ProfileCache:
                     waiter.set_result(answer)
 
     async def _fetch(self, keys: list[str]) -> list[_Reply]:
-        """(epoch, raw entry) for each key: one MGET of the epoch and all the keys."""
+        """(epoch, raw entry) for each key: one MGET of the epoch and all the keys (on a
+        cluster, one script per master: `_fetch_cluster`)."""
         started = time.monotonic()
         try:
             if isinstance(self.client, RedisCluster):
-                replies = await self.client.mget_nonatomic(EPOCH_KEY, *keys)
+                answers = await self._fetch_cluster(self.client, keys)
             else:
-                replies = await self.client.mget(EPOCH_KEY, *keys)
+                # Raw bytes: the client is built without decode_responses.
+                epoch_raw, *values = cast(
+                    "list[bytes | None]", await self.client.mget(EPOCH_KEY, *keys)
+                )
+                epoch = int(epoch_raw or 0)
+                answers = [(epoch, value) for value in values]
         except _FAILURES as exc:
             self._failed(exc, started)  # once per batch; each of its reads counts an error
             raise
         self.breaker.succeeded()
-        # Raw bytes: the client is built without decode_responses.
-        epoch_raw, *values = cast("list[bytes | None]", replies)
-        epoch = int(epoch_raw or 0)
         if self.lift_owed:
             # Redis failed us since the last lift: it may be back from an outage with
             # entries that missed invalidations. Lift the epoch first and judge what we
@@ -557,8 +731,51 @@ class ProfileCache:
             lifted = await self._lift_epoch()
             if lifted is None:
                 return [(-1, None)] * len(keys)
-            epoch = lifted
-        return [(epoch, value) for value in values]
+            return [(lifted, value) for _, value in answers]
+        return answers
+
+    async def _fetch_cluster(self, client: RedisCluster, keys: list[str]) -> list[_Reply]:
+        """(epoch, raw entry) for each key on a cluster: one script per master the keys
+        live on, reading them with that master's copy of the epoch, the masters in
+        parallel. Keys of a master the map gives no copy go with the epoch key in
+        `mget_nonatomic` (one MGET per slot, grouped per node). A master without its copy
+        (new, flushed, evicted) makes its reads misses and obliges a lift first."""
+        if not client.nodes_manager.slots_cache:
+            await client.initialize()  # first command of this client
+        copies = self._copies
+        assert copies is not None  # a cluster client always has them
+        read_copy = copies.current().read_copy
+        groups: dict[str, tuple[ClusterNode, list[int]]] = {}
+        elsewhere: list[int] = []
+        for i, key in enumerate(keys):
+            node = client.get_node_from_key(key)
+            if node is None or node.name not in read_copy:
+                elsewhere.append(i)
+            else:
+                groups.setdefault(node.name, (node, []))[1].append(i)
+        parts: list[tuple[list[int], bool]] = []  # (the reads a call answers, by a copy?)
+        calls: list[Awaitable[Any]] = []
+        for name, (node, at) in groups.items():
+            parts.append((at, True))
+            args = [read_copy[name], *(keys[i] for i in at)]
+            calls.append(self._on_node(client, node, self._read_on_node, args))
+        if elsewhere:
+            parts.append((elsewhere, False))
+            calls.append(client.mget_nonatomic(EPOCH_KEY, *(keys[i] for i in elsewhere)))
+        replies = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
+        answers: list[_Reply] = [(-1, None)] * len(keys)
+        copy_missing = False
+        for (at, by_copy), reply in zip(parts, replies, strict=True):
+            epoch_raw, *values = cast("list[bytes | None]", reply)
+            if epoch_raw is None and by_copy:
+                copy_missing = True
+                continue  # never judged by epoch 0: misses (epoch -1), and a lift is owed
+            epoch = int(epoch_raw or 0)
+            for i, value in zip(at, values, strict=True):
+                answers[i] = (epoch, value)
+        if copy_missing:
+            self._suspect += 1
+        return answers
 
     async def put(
         self,
