@@ -300,3 +300,39 @@ def test_definition_allowed_values_are_stored_normalized() -> None:
     assert body.allowed_values == [1, 2, 2.5]
     body = _definition(value_type="boolean", allowed_values=["yes"])
     assert body.allowed_values == [True]
+
+
+EMAILS = [
+    "ana@Example.com",
+    "Ana.Lima+crm@EXAMPLE.COM",
+    "ana@münchen.de",
+    "ana@xn--mnchen-3ya.de",
+    "ana@localhost",
+    "ana@example",
+    "ana@-bad-.com",
+    "ana@exa_mple.com",
+    "a" * 65 + "@example.com",
+    "ana@" + "a" * 250 + ".com",
+    "ana@example.com.",
+    "@example.com",
+    "ana@@example.com",
+    "ana@example.test",
+    "ana@127.0.0.1",
+    "ana@[127.0.0.1]",
+]
+
+
+@pytest.mark.parametrize("address", EMAILS)
+def test_email_domain_cache_answers_as_email_validator_does(
+    address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Twice through the cache (a miss, then a hit), then with the library's own function.
+    from ccvault.domain import validation
+
+    cached = [check_value(address, Rules(ValueType.email)) for _ in range(2)]
+    monkeypatch.setattr(
+        validation._EMAIL_MODULE,
+        "validate_email_domain_name",
+        validation._EMAIL_DOMAIN_UNCACHED,
+    )
+    assert cached[0] == cached[1] == check_value(address, Rules(ValueType.email))

@@ -9,6 +9,8 @@ phrasing."""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import math
 import re
@@ -55,6 +57,18 @@ def _string(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueRejected("type_error", f"expected a string, got {type(value).__name__}")
     return value
+
+
+# email-validator spends two thirds of an address on its domain (IDNA and Unicode checks
+# of every character), a pure function of the domain text that a bulk import asks again
+# for nearly every line (a CRM's customers share a few domains). It is remembered here
+# for the few thousand most recent domains; a refused domain raises as before, each time
+# (lru_cache keeps no exceptions), and what it returns is only read by validate_email.
+_EMAIL_MODULE = importlib.import_module("email_validator.validate_email")
+_EMAIL_DOMAIN_UNCACHED = _EMAIL_MODULE.validate_email_domain_name
+_EMAIL_MODULE.validate_email_domain_name = functools.lru_cache(maxsize=4096)(  # type: ignore[attr-defined]
+    _EMAIL_DOMAIN_UNCACHED
+)
 
 
 def _email(value: Any) -> str:
