@@ -8,10 +8,13 @@ one call of each per iteration, the order rotated), so the machine's load hits a
 its floor alike: read the ratios.
 
 - field write with its invalidation: `ProfileStore.save_field` with the Redis cache
-  (lock, supersede, insert, one tombstone EVALSHA) on a random field of a random profile;
-  floor: BEGIN, one INSERT (uuid, text, jsonb) into a bare table, COMMIT, then one raw
-  EVALSHA of a one-SET script, on a raw connection and a raw redis-py client (goal
-  <= 1.25x). Diagnostic: the service's write (`write_field`: validation too).
+  (lock, supersede, insert, one tombstone EVALSHA) on a random field of a random profile,
+  with its audit entry as the API writes it (issue 15: in the same statement) and the
+  change feed's outbox row (issue 13: a trigger); floor: BEGIN, one INSERT (uuid, text,
+  jsonb) into a bare table, COMMIT, then one raw EVALSHA of a one-SET script, on a raw
+  connection and a raw redis-py client, as issue 17 defines it (goal <= 1.25x).
+  Diagnostics: the same write without its audit entry (what the entry costs), and the
+  service's write (`write_field`: validation too, with the entry).
 - cold read: `ProfileStore(pool).read_profile_json` (no cache: one query, one parse, one
   dump: the bytes `GET /v1/profiles/{id}` answers on a miss) of a random profile; floor:
   a raw indexed SELECT of that profile's 20 active rows (goal <= 1.5x). Diagnostic: the
@@ -58,6 +61,7 @@ from psycopg.types.json import Jsonb
 
 import report
 from ccvault import migrations
+from ccvault.domain.audit import Action, AuditNote
 from ccvault.domain.models import Direction, Lineage, Source, SourceItemType, ValidationMode
 from ccvault.domain.writes import NewField
 from ccvault.jobs import sweeps
@@ -256,14 +260,39 @@ class Bench:
         name = f"field_{self.random.randrange(FIELDS):02d}"
         return customer, name, NewField(value=f"written {self.writes}", source=Source.user_provided)
 
+    @staticmethod
+    def _audit(name: str) -> AuditNote:
+        """The entry an API key's field write leaves (domain/audit.py's `note`)."""
+        return AuditNote(
+            actor="key:00000000-0000-0000-0000-000000000017",
+            action=Action.field_write,
+            subject_hash="0" * 64,
+            target=name,
+            purpose=None,
+            request_id="bench-request",
+        )
+
     async def field_write(self) -> object:
+        customer, name, new = self._next_write()
+        return await self.warm.save_field(
+            self.tenant_id, customer, name, new, audit=self._audit(name)
+        )
+
+    async def field_write_unaudited(self) -> object:
         customer, name, new = self._next_write()
         return await self.warm.save_field(self.tenant_id, customer, name, new)
 
     async def field_write_service(self) -> object:
         customer, name, new = self._next_write()
         return await write_field(
-            self.warm, self.schema, ValidationMode.warn, self.tenant_id, customer, name, new
+            self.warm,
+            self.schema,
+            ValidationMode.warn,
+            self.tenant_id,
+            customer,
+            name,
+            new,
+            audit=self._audit(name),
         )
 
     async def floor_write(self) -> object:
@@ -384,6 +413,7 @@ class Bench:
         return await measure_interleaved(
             {
                 "field write with invalidation": self.field_write,
+                "field write, no audit entry": self.field_write_unaudited,
                 "field write, service (validation too)": self.field_write_service,
                 "floor: INSERT+COMMIT + raw EVALSHA": self.floor_write,
                 "write SQL alone (raw conn)": self.field_write_sql,
@@ -490,6 +520,7 @@ async def run(url: str) -> dict[str, Any]:
         lineage_floor = "floor: one SQL statement, same JSON, same pool"
         result["rows"] = [
             ratio_row(stats, "field write with invalidation", write_floor, 1.25),
+            ratio_row(stats, "field write, no audit entry", write_floor, None),
             ratio_row(stats, "field write, service (validation too)", write_floor, None),
             ratio_row(stats, "one invalidation (cache.invalidate)", "raw EVALSHA", None),
             ratio_row(stats, "cold read (bytes)", read_floor, 1.5),
