@@ -151,18 +151,24 @@ class AuditEntry(BaseModel):
 
 
 def instant(at: datetime) -> str:
-    """`at` as the canonical JSON writes it: UTC, microseconds, always the same digits."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """`at` as the canonical JSON writes it: UTC, microseconds, always the same digits
+    (`YYYY-MM-DDTHH:MM:SS.ffffffZ`)."""
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    # isoformat of a UTC instant ends in "+00:00"; it costs a fifth of strftime, which
+    # was a quarter of sealing a read's entry.
+    return at.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-def canonical(seq: int, at: datetime, fields: dict[str, Any]) -> bytes:
+def canonical(seq: int, at: datetime, fields: dict[str, Any], at_text: str | None = None) -> bytes:
     """An entry's canonical JSON: its content keys sorted, no spaces, UTF-8; `prev_hash`
-    and `hash` are not part of it (the hash adds prev_hash itself)."""
+    and `hash` are not part of it (the hash adds prev_hash itself). `at_text` is
+    `instant(at)` when the caller has it already."""
     # Built in sorted key order (what sort_keys=True gives), without paying for the sort.
     doc = {
         "action": fields["action"],
         "actor": fields["actor"],
-        "at": instant(at),
+        "at": at_text if at_text is not None else instant(at),
         "purpose": fields["purpose"],
         "request_id": fields["request_id"],
         "seq": seq,
@@ -175,9 +181,11 @@ def canonical(seq: int, at: datetime, fields: dict[str, Any]) -> bytes:
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def entry_hash(prev_hash: str, seq: int, at: datetime, fields: dict[str, Any]) -> str:
+def entry_hash(
+    prev_hash: str, seq: int, at: datetime, fields: dict[str, Any], at_text: str | None = None
+) -> str:
     """SHA-256 (hex) over the canonical JSON followed by the previous entry's hash."""
-    digest = hashlib.sha256(canonical(seq, at, fields))
+    digest = hashlib.sha256(canonical(seq, at, fields, at_text))
     digest.update(prev_hash.encode("ascii"))
     return digest.hexdigest()
 

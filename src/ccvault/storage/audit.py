@@ -158,8 +158,10 @@ async def seal(
             sealed_rows: list[list[Any]] = []
             for at, values in entries:
                 seq += 1
-                digest = entry_hash(prev, seq, at, dict(zip(_COLUMNS, values, strict=True)))
-                sealed_rows.append([seq, instant(at), *values, prev, digest])
+                at_text = instant(at)  # once: hashed and sent as the same text
+                fields = dict(zip(_COLUMNS, values, strict=True))
+                digest = entry_hash(prev, seq, at, fields, at_text)
+                sealed_rows.append([seq, at_text, *values, prev, digest])
                 prev = digest
             await conn.execute(
                 Q["append"],
