@@ -116,7 +116,8 @@ class ProfileStore:
         """As `read_profile_json`, with the customer id the profile belongs to: the
         target's when `customer_id` is an alias (reads are audited under it)."""
         body, version, parsed = await self._read_through(tenant_id, customer_id)
-        # Aliases are never cached (see _read_through): a hit read the id it was asked.
+        # Aliases are never cached and always parsed (see _read_through): a read that
+        # answers no model read the id it was asked.
         return body, version, parsed.customer_id if parsed is not None else customer_id
 
     async def _read_through(
@@ -134,7 +135,10 @@ class ProfileStore:
         # document is rewritten into that form directly (profile_json.py: the same bytes
         # for under half the cost of parsing and dumping the models).
         profile = body = None
-        if not model:
+        # An alias's read goes through the model: its customer_id (the target's) is what
+        # the read is audited under (read_profile_json_owned); aliases are rare and never
+        # cached, so they were misses anyway.
+        if not model and not via_alias:
             with contextlib.suppress(Unexpected):
                 body = plain_read_json(doc)
         if body is None:
