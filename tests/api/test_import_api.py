@@ -330,3 +330,39 @@ async def test_export_then_import_round_trips(
     first = json.loads(exported[0])
     assert first["fields"]["prefs"]["value"] == {"lang": "pt", "none": None}
     assert first["fields"]["email"]["collected_at"].startswith("2024-01-02T03:04:05")
+
+
+async def test_a_body_that_never_waits_stores_every_batch_and_reports_lines_by_number(
+    api: httpx.AsyncClient, vault: Vault, tenant_id: uuid.UUID
+) -> None:
+    # One chunk of 2,500 lines: validation never waits for the body, so it hands the loop
+    # over to the batch in flight itself. Bad lines sit in each of the three batches: two
+    # refused while validating, one refused by the database (an identity of another
+    # profile, found only when its batch is stored and split).
+    taken = {"channel": "sms", "channel_user_id": "+15550199"}
+    await post_import(api, ndjson([{"customer_id": "owner", "channel_identities": [taken]}]))
+    lines: list[Any] = [
+        {
+            "customer_id": f"n-{i:04d}",
+            "fields": {"email": {"value": f"u{i}@Example.com", "value_type": "email"}, "seats": i},
+        }
+        for i in range(2500)
+    ]
+    lines[9] = "{not json"
+    lines[1499] = {"customer_id": "n-1499", "fields": {"s": {"value": 1, "confidence": 3}}}
+    lines[2399] = {"customer_id": "n-2399", "channel_identities": [taken]}
+
+    async def one_chunk() -> AsyncIterator[bytes]:
+        yield ndjson(lines)
+
+    summary = await Importer(vault.pool, vault.cache).run(
+        tenant_id, ValidationMode.warn, one_chunk()
+    )
+    assert [e.line for e in summary.errors] == [10, 1500, 2400]
+    assert summary.errors[2].errors[0].code == "conflict"
+    assert (summary.lines, summary.profiles, summary.failed) == (2500, 2497, 3)
+    assert summary.fields == 2497 * 2
+    last = await profile(api, "n-2499")
+    assert last["fields"]["email"]["value"] == "u2499@example.com"
+    assert last["fields"]["seats"]["value"] == 2499
+    assert (await api.get("/v1/profiles/n-2399")).status_code == 404
