@@ -77,7 +77,9 @@ def _instant(text: str | None) -> str | None:
 
 def _fix(item: dict[str, Any], times: tuple[str, ...], floats: tuple[str, ...] = ()) -> None:
     for name in times:
-        item[name] = _instant(item[name])
+        text = item[name]
+        if text is not None:  # most optional instants are null: no call for them
+            item[name] = _instant(text)
     for name in floats:
         value = item[name]
         if value is not None:

@@ -52,13 +52,19 @@ SELECT json_build_object(
          WHERE s.tenant_id = p.tenant_id AND s.profile_id = p.id
            AND s.superseded_at IS NULL AND s.deleted_at IS NULL AND s.status = 'active'
            AND (s.expires_at IS NULL OR s.expires_at > now())),
+    -- Every status counted in one pass (no sort and grouping of the versions), in the
+    -- model's order; ccv_effective_status spelled out: active past expires_at is expired.
     'field_status_summary', (
-        SELECT coalesce(json_object_agg(st, n), '{}') FROM (
-            SELECT ccv_effective_status(f.status, f.expires_at) AS st, count(*) AS n
-              FROM profile_fields f
-             WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
-               AND f.deleted_at IS NULL
-             GROUP BY 1) counts)
+        SELECT json_build_object(
+                   'active', count(*) FILTER (WHERE f.status = 'active'
+                                              AND (f.expires_at IS NULL OR f.expires_at > now())),
+                   'superseded', count(*) FILTER (WHERE f.status = 'superseded'),
+                   'expired', count(*) FILTER (WHERE f.status = 'expired'
+                                               OR (f.status = 'active' AND f.expires_at <= now())),
+                   'orphaned', count(*) FILTER (WHERE f.status = 'orphaned'))
+          FROM profile_fields f
+         WHERE f.tenant_id = p.tenant_id AND f.profile_id = p.id
+           AND f.deleted_at IS NULL)
 )::text AS doc,
        p.version,
        p.customer_id <> %(customer_id)s AS via_alias,
