@@ -252,10 +252,10 @@ async def test_every_answer_carries_a_request_id(
         await client.get("/docs"),
     ]
 
-    async def failing(*args: Any) -> tuple[bytes, int]:
+    async def failing(*args: Any) -> tuple[bytes, int, str]:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(vault.profiles, "read_profile_json", failing)
+    monkeypatch.setattr(vault.profiles, "read_profile_json_owned", failing)
     answers.append(await client.get("/v1/profiles/c1", headers=key))
     statuses = [a.status_code for a in answers]
     assert statuses == [200, 200, 404, 404, 405, 401, 413, 400, 200, 500]
@@ -271,10 +271,10 @@ async def test_log_lines_written_during_a_request_carry_its_id(
     logs: io.StringIO,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def failing(*args: Any) -> tuple[bytes, int]:
+    async def failing(*args: Any) -> tuple[bytes, int, str]:
         raise RuntimeError(f"boom for {CUSTOMER}")
 
-    monkeypatch.setattr(vault.profiles, "read_profile_json", failing)
+    monkeypatch.setattr(vault.profiles, "read_profile_json_owned", failing)
     resp = await client.get(
         f"/v1/profiles/{CUSTOMER}", headers={"X-Request-Id": "req-500", **bearer(tenant[1])}
     )
