@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from typing import Any
 from uuid import UUID
 
@@ -109,6 +110,31 @@ async def test_writes_and_reads_addressed_to_an_alias_are_filed_under_the_target
     assert all(e["subject_hash"] == subject_hash(secret, target) for e in listed)
     # The alias's own list holds what was filed before the merge made it one, nothing else.
     assert all(e["action"] in {"field.write"} for e in await entries(api, alias))
+
+
+async def test_an_import_line_addressed_to_an_alias_is_filed_under_the_target(
+    api: httpx.AsyncClient, vault: Vault, tenant_id: UUID
+) -> None:
+    target, alias = await merged_pair(api)
+    secret = await secret_of(vault, tenant_id)
+    before = len(await entries(api, target))
+    alias_before = len(await entries(api, alias))
+    fresh = marker("n")
+    lines = [
+        {"customer_id": alias, "fields": {"tier": "two", "region": "eu"}},
+        {"customer_id": fresh, "fields": {"tier": "one"}},
+    ]
+    body = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    resp = await api.post(
+        "/v1/profiles/import", content=body, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert resp.status_code == 200, resp.text
+    listed = await entries(api, target)
+    assert sorted(e["target"] for e in listed[: len(listed) - before]) == ["region", "tier"]
+    assert all(e["subject_hash"] == subject_hash(secret, target) for e in listed)
+    assert len(await entries(api, alias)) == alias_before
+    # A profile the batch created is filed under its own id, as before.
+    assert [e["target"] for e in await entries(api, fresh)] == ["tier"]
 
 
 async def test_a_read_of_the_alias_via_the_fast_path_is_the_target_s(

@@ -125,13 +125,16 @@ class ImportStore:
         cur = await conn.execute(Q["create_profiles"], base)
         created = {customer: pid for customer, pid in await cur.fetchall()}
         profile_of: dict[str, UUID] = dict(created)
+        # The customer each profile belongs to: what its audit entries are filed under.
+        owner_of: dict[UUID, str] = {pid: customer for customer, pid in created.items()}
         existing: set[UUID] = set()
         if len(created) < len(customer_ids):
             cur = await conn.execute(Q["lock_profiles"], base)
-            for requested, pid, merged_into in await cur.fetchall():
+            for requested, pid, merged_into, owner in await cur.fetchall():
                 if merged_into is not None:
                     raise _Retry
                 profile_of[requested] = pid
+                owner_of[pid] = owner
                 existing.add(pid)
         if len(set(profile_of.values())) < len(profile_of):
             # Two lines of the batch reach one profile (an alias and its target).
@@ -145,7 +148,7 @@ class ImportStore:
         params = {"tenant_id": tenant_id, "ts": ts, "key_id": key_id}
         changed: set[UUID] = set()
         fields, unchanged = await self._write_fields(
-            conn, params, lines, profile_of, changed, bool(existing)
+            conn, params, lines, profile_of, owner_of, changed, bool(existing)
         )
         await self._link_identities(conn, params, lines, profile_of, changed)
         await self._put_consents(conn, params, lines, profile_of, changed)
@@ -162,6 +165,7 @@ class ImportStore:
         params: dict[str, Any],
         lines: list[PreparedLine],
         profile_of: dict[str, UUID],
+        owner_of: dict[UUID, str],
         changed: set[UUID],
         any_existing: bool,
     ) -> tuple[int, int]:
@@ -189,13 +193,14 @@ class ImportStore:
         inserted = [pid for (pid,) in await cur.fetchall()]
         changed.update(inserted)
         if inserted:
-            await self._audit_fields(conn, params, profile_of)
+            await self._audit_fields(conn, params, owner_of)
         return len(inserted), unchanged
 
     async def _audit_fields(
-        self, conn: AsyncConnection[Any], params: dict[str, Any], profile_of: dict[str, UUID]
+        self, conn: AsyncConnection[Any], params: dict[str, Any], owner_of: dict[UUID, str]
     ) -> None:
-        """The audit entries of the versions just inserted (DESIGN §8: every field write)."""
+        """The audit entries of the versions just inserted (DESIGN §8: every field write),
+        filed under the customer each profile belongs to (an alias's target)."""
         cur = await conn.execute(Q["tenant_secret"], params)
         row = await cur.fetchone()
         assert row is not None
@@ -206,8 +211,8 @@ class ImportStore:
             {
                 "tenant_id": params["tenant_id"],
                 "actor": str(key_id) if key_id is not None else "admin",
-                "profile_ids": list(profile_of.values()),
-                "subjects": [subject_hash(secret, customer) for customer in profile_of],
+                "profile_ids": list(owner_of),
+                "subjects": [subject_hash(secret, customer) for customer in owner_of.values()],
             },
         )
 

@@ -56,19 +56,20 @@ RETURNING customer_id, id;
 -- The existing profiles of the batch, aliases followed to their targets (as
 -- ccv_lock_profile does), locked in id order so that two imports never deadlock each
 -- other. merged_into_id is read after the lock: a merge that retired a target while we
--- waited makes the batch start over.
+-- waited makes the batch start over. The target's customer_id is the one its audit
+-- entries are filed under (a line addressed to an alias writes to the target).
 WITH wanted AS (
     SELECT a.customer_id AS requested, coalesce(a.merged_into_id, a.id) AS profile_id
       FROM customer_profiles a
      WHERE a.tenant_id = %(tenant_id)s AND a.customer_id = ANY(%(customer_ids)s::text[])
 ), locked AS (
-    SELECT p.id, p.merged_into_id
+    SELECT p.id, p.merged_into_id, p.customer_id
       FROM customer_profiles p
      WHERE p.tenant_id = %(tenant_id)s AND p.id IN (SELECT profile_id FROM wanted)
      ORDER BY p.id
        FOR UPDATE
 )
-SELECT w.requested, l.id, l.merged_into_id
+SELECT w.requested, l.id, l.merged_into_id, l.customer_id
   FROM wanted w JOIN locked l ON l.id = w.profile_id;
 
 -- name: clock
