@@ -29,7 +29,21 @@ class LineageService:
         found, owner = await lineage_sql.lineage_owned(
             self._pool, caller.tenant_id, item_id, direction, max_depth
         )
+        self._audited(caller, item_id, owner)
+        return found
+
+    async def walk_json(
+        self, caller: Caller, item_id: UUID, direction: Direction, max_depth: int = MAX_DEPTH
+    ) -> bytes:
+        """As `walk`, the answer as the API's JSON bytes (the models' dump, built without
+        them: storage/lineage.py's answer_json)."""
+        body, owner = await lineage_sql.lineage_json_owned(
+            self._pool, caller.tenant_id, item_id, direction, max_depth
+        )
+        self._audited(caller, item_id, owner)
+        return body
+
+    def _audited(self, caller: Caller, item_id: UUID, owner: str | None) -> None:
         if self._audit is not None:
             # Filed under the customer owning the item (the same statement found them).
             self._audit.read(caller, Action.lineage_read, owner, target=str(item_id))
-        return found

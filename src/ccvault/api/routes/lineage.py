@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from ccvault.api.auth import CurrentCaller
-from ccvault.api.deps import ServicesDep, json_response
+from ccvault.api.deps import ServicesDep
 from ccvault.api.errors import responses
 from ccvault.domain.models import Direction, Lineage
 from ccvault.services.lineage import MAX_DEPTH
@@ -25,5 +25,6 @@ async def get_lineage(
     max_depth: Annotated[int, Query(ge=0, le=MAX_DEPTH)] = MAX_DEPTH,
 ) -> Response:
     """The item (depth 0) and its ancestors or descendants, ordered by depth."""
-    result = await services.lineage.walk(caller, item_id, direction, max_depth)
-    return json_response(result)
+    # The models' JSON, written without building them (the OpenAPI still says Lineage).
+    body = await services.lineage.walk_json(caller, item_id, direction, max_depth)
+    return Response(body, media_type="application/json")
