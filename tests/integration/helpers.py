@@ -11,6 +11,33 @@ from ccvault.storage.db import Pool
 
 Item = ProfileField | ProfileAsset
 
+# Values as the API would store them, and some only SQL could (numbers whose text the
+# driver would never write: the models' parse decides how they read back), for the tests
+# comparing the JSON paths written without the models with the models' own.
+VALUES: list[Any] = [
+    "plain",
+    "",
+    'unicode: ção 日本 😀, quote " backslash \\ tab \t newline \n nul-ish \x01 \x1f \x7f',
+    0,
+    -7,
+    1002,
+    2**63 + 5,
+    -(2**70),
+    0.1,
+    1.5,
+    -0.0,
+    1e-07,
+    1.7976931348623157e308,
+    123456.789,
+    True,
+    False,
+    [],
+    {},
+    [1, "two", 3.0, None, {"four": [5]}],
+    {"nested": {"deep": [1.25, "x", {"y": None}]}, "k w": "v : w", "": 1},
+]
+RAW_NUMBERS = ["1.50", "0.0000001", "1E+3", "12345678901234567890.5", "-0", "100.000"]
+
 
 def source_link(item: Item) -> dict[str, str]:
     """The source_item_id/source_item_type pair naming a vault item as a source."""

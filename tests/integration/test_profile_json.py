@@ -16,33 +16,7 @@ from ccvault.runtime import Vault
 from ccvault.storage.profile_json import Unexpected, plain_read_json
 from ccvault.storage.profiles import PLAIN_READ_EXCLUDES, ProfileStore
 
-from .helpers import fetch, new_asset, new_field
-
-# Values as the API would store them, and some only SQL could (numbers whose text the
-# driver would never write: the models' parse decides how they read back).
-VALUES: list[Any] = [
-    "plain",
-    "",
-    'unicode: ção 日本 😀, quote " backslash \\ tab \t newline \n nul-ish \x01 \x1f \x7f',
-    0,
-    -7,
-    1002,
-    2**63 + 5,
-    -(2**70),
-    0.1,
-    1.5,
-    -0.0,
-    1e-07,
-    1.7976931348623157e308,
-    123456.789,
-    True,
-    False,
-    [],
-    {},
-    [1, "two", 3.0, None, {"four": [5]}],
-    {"nested": {"deep": [1.25, "x", {"y": None}]}, "k w": "v : w", "": 1},
-]
-RAW_NUMBERS = ["1.50", "0.0000001", "1E+3", "12345678901234567890.5", "-0", "100.000"]
+from .helpers import RAW_NUMBERS, VALUES, fetch, new_asset, new_field
 
 
 async def _both(store: ProfileStore, pool: Any, tenant_id: UUID, customer: str) -> None:
