@@ -19,11 +19,13 @@ its floor alike: read the ratios.
   dump: the bytes `GET /v1/profiles/{id}` answers on a miss) of a random profile; floor:
   a raw indexed SELECT of that profile's 20 active rows (goal <= 1.5x). Diagnostic: the
   library's model read (`get_profile`).
-- lineage (point 6): `lineage(...)` from the chain's leaf (depth 10) plus its
-  `model_dump_json()`, the contract's answer; floor: ONE hand-written SQL statement that
-  returns the same JSON document (checked equal before timing), run on the same pool
-  (goal <= 1.3x). Beside it, the old floor: a depth-10 recursive CTE over a bare
-  (id, parent) table returning three columns on a raw connection.
+- lineage (point 6): `lineage_json_owned(...)` from the chain's leaf (depth 10): the
+  bytes `GET /v1/lineage/{id}` answers (the models' JSON, written without them); floor:
+  ONE hand-written SQL statement that returns the same JSON document (checked equal
+  before timing), run on the same pool (goal <= 1.3x). Beside it, the old floor: a
+  depth-10 recursive CTE over a bare (id, parent) table returning three columns on a raw
+  connection. Diagnostic: the models' answer (`lineage(...)` + `model_dump_json()`, what
+  the route answered before).
 
 Diagnostic rows split the misses: each path's SQL alone on the raw connection against its
 floor's SQL (the write statement against INSERT+COMMIT, the profile read statement against
@@ -360,6 +362,12 @@ class Bench:
     # -- lineage ----------------------------------------------------------------------
 
     async def lineage_answer(self) -> bytes:
+        body, _ = await lineage_module.lineage_json_owned(
+            self.pool, self.tenant_id, self.leaf_id, Direction.ancestors
+        )
+        return body
+
+    async def lineage_answer_model(self) -> bytes:
         walked = await lineage(self.pool, self.tenant_id, self.leaf_id, Direction.ancestors)
         return walked.model_dump_json().encode()
 
@@ -395,7 +403,9 @@ class Bench:
 
     async def check(self) -> None:
         """The floors answer what the paths answer (else the ratios mean nothing)."""
-        answer = Lineage.model_validate_json(await self.lineage_answer())
+        body = await self.lineage_answer()
+        assert body == await self.lineage_answer_model(), "the bytes path differs"
+        answer = Lineage.model_validate_json(body)
         floor = Lineage.model_validate_json(await self.floor_lineage())
         assert len(answer.chain) == CHAIN_DEPTH + 1 and not answer.truncated
         assert floor == answer, "the hand-written lineage differs from the contract's answer"
@@ -425,6 +435,7 @@ class Bench:
                 "floor: raw 20-row indexed select": self.floor_select,
                 "read SQL alone (raw conn)": self.cold_read_sql,
                 "lineage answer (depth 10)": self.lineage_answer,
+                "lineage answer, models": self.lineage_answer_model,
                 "floor: one SQL statement, same JSON, same pool": self.floor_lineage,
                 OLD_LINEAGE_FLOOR: self.old_floor_lineage,
                 "lineage SQL alone (raw conn)": self.lineage_sql,
@@ -527,6 +538,7 @@ async def run(url: str) -> dict[str, Any]:
             ratio_row(stats, "cold read (model)", read_floor, None),
             ratio_row(stats, "lineage answer (depth 10)", lineage_floor, 1.3),
             ratio_row(stats, "lineage answer (depth 10)", OLD_LINEAGE_FLOOR, None),
+            ratio_row(stats, "lineage answer, models", lineage_floor, None),
             # Diagnostics: each path's SQL alone against its floor's SQL.
             ratio_row(stats, "write SQL alone (raw conn)", "INSERT+COMMIT alone (raw conn)", None),
             ratio_row(stats, "read SQL alone (raw conn)", read_floor, None),
