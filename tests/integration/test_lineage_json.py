@@ -14,7 +14,7 @@ import httpx
 import pytest
 from psycopg.types.json import Jsonb
 
-from ccvault.domain.models import Direction, Lineage
+from ccvault.domain.models import Direction, Lineage, ProfileAsset, ProfileField
 from ccvault.runtime import Vault
 from ccvault.storage import lineage as lineage_sql
 from ccvault.storage.lineage import answer_json, lineage_json, lineage_json_owned
@@ -86,8 +86,8 @@ async def _chain(vault: Vault, tenant_id: UUID) -> list[Item]:
 
 async def _odd_values(vault: Vault, items: list[Item]) -> None:
     """What only SQL could write: odd numbers, instants and statuses."""
-    fields = [i.id for i in items if i.__class__.__name__ == "ProfileField"]
-    assets = [i.id for i in items if i.__class__.__name__ == "ProfileAsset"]
+    fields = [i.id for i in items if isinstance(i, ProfileField)]
+    assets = [i.id for i in items if isinstance(i, ProfileAsset)]
     async with vault.pool.connection() as conn:
         for n, text in enumerate(RAW_NUMBERS):
             await conn.execute(
@@ -153,7 +153,7 @@ async def test_every_item_both_ways_answers_the_models_bytes(
                 walked = await _both(vault, tenant_id, item.id, direction, depth)
                 assert [e.depth for e in walked.chain][:1] == [0]
                 seen["truncated"] |= walked.truncated
-                seen["asset item" if hasattr(walked.item, "asset_type") else "field item"] = True
+                seen["asset item" if isinstance(walked.item, ProfileAsset) else "field item"] = True
     assert all(seen.values()), seen
     # The route answers these bytes (the service's bytes path), as the models would.
     for item in (items[0], items[7], items[-1]):
