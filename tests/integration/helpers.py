@@ -114,3 +114,17 @@ async def count_fields(pool: Pool, tenant_id: UUID, name: str | None = None) -> 
         {"t": tenant_id, "n": name},
     )
     return int(rows[0][0])
+
+
+async def bare_tenant(pool: Pool) -> UUID:
+    """A tenant inserted with the first migration's columns only: usable on a database
+    migrated to an old revision (TenantStore writes later columns)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO tenants (id, name, validation_mode)"
+            " VALUES (gen_random_uuid(), 't', 'warn') RETURNING id"
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    tenant_id: UUID = row[0]
+    return tenant_id

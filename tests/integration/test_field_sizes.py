@@ -18,7 +18,7 @@ from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.urls import libpq_url
 
-from .helpers import fetch, new_field, profile_row_id
+from .helpers import bare_tenant, fetch, new_field, profile_row_id
 
 BEFORE = "0026_implied_tenant_keys"
 # What migration 0012's check summed for one current version.
@@ -178,14 +178,7 @@ async def test_the_migration_sizes_existing_versions_and_goes_back(
     await asyncio.to_thread(migrations.upgrade, fresh_database_url, BEFORE)
     pool = await open_pool(fresh_database_url, min_size=1, max_size=2)
     try:
-        async with pool.connection() as conn:
-            cur = await conn.execute(
-                "INSERT INTO tenants (id, name, validation_mode)"
-                " VALUES (gen_random_uuid(), 't', 'warn') RETURNING id"
-            )
-            row = await cur.fetchone()
-        assert row is not None
-        tid = row[0]
+        tid = await bare_tenant(pool)
         profile_id = await _seed_profile(pool, tid, "c1")
         await _insert(pool, tid, profile_id, [(f"v{i}", v, {"i": i}) for i, v in enumerate(VALUES)])
     finally:

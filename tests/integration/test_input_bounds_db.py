@@ -17,7 +17,7 @@ from ccvault.domain.bounds import MAX_INSTANT, MAX_PROFILE_FIELDS, MIN_INSTANT
 from ccvault.storage.db import Pool, open_pool
 from ccvault.storage.profiles import ProfileStore
 
-from .helpers import fetch, new_asset, new_field, profile_row_id
+from .helpers import bare_tenant, fetch, new_asset, new_field, profile_row_id
 
 BEFORE_BOUNDS = "0011_review_queue"
 
@@ -78,15 +78,7 @@ async def test_the_migration_repairs_unreadable_timestamps_stored_before_it(
     await asyncio.to_thread(migrations.upgrade, fresh_database_url, BEFORE_BOUNDS)
     pool = await open_pool(fresh_database_url, min_size=1, max_size=2)
     try:
-        # The tenants table as it was then: today's TenantStore writes later columns.
-        async with pool.connection() as conn:
-            cur = await conn.execute(
-                "INSERT INTO tenants (id, name, validation_mode)"
-                " VALUES (gen_random_uuid(), 't', 'warn') RETURNING id"
-            )
-            row = await cur.fetchone()
-        assert row is not None
-        tid = row[0]
+        tid = await bare_tenant(pool)
         store = ProfileStore(pool)
         old = await store.save_field(tid, "c1", "email", new_field("a@x.example"))
         current = await store.save_field(tid, "c1", "email", new_field("b@x.example"))
