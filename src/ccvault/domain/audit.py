@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
@@ -87,9 +88,14 @@ def requirement_target(
     return key if step_id is None else f"{key}@{step_id}"
 
 
+def key_actor(key_id: UUID | None) -> str:
+    """The actor of a key's entries: its id; `admin` without one (operators, the CLI)."""
+    return str(key_id) if key_id is not None else "admin"
+
+
 def actor_of(caller: Caller) -> str:
-    """The key's id; `admin` for callers without one (operators, the CLI)."""
-    return str(caller.key_id) if caller.key_id is not None else "admin"
+    """The actor of the caller's entries (`key_actor` of its key)."""
+    return key_actor(caller.key_id)
 
 
 @functools.lru_cache(maxsize=65536)

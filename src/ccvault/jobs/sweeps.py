@@ -13,12 +13,13 @@ from overlapping.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import structlog
@@ -27,6 +28,7 @@ from psycopg import AsyncConnection
 from ccvault.config import DEFAULT_EXPIRE_PAUSE, DEFAULT_ORPHAN_PAUSE
 from ccvault.domain.audit import Action, job_actor
 from ccvault.domain.privacy import subject_hash
+from ccvault.storage import audit as audit_sql
 from ccvault.storage.cache import Touched
 from ccvault.storage.profiles import ProfileStore
 from ccvault.storage.queries import load
@@ -98,14 +100,6 @@ Q_RETENTION_TENANTS = """
        AND (%(tenant_id)s::uuid IS NULL OR id = %(tenant_id)s::uuid)
      ORDER BY id
 """
-# The retention run's audit entries (one statement per window; see _RetentionAudit).
-Q_RETENTION_AUDIT = """
-    INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target)
-    SELECT %(tenant_id)s, %(actor)s, %(action)s, s, 'history'
-      FROM unnest(%(subjects)s::text[]) AS s
-"""
-# The tenant's key for subject hashes, read once per tenant and run.
-Q_SUBJECT_KEY = "SELECT secret FROM tenants WHERE id = %(tenant_id)s"
 RETENTION_ACTOR = job_actor("apply_history_retention")
 _BEFORE_ALL = uuid.UUID(int=0)
 _BEFORE_ALL_TIMES = "-infinity"
@@ -256,24 +250,36 @@ def _orphan_from_sources(
 TOMBSTONED_MEMORY = 100_000
 
 
-class _Tombstoned:
-    """The (tenant, customer, version) a sweep run has tombstoned so far."""
+_Key = TypeVar("_Key", bound=Hashable)
+
+
+class _FirstTimes(Generic[_Key]):
+    """What a sweep run has met so far, at most TOMBSTONED_MEMORY of it."""
 
     def __init__(self) -> None:
-        self._seen: set[tuple[UUID, str, int]] = set()
+        self._seen: set[_Key] = set()
+
+    def fresh(self, keys: Iterable[_Key]) -> list[bool]:
+        """For each key, whether this run meets it for the first time (it now has)."""
+        first = []
+        for key in keys:
+            new = key not in self._seen
+            if new:
+                if len(self._seen) >= TOMBSTONED_MEMORY:
+                    self._seen.clear()
+                self._seen.add(key)
+            first.append(new)
+        return first
+
+
+class _Tombstoned(_FirstTimes[tuple[UUID, str, int]]):
+    """The (tenant, customer, version) a sweep run has tombstoned so far."""
 
     def first_time(self, touched: list[Touched]) -> list[Touched]:
         """The profile versions of `touched` not tombstoned before in this run (each one
         once, in order), now counted as tombstoned."""
-        fresh = []
-        for t in touched:
-            key = (t.tenant_id, t.customer_id, t.version)
-            if key not in self._seen:
-                if len(self._seen) >= TOMBSTONED_MEMORY:
-                    self._seen.clear()
-                self._seen.add(key)
-                fresh.append(t)
-        return fresh
+        keys = ((t.tenant_id, t.customer_id, t.version) for t in touched)
+        return list(itertools.compress(touched, self.fresh(keys)))
 
 
 async def _run(
@@ -415,7 +421,7 @@ async def detect_orphaned_items(
     )
 
 
-class _RetentionAudit:
+class _RetentionAudit(_FirstTimes[tuple[UUID, str]]):
     """The retention run's audit entries (DESIGN §8: `job:<name>`): it deletes stored
     versions of a customer's data, so each profile it deleted from gets one entry per
     kind and run (`field.delete` / `asset.delete`, target `history`), written in the
@@ -423,35 +429,21 @@ class _RetentionAudit:
     profiles (past that, a profile may get a second entry in one run)."""
 
     def __init__(self) -> None:
-        self._seen: set[tuple[UUID, str, str]] = set()
+        super().__init__()
         self._secrets: dict[UUID, bytes] = {}
 
     async def record(
         self, conn: AsyncConnection[Any], tenant: UUID, action: Action, customer_ids: list[str]
     ) -> None:
-        fresh = []
-        for customer_id in customer_ids:
-            key = (tenant, customer_id, action.value)
-            if key not in self._seen:
-                if len(self._seen) >= TOMBSTONED_MEMORY:
-                    self._seen.clear()
-                self._seen.add(key)
-                fresh.append(customer_id)
+        keys = [(tenant, customer_id) for customer_id in customer_ids]
+        fresh = list(itertools.compress(customer_ids, self.fresh(keys)))
         if not fresh:
             return
         secret = self._secrets.get(tenant)
         if secret is None:
-            cur = await conn.execute(Q_SUBJECT_KEY, {"tenant_id": tenant})
-            secret = self._secrets[tenant] = bytes((await cur.fetchone() or [b""])[0])
-        await conn.execute(
-            Q_RETENTION_AUDIT,
-            {
-                "tenant_id": tenant,
-                "actor": RETENTION_ACTOR,
-                "action": action.value,
-                "subjects": [subject_hash(secret, c) for c in fresh],
-            },
-        )
+            secret = self._secrets[tenant] = await audit_sql.subject_secret(conn, tenant)
+        entries = [(action, subject_hash(secret, c), "history") for c in fresh]
+        await audit_sql.note_many(conn, tenant, RETENTION_ACTOR, entries)
 
 
 def _retain(kind: str, tenant_id: UUID | None, batch: int, pause: float) -> Sweep:

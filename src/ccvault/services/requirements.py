@@ -41,7 +41,7 @@ class RequirementService:
             audit=note(
                 caller,
                 Action.requirement_put,
-                target=_requirement(agent_id, scenario_id, field_name, step_id),
+                target=requirement_target(agent_id, scenario_id, field_name, step_id),
             ),
         )
 
@@ -64,7 +64,7 @@ class RequirementService:
             audit=note(
                 caller,
                 Action.requirement_delete,
-                target=_requirement(agent_id, scenario_id, field_name, step_id),
+                target=requirement_target(agent_id, scenario_id, field_name, step_id),
             ),
         )
 
@@ -80,8 +80,3 @@ class RequirementService:
             verdict,
             audit=note(caller, Action.requirement_review, target=f"{agent_id}/{requirement_id}"),
         )
-
-
-def _requirement(agent_id: str, scenario_id: str, field_name: str, step_id: str | None) -> str:
-    """A requirement's key as an audit entry's target: agent/scenario/field[@step]."""
-    return requirement_target(agent_id, scenario_id, field_name, step_id)

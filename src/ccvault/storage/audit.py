@@ -25,6 +25,7 @@ from psycopg import AsyncConnection
 
 from ccvault.domain.audit import (
     GENESIS,
+    Action,
     AuditEntry,
     AuditNote,
     ChainHead,
@@ -67,6 +68,38 @@ def with_subject_note(query: str) -> str:
     """As `with_note`, for a write function that takes `customer_id` and answers the
     `customer_id` it landed on: the entry is filed under that one (an alias's target)."""
     return Q["with_subject_note"].replace("{write}", query.rstrip().rstrip(";"))
+
+
+async def note_many(
+    conn: AsyncConnection[Any],
+    tenant_id: UUID,
+    actor: str,
+    entries: Sequence[tuple[Action, str | None, str | None]],
+) -> None:
+    """Insert `actor`'s entries, each (action, subject hash, target), in one statement
+    inside the caller's open transaction (nothing for none)."""
+    if entries:
+        actions, subjects, targets = zip(*entries, strict=True)
+        await conn.execute(
+            Q["note_many"],
+            {
+                "tenant_id": tenant_id,
+                "actor": actor,
+                "actions": [a.value for a in actions],
+                "subjects": list(subjects),
+                "targets": list(targets),
+            },
+        )
+
+
+async def subject_secret(conn: AsyncConnection[Any], tenant_id: UUID) -> bytes:
+    """The key of the tenant's subject hashes, for set-based writers that hash many
+    customer ids in Python (cheaper there than one HMAC per row in SQL)."""
+    cur = await conn.execute(Q["subject_secret"], {"tenant_id": tenant_id})
+    row = await cur.fetchone()
+    if row is None:
+        raise LookupError(f"no tenant {tenant_id}")
+    return bytes(row[0])
 
 
 async def note(

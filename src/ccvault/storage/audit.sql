@@ -4,6 +4,18 @@ INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target, purpo
 VALUES (%(audit_tenant_id)s, %(audit_actor)s, %(audit_action)s, %(audit_subject_hash)s,
         %(audit_target)s, %(audit_purpose)s, %(audit_request_id)s);
 
+-- name: note_many
+-- Entries of one actor in one statement (a job's window, an extraction run), in the
+-- caller's transaction: one per (action, subject hash, target) of the arrays.
+INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target)
+SELECT %(tenant_id)s, %(actor)s, e.action, e.subject_hash, e.target
+  FROM unnest(%(actions)s::text[], %(subjects)s::text[], %(targets)s::text[])
+       AS e (action, subject_hash, target);
+
+-- name: subject_secret
+-- What a tenant's subject hashes are keyed with (migration 0009; domain/privacy.py).
+SELECT secret FROM tenants WHERE id = %(tenant_id)s;
+
 -- name: note_landed
 -- As `note`, for a write addressed to an alias: filed under the customer the write landed
 -- on (`landed`, the lock function's answer), whose subject hash only SQL can make here.

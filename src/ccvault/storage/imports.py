@@ -20,11 +20,13 @@ from uuid import UUID, uuid4
 import psycopg
 from psycopg import AsyncConnection
 
+from ccvault.domain.audit import key_actor
 from ccvault.domain.bounds import profile_limit_error
 from ccvault.domain.errors import Problem
 from ccvault.domain.imports import ImportedField
 from ccvault.domain.privacy import subject_hash
 from ccvault.domain.writes import ConsentAnswer, NewIdentity
+from ccvault.storage import audit as audit_sql
 from ccvault.storage.cache import ProfileCache, Touched
 from ccvault.storage.db import Pool
 from ccvault.storage.queries import load
@@ -201,16 +203,12 @@ class ImportStore:
     ) -> None:
         """The audit entries of the versions just inserted (DESIGN §8: every field write),
         filed under the customer each profile belongs to (an alias's target)."""
-        cur = await conn.execute(Q["tenant_secret"], params)
-        row = await cur.fetchone()
-        assert row is not None
-        secret = bytes(row[0])
-        key_id = params["key_id"]
+        secret = await audit_sql.subject_secret(conn, params["tenant_id"])
         await conn.execute(
             Q["audit_fields"],
             {
                 "tenant_id": params["tenant_id"],
-                "actor": str(key_id) if key_id is not None else "admin",
+                "actor": key_actor(params["key_id"]),
                 "profile_ids": list(owner_of),
                 "subjects": [subject_hash(secret, customer) for customer in owner_of.values()],
             },

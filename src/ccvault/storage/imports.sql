@@ -248,10 +248,6 @@ SELECT (jsonb_build_object('customer_id', p.customer_id, 'fields', coalesce(f.do
 -- name: count_profiles
 SELECT count(*) FROM customer_profiles WHERE tenant_id = %(tenant_id)s AND deleted_at IS NULL;
 
--- name: tenant_secret
--- What the audit entries' subject hashes are keyed with (migration 0009).
-SELECT secret FROM tenants WHERE id = %(tenant_id)s;
-
 -- name: audit_fields
 -- One field.write audit entry per version the batch inserted (the staging table holds
 -- exactly those after skip_unchanged), in the batch's transaction: set-based, as the

@@ -385,18 +385,9 @@ async def _audit_extracted(
     per one dropped and not stored again (a re-run of the same text is all puts)."""
     again = set(stored)
     gone = [target for target in dict.fromkeys(dropped) if target not in again]
-    actions = [Action.requirement_put.value] * len(stored)
-    actions += [Action.requirement_delete.value] * len(gone)
-    if actions:
-        await conn.execute(
-            Q["audit_extracted"],
-            {
-                "tenant_id": tenant_id,
-                "actor": EXTRACTION_ACTOR,
-                "actions": actions,
-                "targets": stored + gone,
-            },
-        )
+    entries = [(Action.requirement_put, None, target) for target in stored]
+    entries += [(Action.requirement_delete, None, target) for target in gone]
+    await audit_sql.note_many(conn, tenant_id, EXTRACTION_ACTOR, entries)
 
 
 def _age(years: float | None) -> int | None:

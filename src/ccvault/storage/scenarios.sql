@@ -171,11 +171,3 @@ SELECT to_jsonb(r) AS requirement, r.scenario_id, r.rule_id, r.created_at, r.id,
           AND coalesce(m.step_id, '') = coalesce(r.step_id, '')))
  ORDER BY r.created_at, r.id
  LIMIT %(limit)s;
-
--- name: audit_extracted
--- The extraction job's audit entries, in its own transaction and in one statement:
--- `requirement.put` for each requirement it stored, `requirement.delete` for each it
--- dropped and did not store again, as `job:<name>` (DESIGN §8).
-INSERT INTO audit_pending (tenant_id, actor, action, subject_hash, target, purpose, request_id)
-SELECT %(tenant_id)s, %(actor)s, e.action, NULL, e.target, NULL, NULL
-  FROM unnest(%(actions)s::text[], %(targets)s::text[]) AS e (action, target);
